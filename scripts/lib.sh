@@ -1,0 +1,65 @@
+# Shared by scripts/test and scripts/demo: installs what is missing into the
+# repo (never the machine) and runs the emulator on loopback.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+MOTO_VERSION="5.2.5"
+CARGO_LAMBDA_VERSION="1.9.2"
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_venv [extra pip requirements…]: moto's server (pinned) and anything else asked for.
+ensure_venv() {
+  local wanted=("moto[server]==$MOTO_VERSION" "$@")
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed-$(printf '%s\n' "${wanted[@]}" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    say "installing ${wanted[*]} into .venv"
+    "$VENV/bin/pip" install --quiet "${wanted[@]}"
+    touch "$stamp"
+  fi
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_http() { # url seconds
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then say "timed out waiting for $1"; return 1; fi
+    sleep 0.2
+  done
+}
+
+# start_moto PORT: moto's server on 127.0.0.1:PORT, with state machines really executing.
+start_moto() {
+  local port="$1"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  echo "$MOTO_PID" >"$RUN_DIR/moto-$port.pid"
+  wait_for_http "http://127.0.0.1:$port/moto-api/" 60
+  # Without this switch moto leaves every execution RUNNING forever
+  # (it applies to state machines created after it).
+  curl -fsS -X POST "http://127.0.0.1:$port/moto-api/config" \
+    -H 'content-type: application/json' \
+    -d '{"stepfunctions":{"execute_state_machine":true}}' >/dev/null
+  say "moto $MOTO_VERSION on http://127.0.0.1:$port (log: .run/moto-$port.log)"
+}
+
+stop_pid() {
+  local pid="${1:-}"
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+# Keep the SDK off the instance-metadata service and any shared profile of the host.
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null

@@ -1,0 +1,350 @@
+//! The instance store on DynamoDB: one item per instance, keyed by `pk`
+//! (the instance key). Every attribute name in an expression goes through
+//! `ExpressionAttributeNames`, reserved word or not.
+
+use super::{Failure, classify, describe_error};
+use crate::domain::{InstanceKey, Millis, Record, Status, StoredInput};
+use crate::ports::{Claim, ClaimCondition, ExecutionUpdate, InstanceStore, StoreError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+/// The table's TTL attribute (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn to_item(r: &Record) -> Item {
+    let mut item = Item::from([
+        (PK.into(), s(r.key.as_str())),
+        ("instanceId".into(), s(&r.instance_id)),
+        ("functionName".into(), s(&r.function_name)),
+        ("status".into(), s(r.status.as_str())),
+        ("stateMachineArn".into(), s(&r.state_machine_arn)),
+        ("executionName".into(), s(&r.execution_name)),
+        ("executionArn".into(), s(&r.execution_arn)),
+        ("createdAt".into(), n(r.created_at)),
+        ("updatedAt".into(), n(r.updated_at)),
+        ("redriveCount".into(), n(r.redrive_count)),
+    ]);
+    let optional = [
+        ("confirmedAt", r.confirmed_at.map(n)),
+        ("leaseUntil", r.lease_until.map(n)),
+        ("output", r.output.as_deref().map(s)),
+        ("error", r.error.as_deref().map(s)),
+        ("cause", r.cause.as_deref().map(s)),
+        (TTL_ATTRIBUTE, r.expires_at.map(n)),
+    ];
+    item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
+    match &r.input {
+        Some(StoredInput::Inline(input)) => {
+            item.insert("input".into(), s(input));
+        }
+        Some(StoredInput::Digest { sha256, bytes }) => {
+            item.insert("inputSha256".into(), s(sha256));
+            item.insert("inputBytes".into(), n(bytes));
+        }
+        None => {}
+    }
+    item
+}
+
+fn from_item(item: &Item) -> Result<Record, StoreError> {
+    let text = |name: &str| -> Result<Option<String>, StoreError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(other) => Err(StoreError::Corrupt(format!("{name} is not a string: {other:?}"))),
+        }
+    };
+    let number = |name: &str| -> Result<Option<i64>, StoreError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => {
+                v.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("{name} is not an integer: {v}")))
+            }
+            Some(other) => Err(StoreError::Corrupt(format!("{name} is not a number: {other:?}"))),
+        }
+    };
+    let required_text =
+        |name: &str| text(name)?.ok_or_else(|| StoreError::Corrupt(format!("the record has no {name}")));
+    let required_number =
+        |name: &str| number(name)?.ok_or_else(|| StoreError::Corrupt(format!("the record has no {name}")));
+
+    let pk = required_text(PK)?;
+    let key =
+        InstanceKey::from_hex(&pk).ok_or_else(|| StoreError::Corrupt(format!("{pk:?} is not an instance key")))?;
+    let status = required_text("status")?;
+    let status = Status::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?;
+    let input = match (text("input")?, text("inputSha256")?, number("inputBytes")?) {
+        (Some(input), _, _) => Some(StoredInput::Inline(input)),
+        (None, Some(sha256), Some(bytes)) => {
+            Some(StoredInput::Digest { sha256, bytes: usize::try_from(bytes).unwrap_or(0) })
+        }
+        _ => None,
+    };
+    Ok(Record {
+        key,
+        instance_id: required_text("instanceId")?,
+        function_name: required_text("functionName")?,
+        status,
+        state_machine_arn: required_text("stateMachineArn")?,
+        execution_name: required_text("executionName")?,
+        execution_arn: required_text("executionArn")?,
+        created_at: required_number("createdAt")?,
+        updated_at: required_number("updatedAt")?,
+        confirmed_at: number("confirmedAt")?,
+        lease_until: number("leaseUntil")?,
+        input,
+        output: text("output")?,
+        error: text("error")?,
+        cause: text("cause")?,
+        redrive_count: u32::try_from(number("redriveCount")?.unwrap_or(0)).unwrap_or(0),
+        expires_at: number(TTL_ATTRIBUTE)?,
+    })
+}
+
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> StoreError {
+    let text = describe_error(err);
+    match classify(err) {
+        Failure::Throttled => StoreError::Throttled(text),
+        Failure::Ambiguous => StoreError::Unavailable(text),
+        Failure::Refused => StoreError::Failed(text),
+    }
+}
+
+/// `:v0, :v1, …` for `values`, recorded in `bound`.
+fn placeholders(prefix: &str, values: &[Status], bound: &mut Item) -> String {
+    let names: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, status)| {
+            let name = format!(":{prefix}{i}");
+            bound.insert(name.clone(), s(status.as_str()));
+            name
+        })
+        .collect();
+    names.join(", ")
+}
+
+impl InstanceStore for DynamoStore {
+    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Claim, StoreError> {
+        let mut values = Item::new();
+        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+        let expression = match condition {
+            ClaimCondition::FreeOrTerminal => {
+                names.insert("#pk".into(), PK.into());
+                let terminal = placeholders("t", &Status::TERMINAL, &mut values);
+                format!("attribute_not_exists(#pk) OR #status IN ({terminal})")
+            }
+            ClaimCondition::TakeOver { execution_name, status } => {
+                names.insert("#executionName".into(), "executionName".into());
+                values.insert(":oldName".into(), s(execution_name));
+                values.insert(":oldStatus".into(), s(status.as_str()));
+                "#status = :oldStatus AND #executionName = :oldName".to_owned()
+            }
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refusal)) => {
+                    Ok(Claim::Refused(refusal.item().map(from_item).transpose()?.map(Box::new)))
+                }
+                _ => Err(store_error(&err)),
+            },
+        }
+    }
+
+    async fn get(&self, key: &InstanceKey) -> Result<Option<Record>, StoreError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        answer.item().map(from_item).transpose()
+    }
+
+    async fn mark_start_failed(
+        &self,
+        key: &InstanceKey,
+        execution_name: &str,
+        reason: &str,
+        now: Millis,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(
+                "SET #status = :failed, #updatedAt = :now, #error = :error, #cause = :cause, #ttl = :ttl REMOVE #leaseUntil",
+            )
+            .condition_expression("#status = :starting AND #executionName = :name")
+            .set_expression_attribute_names(Some(HashMap::from([
+                ("#status".into(), "status".into()),
+                ("#updatedAt".into(), "updatedAt".into()),
+                ("#error".into(), "error".into()),
+                ("#cause".into(), "cause".into()),
+                ("#ttl".into(), TTL_ATTRIBUTE.into()),
+                ("#leaseUntil".into(), "leaseUntil".into()),
+                ("#executionName".into(), "executionName".into()),
+            ])))
+            .set_expression_attribute_values(Some(Item::from([
+                (":failed".into(), s(Status::StartFailed.as_str())),
+                (":starting".into(), s(Status::Starting.as_str())),
+                (":now".into(), n(now)),
+                (":error".into(), s("StartExecutionRefused")),
+                (":cause".into(), s(crate::domain::record::bounded(reason.to_owned(), 4096))),
+                (":ttl".into(), n(expires_at)),
+                (":name".into(), s(execution_name)),
+            ])))
+            .send()
+            .await;
+        conditional_write(result)
+    }
+
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<bool, StoreError> {
+        let state = &update.state;
+        let mut names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#executionArn".into(), "executionArn".into()),
+            ("#updatedAt".into(), "updatedAt".into()),
+            ("#confirmedAt".into(), "confirmedAt".into()),
+            ("#redriveCount".into(), "redriveCount".into()),
+            ("#leaseUntil".into(), "leaseUntil".into()),
+        ]);
+        let mut values = Item::from([
+            (":status".to_owned(), s(state.status.as_str())),
+            (":arn".into(), s(&update.execution_arn)),
+            (":now".into(), n(update.observed_at)),
+            (":redriveCount".into(), n(state.redrive_count)),
+        ]);
+        let from = placeholders("f", update.from, &mut values);
+        let mut set = vec![
+            "#status = :status".to_owned(),
+            "#updatedAt = :now".into(),
+            "#confirmedAt = :now".into(),
+            "#redriveCount = :redriveCount".into(),
+        ];
+        let mut remove = vec!["#leaseUntil".to_owned()];
+        let optional = [
+            ("stopDate", state.stop_date.map(n)),
+            ("output", state.output.as_deref().map(s)),
+            ("error", state.error.as_deref().map(s)),
+            ("cause", state.cause.as_deref().map(s)),
+            (TTL_ATTRIBUTE, update.expires_at.map(n)),
+        ];
+        for (attribute, value) in optional {
+            names.insert(format!("#{attribute}"), attribute.to_owned());
+            match value {
+                Some(value) => {
+                    set.push(format!("#{attribute} = :{attribute}"));
+                    values.insert(format!(":{attribute}"), value);
+                }
+                None => remove.push(format!("#{attribute}")),
+            }
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .condition_expression(format!(
+                "#executionArn = :arn AND ((#status IN ({from}) AND #redriveCount <= :redriveCount) OR #redriveCount < :redriveCount)"
+            ))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        conditional_write(result)
+    }
+}
+
+/// `Ok(true)` written, `Ok(false)` its condition did not hold.
+fn conditional_write<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+            Ok(false)
+        }
+        Err(err) => Err(store_error(&err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ExecutionName, InstanceId, StartToken, StateMachineArn};
+
+    #[test]
+    fn records_survive_the_item_mapping() {
+        let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
+        let sm = StateMachineArn::parse("arn:aws:states:us-east-1:1:stateMachine:s").unwrap_or_else(|e| panic!("{e}"));
+        let name = ExecutionName::new(&id, StartToken::new(1, 2));
+        let starting = Record::starting(&id, "f", &sm, &name, r#"{"a":1}"#, 10, 5);
+        let big = format!("\"{}\"", "x".repeat(crate::domain::record::MAX_STORED_INPUT_BYTES));
+        let ended = Record {
+            status: Status::Failed,
+            input: Some(StoredInput::of(&big)),
+            error: Some("E".into()),
+            cause: Some("C".into()),
+            lease_until: None,
+            expires_at: Some(99),
+            redrive_count: 2,
+            ..starting.clone()
+        };
+        for record in [starting, ended] {
+            assert_eq!(from_item(&to_item(&record)), Ok(record));
+        }
+    }
+
+    #[test]
+    fn malformed_items_are_reported_not_panicked_on() {
+        let mut item = Item::from([(PK.to_owned(), s("not-a-key"))]);
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("not an instance key")));
+        item.insert(PK.into(), s("0".repeat(32)));
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("no status")));
+    }
+}

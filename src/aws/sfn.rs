@@ -1,0 +1,92 @@
+//! The orchestration engine on Step Functions (Standard workflows).
+
+use super::{Failure, classify, describe_error};
+use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
+use crate::ports::{Engine, EngineError, ExecutionState};
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::http::HttpResponse;
+use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sfn::types::ExecutionStatus;
+
+#[derive(Debug, Clone)]
+pub struct StepFunctions {
+    client: Client,
+}
+
+impl StepFunctions {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn engine_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+    caller_fault: bool,
+) -> EngineError {
+    let message = describe_error(err);
+    let code = err.code().unwrap_or("unknown").to_owned();
+    match classify(err) {
+        Failure::Throttled => EngineError::Throttled { code, message },
+        Failure::Ambiguous => EngineError::Ambiguous(message),
+        Failure::Refused => EngineError::Refused { code, message, caller_fault },
+    }
+}
+
+fn status_of(status: &ExecutionStatus) -> Status {
+    match status {
+        ExecutionStatus::Succeeded => Status::Succeeded,
+        ExecutionStatus::Failed => Status::Failed,
+        ExecutionStatus::TimedOut => Status::TimedOut,
+        ExecutionStatus::Aborted => Status::Aborted,
+        // RUNNING, PENDING_REDRIVE (about to run again) and statuses this SDK does not know yet.
+        _ => Status::Running,
+    }
+}
+
+impl Engine for StepFunctions {
+    async fn start(
+        &self,
+        state_machine: &StateMachineArn,
+        name: &ExecutionName,
+        input: &str,
+    ) -> Result<(), EngineError> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine.as_str())
+            .name(name.as_str())
+            .input(input)
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        Err(match err.as_service_error() {
+            Some(StartExecutionError::ExecutionAlreadyExists(_)) => EngineError::ExecutionAlreadyExists,
+            Some(StartExecutionError::ExecutionLimitExceeded(_)) => {
+                EngineError::Throttled { code: "ExecutionLimitExceeded".into(), message: describe_error(&err) }
+            }
+            Some(StartExecutionError::InvalidExecutionInput(_)) => engine_error(&err, true),
+            _ => engine_error(&err, false),
+        })
+    }
+
+    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+        let answer = match self.client.describe_execution().execution_arn(execution_arn).send().await {
+            Ok(answer) => answer,
+            Err(err) if matches!(err.as_service_error(), Some(DescribeExecutionError::ExecutionDoesNotExist(_))) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(engine_error(&err, false)),
+        };
+        let millis = |t: &aws_sdk_sfn::primitives::DateTime| -> Option<Millis> { t.to_millis().ok() };
+        Ok(Some(ExecutionState {
+            status: status_of(answer.status()),
+            redrive_count: answer.redrive_count().and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+            stop_date: answer.stop_date().and_then(millis),
+            output: answer.output().map(str::to_owned),
+            error: answer.error().map(str::to_owned),
+            cause: answer.cause().map(str::to_owned),
+        }))
+    }
+}

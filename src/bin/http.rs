@@ -1,0 +1,15 @@
+//! The HTTP Lambda: the Durable-style start / status API.
+
+use lambda_http::{Error, service_fn};
+use sfn_singleton::{aws, config::Config, http};
+use std::convert::Infallible;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let app = http::App { service: aws::singleton(&config).await, config };
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) }))
+        .await
+}

@@ -1,0 +1,164 @@
+//! Configuration from the environment, validated once at cold start.
+
+use crate::domain::StateMachineArn;
+use crate::service::Timings;
+use std::collections::BTreeMap;
+
+pub const TABLE_NAME: &str = "SINGLETON_TABLE_NAME";
+pub const FUNCTIONS: &str = "SINGLETON_FUNCTIONS";
+pub const START_LEASE_SECONDS: &str = "SINGLETON_START_LEASE_SECONDS";
+pub const RECONCILE_AFTER_SECONDS: &str = "SINGLETON_RECONCILE_AFTER_SECONDS";
+pub const RETENTION_DAYS: &str = "SINGLETON_RETENTION_DAYS";
+pub const RETRY_AFTER_SECONDS: &str = "SINGLETON_RETRY_AFTER_SECONDS";
+pub const PUBLIC_BASE_URL: &str = "SINGLETON_PUBLIC_BASE_URL";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    /// Function name (the `{functionName}` of the start route) → state machine.
+    pub functions: BTreeMap<String, StateMachineArn>,
+    pub timings: Timings,
+    /// The `Retry-After` of 202 and retryable answers.
+    pub retry_after_secs: u32,
+    /// Base of the URLs in check-status payloads; by default taken from the
+    /// request's host and stage.
+    pub public_base_url: Option<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup(TABLE_NAME).filter(|s| !s.is_empty()).ok_or(ConfigError::Missing(TABLE_NAME))?;
+        if !valid_table_name(&table_name) {
+            return Err(invalid(
+                TABLE_NAME,
+                format!("{table_name:?} is not a DynamoDB table name (3–255 of A-Z a-z 0-9 _ - .)"),
+            ));
+        }
+        let functions = parse_functions(&lookup(FUNCTIONS).ok_or(ConfigError::Missing(FUNCTIONS))?)?;
+        let seconds = |var, default: u32, min: u32| -> Result<u32, ConfigError> {
+            match lookup(var) {
+                None => Ok(default),
+                Some(raw) => match raw.trim().parse::<u32>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(invalid(var, format!("{raw:?} is not a whole number ≥ {min}"))),
+                },
+            }
+        };
+        let timings = Timings {
+            lease_millis: i64::from(seconds(START_LEASE_SECONDS, 120, 1)?) * 1000,
+            reconcile_after_millis: i64::from(seconds(RECONCILE_AFTER_SECONDS, 300, 1)?) * 1000,
+            retention_secs: i64::from(seconds(RETENTION_DAYS, 30, 1)?) * 86_400,
+        };
+        let retry_after_secs = seconds(RETRY_AFTER_SECONDS, 10, 1)?;
+        let public_base_url = lookup(PUBLIC_BASE_URL).filter(|s| !s.is_empty());
+        if let Some(url) = &public_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(PUBLIC_BASE_URL, format!("{url:?} must start with https:// or http://")));
+        }
+        let public_base_url = public_base_url.map(|url| url.trim_end_matches('/').to_owned());
+        Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url })
+    }
+
+    pub fn state_machine(&self, function_name: &str) -> Option<&StateMachineArn> {
+        self.functions.get(function_name)
+    }
+
+    pub fn function_names(&self) -> String {
+        self.functions.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn invalid(var: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { var, reason }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// Function names appear in URLs and logs: keep them plain.
+fn valid_function_name(name: &str) -> bool {
+    (1..=80).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// `{"FunctionName": "arn:aws:states:…:stateMachine:…", …}`
+fn parse_functions(raw: &str) -> Result<BTreeMap<String, StateMachineArn>, ConfigError> {
+    let expected = r#"a JSON object of function name → state machine ARN, e.g. {"Orders":"arn:aws:states:us-east-1:123456789012:stateMachine:Orders"}"#;
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(raw).map_err(|e| invalid(FUNCTIONS, format!("{e}; expected {expected}")))?;
+    if map.is_empty() {
+        return Err(invalid(FUNCTIONS, format!("no function is configured; expected {expected}")));
+    }
+    map.into_iter()
+        .map(|(name, arn)| {
+            if !valid_function_name(&name) {
+                return Err(invalid(FUNCTIONS, format!("function name {name:?} must be 1–80 of A-Z a-z 0-9 _ - .")));
+            }
+            let arn =
+                StateMachineArn::parse(&arn).map_err(|e| invalid(FUNCTIONS, format!("function {name:?}: {e}")))?;
+            Ok((name, arn))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Wait20";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn minimal_configuration_gets_defaults() {
+        let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
+        let config = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &functions)]);
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.state_machine("Wait20").map(StateMachineArn::as_str), Some(ARN));
+        assert_eq!(config.state_machine("Other"), None);
+        assert_eq!(config.timings.lease_millis, 120_000);
+        assert_eq!(config.retry_after_secs, 10);
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![(FUNCTIONS, &functions)], "SINGLETON_TABLE_NAME is not set"),
+            (vec![(TABLE_NAME, "t")], "not a DynamoDB table name"),
+            (vec![(TABLE_NAME, "instances")], "SINGLETON_FUNCTIONS is not set"),
+            (vec![(TABLE_NAME, "instances"), (FUNCTIONS, "Wait20=arn")], "expected a JSON object"),
+            (vec![(TABLE_NAME, "instances"), (FUNCTIONS, "{}")], "no function is configured"),
+            (vec![(TABLE_NAME, "instances"), (FUNCTIONS, r#"{"a b":"x"}"#)], "function name \"a b\""),
+            (vec![(TABLE_NAME, "instances"), (FUNCTIONS, r#"{"W":"arn:aws:lambda:x"}"#)], "is not a state machine ARN"),
+            (
+                vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (START_LEASE_SECONDS, "0")],
+                "SINGLETON_START_LEASE_SECONDS is invalid",
+            ),
+            (
+                vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (PUBLIC_BASE_URL, "example.com")],
+                "must start with https://",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let message = config(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(expected), "{vars:?}: {message:?} lacks {expected:?}");
+        }
+    }
+}

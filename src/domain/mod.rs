@@ -1,0 +1,10 @@
+//! Pure domain: no I/O, no AWS types.
+
+pub mod execution_name;
+pub mod instance_id;
+pub mod record;
+pub mod time;
+
+pub use execution_name::{ExecutionName, StartToken, StateMachineArn};
+pub use instance_id::{InstanceId, InstanceKey, InvalidInstanceId};
+pub use record::{Millis, Record, Status, StoredInput};

@@ -1,0 +1,190 @@
+//! The instance record (one per instance ID) and its status machine.
+
+use super::execution_name::{ExecutionName, StateMachineArn};
+use super::instance_id::{InstanceId, InstanceKey, hex};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Claimed; StartExecution not yet confirmed (Durable "Pending").
+    Starting,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Stopped (Durable "Terminated").
+    Aborted,
+    /// Step Functions refused the StartExecution.
+    StartFailed,
+}
+
+impl Status {
+    pub const TERMINAL: [Status; 5] =
+        [Status::Succeeded, Status::Failed, Status::TimedOut, Status::Aborted, Status::StartFailed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "STARTING",
+            Status::Running => "RUNNING",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+            Status::StartFailed => "START_FAILED",
+        }
+    }
+
+    /// Our statuses, and Step Functions' execution statuses (a subset).
+    pub fn parse(s: &str) -> Option<Self> {
+        [Status::Starting, Status::Running].into_iter().chain(Status::TERMINAL).find(|status| status.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        Status::TERMINAL.contains(&self)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Inputs up to this size are kept in the record; larger ones only as a
+/// digest (DescribeExecution has the whole), so a start stays a few write units.
+pub const MAX_STORED_INPUT_BYTES: usize = 16 * 1024;
+
+/// The orchestration input as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredInput {
+    Inline(String),
+    Digest { sha256: String, bytes: usize },
+}
+
+impl StoredInput {
+    pub fn of(input: &str) -> Self {
+        if input.len() <= MAX_STORED_INPUT_BYTES {
+            StoredInput::Inline(input.to_owned())
+        } else {
+            StoredInput::Digest { sha256: hex(&Sha256::digest(input.as_bytes())), bytes: input.len() }
+        }
+    }
+}
+
+/// Bounds on what the record keeps of an execution's end; longer text is cut
+/// at a character boundary and marked, DescribeExecution has the whole.
+pub const MAX_STORED_OUTPUT_BYTES: usize = 32 * 1024;
+pub const MAX_STORED_ERROR_BYTES: usize = 256;
+pub const MAX_STORED_CAUSE_BYTES: usize = 4 * 1024;
+const TRUNCATED: &str = "…[truncated]";
+
+/// `text` cut to at most `max` bytes, marked when cut.
+pub fn bounded(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(TRUNCATED.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATED}", &text[..end])
+}
+
+/// One instance ID's record: the current (latest) execution and what is known of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: InstanceKey,
+    pub instance_id: String,
+    pub function_name: String,
+    pub status: Status,
+    pub state_machine_arn: String,
+    pub execution_name: String,
+    pub execution_arn: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Last time Step Functions' own word on the execution was seen.
+    pub confirmed_at: Option<Millis>,
+    /// While `Starting`: after this, the starter is presumed dead.
+    pub lease_until: Option<Millis>,
+    pub input: Option<StoredInput>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub redrive_count: u32,
+    /// DynamoDB TTL (epoch seconds), set only on terminal records.
+    pub expires_at: Option<i64>,
+}
+
+impl Record {
+    /// A fresh claim: `Starting`, with a lease.
+    pub fn starting(
+        instance_id: &InstanceId,
+        function_name: &str,
+        state_machine: &StateMachineArn,
+        execution_name: &ExecutionName,
+        input: &str,
+        now: Millis,
+        lease_millis: Millis,
+    ) -> Self {
+        Record {
+            key: instance_id.key(),
+            instance_id: instance_id.as_str().to_owned(),
+            function_name: function_name.to_owned(),
+            status: Status::Starting,
+            state_machine_arn: state_machine.as_str().to_owned(),
+            execution_name: execution_name.as_str().to_owned(),
+            execution_arn: state_machine.execution_arn(execution_name),
+            created_at: now,
+            updated_at: now,
+            confirmed_at: None,
+            lease_until: Some(now + lease_millis),
+            input: Some(StoredInput::of(input)),
+            output: None,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            expires_at: None,
+        }
+    }
+
+    /// A `Starting` record whose starter must be dead by now.
+    pub fn lease_expired(&self, now: Millis) -> bool {
+        self.status == Status::Starting && self.lease_until.is_none_or(|until| now >= until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_terminal_ones_are_known() {
+        for status in Status::TERMINAL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert!(status.is_terminal());
+        }
+        assert!(!Status::Starting.is_terminal() && !Status::Running.is_terminal());
+        assert_eq!(Status::parse("PENDING_REDRIVE"), None);
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary_and_marked() {
+        assert_eq!(bounded("short".into(), 10), "short");
+        let cut = bounded("é".repeat(100), 50);
+        assert!(cut.len() <= 50 && cut.ends_with(TRUNCATED) && cut.starts_with("éé"), "{cut}");
+    }
+
+    #[test]
+    fn large_inputs_are_kept_as_a_digest() {
+        assert_eq!(StoredInput::of("{}"), StoredInput::Inline("{}".into()));
+        let big = format!("\"{}\"", "x".repeat(MAX_STORED_INPUT_BYTES));
+        match StoredInput::of(&big) {
+            StoredInput::Digest { sha256, bytes } => assert_eq!((sha256.len(), bytes), (64, big.len())),
+            inline => panic!("expected a digest, got {inline:?}"),
+        }
+    }
+}

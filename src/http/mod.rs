@@ -1,0 +1,297 @@
+//! The Durable-style HTTP API on `lambda_http`: routing, payloads, and the
+//! one place that maps errors to status codes.
+
+use crate::config::Config;
+use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
+use crate::error::Error;
+use crate::ports::{Engine, EngineError, InstanceStore, StoreError};
+use crate::service::{Singleton, StartRequest};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde_json::json;
+use tracing::Instrument;
+
+/// Step Functions' limit on execution input.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Unreserved characters stay; everything else in an ID is encoded in links.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The HTTP Lambda's state: built once per cold start, borrowed by every request.
+pub struct App<S, E> {
+    pub service: Singleton<S, E>,
+    pub config: Config,
+}
+
+enum Route {
+    Start { function_name: String, instance_id: String },
+    Instance { instance_id: String },
+}
+
+/// Handles one request; never fails (errors become responses).
+pub async fn handle<S: InstanceStore, E: Engine>(app: &App<S, E>, request: Request) -> Response<Body> {
+    let span = tracing::info_span!("request", method = %request.method(), instance_id = tracing::field::Empty);
+    async {
+        let result = route(app, &request).await;
+        result.unwrap_or_else(|error| error_response(&error, app.config.retry_after_secs))
+    }
+    .instrument(span)
+    .await
+}
+
+fn stage(request: &Request) -> Option<String> {
+    let stage = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.stage.clone(),
+        RequestContext::ApiGatewayV1(context) => context.stage.clone(),
+        _ => None,
+    }?;
+    (stage != "$default" && !stage.is_empty()).then_some(stage)
+}
+
+/// The path's segments after the stage, percent-decoded.
+fn segments(request: &Request, stage: Option<&str>) -> Result<Vec<String>, Error> {
+    let mut path = request.uri().path();
+    if let Some(stage) = stage {
+        let prefix = format!("/{stage}");
+        if let Some(rest) = path.strip_prefix(&prefix).filter(|rest| rest.is_empty() || rest.starts_with('/')) {
+            path = rest;
+        }
+    }
+    path.trim_start_matches('/')
+        .split('/')
+        .map(|segment| {
+            percent_decode_str(segment)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| Error::NoRoute(format!("{path} (a segment is not UTF-8 once percent-decoded)")))
+        })
+        .collect()
+}
+
+async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) -> Result<Response<Body>, Error> {
+    let stage = stage(request);
+    let segments = segments(request, stage.as_deref())?;
+    let route = match segments.as_slice() {
+        [first, function_name, instance_id] if first == "orchestrators" => {
+            Route::Start { function_name: function_name.clone(), instance_id: instance_id.clone() }
+        }
+        [first, instance_id] if first == "instances" => Route::Instance { instance_id: instance_id.clone() },
+        _ => return Err(Error::NoRoute(request.uri().path().to_owned())),
+    };
+    let links = Links::new(app, request, stage.as_deref());
+    let method = request.method();
+    match route {
+        Route::Start { function_name, instance_id } => {
+            allow(method, &[Method::POST], "POST")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            start(app, request, &function_name, &instance_id, &links).await
+        }
+        Route::Instance { instance_id } => {
+            allow(method, &[Method::GET], "GET")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            status(app, &instance_id).await
+        }
+    }
+}
+
+fn allow(method: &Method, allowed: &[Method], names: &'static str) -> Result<(), Error> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(Error::MethodNotAllowed { method: method.to_string(), allowed: names })
+    }
+}
+
+/// The request body as orchestration input: JSON text, `null` when empty.
+fn input_of(request: &Request) -> Result<String, Error> {
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        if !(media_type == "application/json" || media_type.ends_with("+json")) {
+            return Err(Error::UnsupportedMediaType(content_type));
+        }
+    }
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::BodyTooLarge(body.len()));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok("null".to_owned());
+    }
+    let text = std::str::from_utf8(body).map_err(|e| Error::InvalidJson(format!("not UTF-8 ({e})")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    Ok(text.to_owned())
+}
+
+async fn start<S: InstanceStore, E: Engine>(
+    app: &App<S, E>,
+    request: &Request,
+    function_name: &str,
+    raw_id: &str,
+    links: &Links,
+) -> Result<Response<Body>, Error> {
+    let instance_id = InstanceId::parse(raw_id)?;
+    let state_machine = app.config.state_machine(function_name).ok_or_else(|| Error::UnknownFunction {
+        name: function_name.to_owned(),
+        configured: app.config.function_names(),
+    })?;
+    let input = input_of(request)?;
+    let record = app
+        .service
+        .start(StartRequest { instance_id: &instance_id, function_name, state_machine, input: &input })
+        .await?;
+    tracing::info!(execution_arn = %record.execution_arn, "started");
+    let body = links.check_status(&instance_id, &record);
+    let status_uri = links.status(&instance_id);
+    let mut response = json_response(StatusCode::ACCEPTED, &body);
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&status_uri) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(app.config.retry_after_secs));
+    Ok(response)
+}
+
+async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, raw_id: &str) -> Result<Response<Body>, Error> {
+    let instance_id = InstanceId::parse(raw_id)?;
+    let record = app.service.status(&instance_id).await?.ok_or_else(|| Error::InstanceNotFound(raw_id.to_owned()))?;
+    let code = if record.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok(json_response(code, &status_body(&record)))
+}
+
+/// Durable's runtime status names.
+pub fn runtime_status(status: Status) -> &'static str {
+    match status {
+        Status::Starting => "Pending",
+        Status::Running => "Running",
+        Status::Succeeded => "Completed",
+        // Durable has no "timed out" nor "never started": both are failures there.
+        Status::Failed | Status::TimedOut | Status::StartFailed => "Failed",
+        Status::Aborted => "Terminated",
+    }
+}
+
+/// Stored JSON text as JSON, or as a string if it is not JSON.
+fn json_value(text: Option<&str>) -> serde_json::Value {
+    text.map_or(serde_json::Value::Null, |text| {
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+    })
+}
+
+fn status_body(record: &Record) -> serde_json::Value {
+    let input = match &record.input {
+        Some(StoredInput::Inline(text)) => json_value(Some(text)),
+        Some(StoredInput::Digest { sha256, bytes }) => json!({ "truncated": true, "sha256": sha256, "bytes": bytes }),
+        None => serde_json::Value::Null,
+    };
+    json!({
+        "instanceId": record.instance_id,
+        "name": record.function_name,
+        "runtimeStatus": runtime_status(record.status),
+        "status": record.status.as_str(),
+        "input": input,
+        "output": json_value(record.output.as_deref()),
+        "error": record.error,
+        "cause": record.cause,
+        "createdTime": rfc3339(record.created_at),
+        "lastUpdatedTime": rfc3339(record.updated_at),
+        "executionArn": record.execution_arn,
+        "executionName": record.execution_name,
+    })
+}
+
+/// URLs of an instance's endpoints, from the configured base or the request's host and stage.
+struct Links {
+    base: String,
+}
+
+impl Links {
+    fn new<S, E>(app: &App<S, E>, request: &Request, stage: Option<&str>) -> Self {
+        let base = app.config.public_base_url.clone().unwrap_or_else(|| {
+            let uri = request.uri();
+            let origin = match (uri.scheme_str(), uri.authority()) {
+                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+                _ => String::new(),
+            };
+            let stage = stage.map(|stage| format!("/{stage}")).unwrap_or_default();
+            format!("{origin}{stage}")
+        });
+        Self { base }
+    }
+
+    fn status(&self, id: &InstanceId) -> String {
+        format!("{}/instances/{}", self.base, utf8_percent_encode(id.as_str(), PATH_SEGMENT))
+    }
+
+    fn check_status(&self, id: &InstanceId, record: &Record) -> serde_json::Value {
+        let status = self.status(id);
+        json!({
+            "id": id.as_str(),
+            "statusQueryGetUri": status,
+            "terminatePostUri": format!("{status}/terminate?reason={{text}}"),
+            "purgeHistoryDeleteUri": status,
+            "executionArn": record.execution_arn,
+        })
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The one mapping from errors to HTTP answers.
+pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
+    let (status, code, retry) = match error {
+        Error::InvalidInstanceId(_) => (StatusCode::BAD_REQUEST, "InvalidInstanceId", false),
+        Error::InvalidJson(_) => (StatusCode::BAD_REQUEST, "InvalidJson", false),
+        Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", false),
+        Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", false),
+        Error::UnknownFunction { .. } => (StatusCode::NOT_FOUND, "UnknownFunction", false),
+        Error::NoRoute(_) => (StatusCode::NOT_FOUND, "NoRoute", false),
+        Error::InstanceNotFound(_) => (StatusCode::NOT_FOUND, "InstanceNotFound", false),
+        Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", false),
+        Error::AlreadyExists(_) => (StatusCode::CONFLICT, "InstanceAlreadyExists", false),
+        Error::StartRefused(refusal) | Error::Engine(refusal) => match refusal {
+            EngineError::Refused { caller_fault: true, .. } => (StatusCode::BAD_REQUEST, "StartRefused", false),
+            EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => {
+                (StatusCode::BAD_GATEWAY, "StartRefused", false)
+            }
+            EngineError::Throttled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Throttled", true),
+            EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, "StepFunctionsUnavailable", true),
+        },
+        Error::StartUnconfirmed { .. } => (StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed", true),
+        Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, "Contention", true),
+        Error::Store(StoreError::Throttled(_)) => (StatusCode::SERVICE_UNAVAILABLE, "Throttled", true),
+        Error::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", true),
+        Error::Store(StoreError::Failed(_) | StoreError::Corrupt(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "StoreFailed", false)
+        }
+    };
+    if status.is_server_error() {
+        tracing::error!(%error, code, "request failed");
+    } else {
+        tracing::info!(%error, code, "request refused");
+    }
+    let mut response = if let Error::AlreadyExists(_) = error {
+        // Durable's exact answer: the message as the body.
+        let mut response = Response::new(Body::from(error.to_string()));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response
+    } else {
+        json_response(status, &json!({ "error": code, "message": error.to_string() }))
+    };
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if retry {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    }
+    if let Error::MethodNotAllowed { allowed, .. } = error {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+    }
+    response
+}

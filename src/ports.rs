@@ -1,0 +1,145 @@
+//! The two ports the service talks to: where records live, and what runs
+//! executions. Adapters for DynamoDB and Step Functions live in `aws`.
+
+use crate::domain::{ExecutionName, InstanceKey, Millis, Record, StateMachineArn, Status};
+use std::future::Future;
+
+/// What Step Functions says about an execution (from DescribeExecution or an event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionState {
+    /// `Running` or a terminal execution status (never `Starting`/`StartFailed`).
+    pub status: Status,
+    pub redrive_count: u32,
+    pub stop_date: Option<Millis>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl ExecutionState {
+    /// Cut to what a record keeps (see `record::MAX_STORED_*`).
+    pub fn bounded(self) -> Self {
+        use crate::domain::record::{MAX_STORED_CAUSE_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_OUTPUT_BYTES, bounded};
+        Self {
+            output: self.output.map(|s| bounded(s, MAX_STORED_OUTPUT_BYTES)),
+            error: self.error.map(|s| bounded(s, MAX_STORED_ERROR_BYTES)),
+            cause: self.cause.map(|s| bounded(s, MAX_STORED_CAUSE_BYTES)),
+            ..self
+        }
+    }
+}
+
+/// A write of Step Functions' word back to the record. It applies only to the
+/// record's current execution, only from the listed statuses, and never lets
+/// an older redrive overwrite a newer one; a newer redrive always applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionUpdate {
+    pub execution_arn: String,
+    pub state: ExecutionState,
+    pub observed_at: Millis,
+    pub from: &'static [Status],
+    /// TTL (epoch seconds) when the new status is terminal.
+    pub expires_at: Option<i64>,
+}
+
+impl ExecutionUpdate {
+    /// The store's condition, for stores that are not DynamoDB.
+    pub fn permits(&self, record: &Record) -> bool {
+        record.execution_arn == self.execution_arn
+            && ((self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
+                || record.redrive_count < self.state.redrive_count)
+    }
+}
+
+/// Which existing record a claim may overwrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimCondition {
+    /// No record, or a terminal one: the normal start.
+    FreeOrTerminal,
+    /// Exactly this non-terminal record, whose execution Step Functions
+    /// does not know (its starter died before starting it): the takeover.
+    TakeOver { execution_name: String, status: Status },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    /// The condition failed. The record that made it fail, when the store
+    /// returns it with the refusal (DynamoDB's `ALL_OLD`); not every store does.
+    Refused(Option<Box<Record>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the instance store is throttling requests: {0}")]
+    Throttled(String),
+    /// Timeout, connection lost, 5xx: retrying later may help.
+    #[error("the instance store is unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for a reason a retry does not fix (missing table, permissions…).
+    #[error("the instance store refused the request: {0}")]
+    Failed(String),
+    #[error("a stored record is malformed: {0}")]
+    Corrupt(String),
+}
+
+pub trait InstanceStore: Send + Sync {
+    /// Writes `record` if `condition` holds, atomically.
+    fn claim(
+        &self,
+        record: &Record,
+        condition: &ClaimCondition,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// A strongly consistent read.
+    fn get(&self, key: &InstanceKey) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Marks the claim that named `execution_name` as `StartFailed`, if the
+    /// record is still that `Starting` claim. Returns whether it wrote.
+    fn mark_start_failed(
+        &self,
+        key: &InstanceKey,
+        execution_name: &str,
+        reason: &str,
+        now: Millis,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Applies `update` if its condition holds. Returns whether it wrote.
+    fn apply(
+        &self,
+        key: &InstanceKey,
+        update: &ExecutionUpdate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The request was refused and nothing was started.
+    #[error("Step Functions refused the request ({code}): {message}")]
+    Refused { code: String, message: String, caller_fault: bool },
+    /// An execution with this name exists already (for a retried start of
+    /// ours: it did start).
+    #[error("an execution with this name already exists")]
+    ExecutionAlreadyExists,
+    /// Throttled or over a limit; nothing was started, retrying later helps.
+    #[error("Step Functions is throttling requests ({code}): {message}")]
+    Throttled { code: String, message: String },
+    /// No answer (timeout, connection lost, 5xx): the request may or may not have taken effect.
+    #[error("Step Functions did not answer: {0}")]
+    Ambiguous(String),
+}
+
+pub trait Engine: Send + Sync {
+    /// StartExecution. Same name and input again is idempotent (Standard workflows).
+    fn start(
+        &self,
+        state_machine: &StateMachineArn,
+        name: &ExecutionName,
+        input: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// DescribeExecution; `None` when no such execution exists.
+    fn describe(&self, execution_arn: &str)
+    -> impl Future<Output = Result<Option<ExecutionState>, EngineError>> + Send;
+}

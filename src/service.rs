@@ -1,0 +1,244 @@
+//! The singleton algorithms, generic over the two ports.
+
+use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use crate::error::{Error, Result};
+use crate::ports::{Claim, ClaimCondition, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The time source; tests move it forward instead of sleeping.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timings {
+    /// How long a `Starting` claim is protected; must outlast the start
+    /// function's timeout, so that its starter is dead when it expires.
+    pub lease_millis: Millis,
+    /// How long a non-terminal record is believed without asking Step Functions.
+    pub reconcile_after_millis: Millis,
+    /// How long terminal records are kept (DynamoDB TTL).
+    pub retention_secs: i64,
+}
+
+/// A start of one instance: what to start, and with what.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRequest<'a> {
+    pub instance_id: &'a InstanceId,
+    pub function_name: &'a str,
+    pub state_machine: &'a StateMachineArn,
+    /// JSON text.
+    pub input: &'a str,
+}
+
+/// Claims can lose to concurrent starts that then turn out to be stale or
+/// finished; past this many rounds the caller is told to retry.
+const MAX_CLAIM_ROUNDS: usize = 4;
+
+pub struct Singleton<S, E> {
+    store: S,
+    engine: E,
+    timings: Timings,
+    clock: Clock,
+}
+
+/// What a refused claim found, and so what the next step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finding {
+    /// Terminal by now: claim again.
+    Free,
+    /// Running or starting, as far as anyone can tell: refuse.
+    Busy,
+    /// Not confirmed for too long (or its starter's lease ended): ask Step Functions.
+    Doubtful,
+}
+
+fn assess(record: &Record, now: Millis, timings: &Timings) -> Finding {
+    if record.status.is_terminal() {
+        return Finding::Free;
+    }
+    let last_word = record.confirmed_at.unwrap_or(record.created_at);
+    let doubtful = match record.status {
+        Status::Starting => record.lease_expired(now),
+        _ => now - last_word >= timings.reconcile_after_millis,
+    };
+    if doubtful { Finding::Doubtful } else { Finding::Busy }
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    pub fn new(store: S, engine: E, timings: Timings, clock: Clock) -> Self {
+        Self { store, engine, timings, clock }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    fn now(&self) -> Millis {
+        (self.clock)()
+    }
+
+    fn expires_at(&self, now: Millis) -> i64 {
+        now / 1000 + self.timings.retention_secs
+    }
+
+    /// Starts the instance unless an execution of it is starting or running.
+    /// Happy path: one conditional put, one StartExecution. Refusal: one put.
+    pub async fn start(&self, request: StartRequest<'_>) -> Result<Record> {
+        let now = self.now();
+        let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
+        let record = Record::starting(
+            request.instance_id,
+            request.function_name,
+            request.state_machine,
+            &name,
+            request.input,
+            now,
+            self.timings.lease_millis,
+        );
+        let mut condition = ClaimCondition::FreeOrTerminal;
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let current = match self.store.claim(&record, &condition).await? {
+                Claim::Claimed => return self.launch(record, &name, request).await,
+                Claim::Refused(Some(current)) => *current,
+                // The store did not say what refused the claim: read it once.
+                Claim::Refused(None) => match self.store.get(&record.key).await? {
+                    Some(current) => current,
+                    None => {
+                        condition = ClaimCondition::FreeOrTerminal;
+                        continue;
+                    }
+                },
+            };
+            condition = match assess(&current, self.now(), &self.timings) {
+                Finding::Free => ClaimCondition::FreeOrTerminal,
+                Finding::Busy => return Err(Error::AlreadyExists(request.instance_id.to_string())),
+                Finding::Doubtful => match self.verify(&current).await? {
+                    Some(state) if !state.status.is_terminal() => {
+                        return Err(Error::AlreadyExists(request.instance_id.to_string()));
+                    }
+                    Some(_) => ClaimCondition::FreeOrTerminal,
+                    None => {
+                        tracing::warn!(
+                            execution_arn = %current.execution_arn,
+                            status = %current.status,
+                            "the record's execution does not exist; taking the instance over"
+                        );
+                        ClaimCondition::TakeOver {
+                            execution_name: current.execution_name.clone(),
+                            status: current.status,
+                        }
+                    }
+                },
+            };
+        }
+        Err(Error::Contention(request.instance_id.to_string()))
+    }
+
+    /// The instance's record, if any.
+    pub async fn status(&self, instance_id: &InstanceId) -> Result<Option<Record>> {
+        Ok(self.store.get(&instance_id.key()).await?)
+    }
+
+    /// Asks Step Functions about the record's execution and writes back what it says.
+    async fn verify(&self, record: &Record) -> Result<Option<ExecutionState>> {
+        let Some(state) = self.engine.describe(&record.execution_arn).await? else {
+            return Ok(None);
+        };
+        let state = state.bounded();
+        let now = self.now();
+        let update = ExecutionUpdate {
+            execution_arn: record.execution_arn.clone(),
+            expires_at: state.status.is_terminal().then(|| self.expires_at(now)),
+            state: state.clone(),
+            observed_at: now,
+            from: &[Status::Starting, Status::Running],
+        };
+        let wrote = self.store.apply(&record.key, &update).await?;
+        tracing::info!(execution_arn = %record.execution_arn, status = %state.status, wrote, "reconciled with Step Functions");
+        Ok(Some(state))
+    }
+
+    /// The second call of a start. The claim is ours; make the execution exist or give the claim up.
+    async fn launch(&self, record: Record, name: &ExecutionName, request: StartRequest<'_>) -> Result<Record> {
+        let first = self.engine.start(request.state_machine, name, request.input).await;
+        let outcome = match first {
+            // No answer: it may have started. Same name and input again is
+            // idempotent, so a second try tells which, and starts it if not.
+            Err(EngineError::Ambiguous(reason)) => {
+                tracing::warn!(%reason, "StartExecution did not answer; trying once more with the same name");
+                match self.engine.start(request.state_machine, name, request.input).await {
+                    Err(EngineError::ExecutionAlreadyExists) => Ok(()),
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        match outcome {
+            Ok(()) => Ok(record),
+            Err(EngineError::Ambiguous(reason)) => {
+                // Leave the claim: after its lease, DescribeExecution decides.
+                Err(Error::StartUnconfirmed { instance_id: record.instance_id, reason })
+            }
+            Err(refusal) => {
+                let now = self.now();
+                let reason = refusal.to_string();
+                match self.store.mark_start_failed(&record.key, name.as_str(), &reason, now, self.expires_at(now)).await
+                {
+                    Ok(wrote) => tracing::warn!(%reason, wrote, "StartExecution refused; claim released"),
+                    // The lease still frees the ID in the end.
+                    Err(e) => {
+                        tracing::error!(%reason, error = %e, "StartExecution refused and the claim could not be released")
+                    }
+                }
+                Err(Error::StartRefused(refusal))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timings() -> Timings {
+        Timings { lease_millis: 1_000, reconcile_after_millis: 10_000, retention_secs: 60 }
+    }
+
+    fn record(status: Status) -> Record {
+        let id = InstanceId::parse("a").unwrap_or_else(|e| panic!("{e}"));
+        let sm = StateMachineArn::parse("arn:aws:states:us-east-1:1:stateMachine:s").unwrap_or_else(|e| panic!("{e}"));
+        let name = ExecutionName::new(&id, StartToken::new(0, 0));
+        Record { status, ..Record::starting(&id, "f", &sm, &name, "null", 0, timings().lease_millis) }
+    }
+
+    #[test]
+    fn starting_records_are_busy_until_their_lease_ends() {
+        let starting = record(Status::Starting);
+        assert_eq!(assess(&starting, 999, &timings()), Finding::Busy);
+        assert_eq!(assess(&starting, 1_000, &timings()), Finding::Doubtful);
+    }
+
+    #[test]
+    fn running_records_are_believed_for_the_reconcile_interval() {
+        let running = Record { confirmed_at: Some(5_000), ..record(Status::Running) };
+        assert_eq!(assess(&running, 14_999, &timings()), Finding::Busy);
+        assert_eq!(assess(&running, 15_000, &timings()), Finding::Doubtful);
+    }
+
+    #[test]
+    fn terminal_records_are_free() {
+        for status in Status::TERMINAL {
+            assert_eq!(assess(&record(status), 0, &timings()), Finding::Free);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Test harness: each test gets its own table and state machines on the
+//! emulator that `scripts/test` starts, and clients that count their calls.
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Request};
+use sfn_singleton::aws::{DynamoStore, StepFunctions};
+use sfn_singleton::config::Config;
+use sfn_singleton::domain::{InstanceId, Millis, Record, StateMachineArn};
+use sfn_singleton::http::App;
+use sfn_singleton::ports::{Engine, InstanceStore};
+use sfn_singleton::service::{Clock, Singleton, Timings};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const ENDPOINT_VAR: &str = "SINGLETON_TEST_ENDPOINT";
+const ROLE: &str = "arn:aws:iam::123456789012:role/sfn-singleton-test";
+
+/// State machines every test environment has, by function name.
+pub const FOREVER: &str = "Forever";
+pub const QUICK: &str = "Quick";
+pub const FAILS: &str = "AlwaysFails";
+pub const WAIT20: &str = "Wait20";
+/// Configured, but its state machine does not exist: StartExecution is refused.
+pub const MISSING: &str = "Missing";
+
+fn definitions() -> Vec<(&'static str, String)> {
+    let file = |name: &str| {
+        let path = format!("{}/infra/state-machines/{name}.asl.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    vec![
+        (
+            FOREVER,
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"Next":"D"},"D":{"Type":"Succeed"}}}"#.into(),
+        ),
+        (QUICK, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into()),
+        (FAILS, file("AlwaysFails")),
+        (WAIT20, file("Wait20")),
+    ]
+}
+
+/// Every AWS operation the test's clients made, in order.
+#[derive(Debug, Default, Clone)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    /// Once per operation (not per retry attempt). The operation is named by the
+    /// JSON protocol's target header (`DynamoDB_20120810.PutItem`).
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?.?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(operation);
+        Ok(())
+    }
+}
+
+/// A clock the test moves forward instead of sleeping.
+#[derive(Clone, Default)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn advance(&self, millis: Millis) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    pub fn clock(&self) -> Clock {
+        let offset = self.0.clone();
+        let system = sfn_singleton::service::system_clock();
+        Arc::new(move || system() + offset.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestEnv {
+    pub table: String,
+    pub functions: BTreeMap<String, StateMachineArn>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub calls: CallLog,
+    pub clock: TestClock,
+    pub timings: Timings,
+}
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}-{}-{:08x}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst), fastrand::u32(..))
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+            panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which starts the emulator")
+        });
+        let calls = CallLog::default();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+        );
+        let sfn =
+            aws_sdk_sfn::Client::from_conf(aws_sdk_sfn::config::Builder::from(&sdk).interceptor(calls.clone()).build());
+        let table = unique("instances");
+        create_table(&dynamo, &table).await;
+        let mut functions = BTreeMap::new();
+        for (function, definition) in definitions() {
+            let created = sfn
+                .create_state_machine()
+                .name(unique(function))
+                .definition(definition)
+                .role_arn(ROLE)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create state machine {function}: {e:?}"));
+            functions.insert(function.to_owned(), parse_arn(created.state_machine_arn()));
+        }
+        let missing = parse_arn(&format!("arn:aws:states:us-east-1:123456789012:stateMachine:{}", unique("missing")));
+        functions.insert(MISSING.to_owned(), missing);
+        calls.take();
+        let timings = Timings { lease_millis: 60_000, reconcile_after_millis: 300_000, retention_secs: 86_400 };
+        TestEnv { table, functions, dynamo, sfn, calls, clock: TestClock::default(), timings }
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            table_name: self.table.clone(),
+            functions: self.functions.clone(),
+            timings: self.timings.clone(),
+            retry_after_secs: 10,
+            public_base_url: None,
+        }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.dynamo.clone(), &self.table)
+    }
+
+    pub fn engine(&self) -> StepFunctions {
+        StepFunctions::new(self.sfn.clone())
+    }
+
+    pub fn app(&self) -> App<DynamoStore, StepFunctions> {
+        self.app_with(self.store(), self.engine())
+    }
+
+    pub fn app_with<S: InstanceStore, E: Engine>(&self, store: S, engine: E) -> App<S, E> {
+        App { service: Singleton::new(store, engine, self.timings.clone(), self.clock.clock()), config: self.config() }
+    }
+
+    pub fn machine(&self, function: &str) -> &StateMachineArn {
+        self.functions.get(function).unwrap_or_else(|| panic!("no function {function}"))
+    }
+
+    /// Executions of a function's state machine: (name, status).
+    pub async fn executions(&self, function: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn
+                .list_executions()
+                .state_machine_arn(self.machine(function).as_str())
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("list executions: {e:?}"));
+            out.extend(page.executions().iter().map(|e| (e.name().to_owned(), e.status().as_str().to_owned())));
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        self.calls.take();
+        out
+    }
+
+    /// Executions of every configured state machine.
+    pub async fn all_executions(&self) -> usize {
+        let mut total = 0;
+        for function in self.functions.keys().filter(|f| *f != MISSING) {
+            total += self.executions(function).await.len();
+        }
+        total
+    }
+
+    pub async fn record(&self, instance_id: &str) -> Option<Record> {
+        let id = InstanceId::parse(instance_id).unwrap_or_else(|e| panic!("{e}"));
+        let record = self.store().get(&id.key()).await.unwrap_or_else(|e| panic!("get: {e}"));
+        self.calls.take();
+        record
+    }
+
+    pub async fn item_count(&self) -> i32 {
+        let scan = self.dynamo.scan().table_name(&self.table).send().await.unwrap_or_else(|e| panic!("scan: {e:?}"));
+        self.calls.take();
+        scan.count()
+    }
+
+    pub async fn execution_input(&self, execution_arn: &str) -> String {
+        let described = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
+        let described = described.unwrap_or_else(|e| panic!("describe: {e:?}"));
+        self.calls.take();
+        described.input().unwrap_or_default().to_owned()
+    }
+}
+
+fn parse_arn(arn: &str) -> StateMachineArn {
+    StateMachineArn::parse(arn).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
+    let key = |kind| KeySchemaElement::builder().attribute_name("pk").key_type(kind).build();
+    let attribute = AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build();
+    dynamo
+        .create_table()
+        .table_name(table)
+        .key_schema(key(KeyType::Hash).unwrap_or_else(|e| panic!("{e}")))
+        .attribute_definitions(attribute.unwrap_or_else(|e| panic!("{e}")))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {table}: {e:?}"));
+}
+
+/// An HTTP answer, read back.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn request(method: Method, path: &str, body: impl Into<Body>) -> Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn call<S: InstanceStore, E: Engine>(app: &App<S, E>, request: Request) -> Answer {
+    let response = sfn_singleton::http::handle(app, request).await;
+    let (parts, body) = response.into_parts();
+    Answer { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(body.as_ref()).into_owned() }
+}
+
+pub async fn start<S: InstanceStore, E: Engine>(app: &App<S, E>, function: &str, id: &str, body: &str) -> Answer {
+    call(app, request(Method::POST, &format!("/orchestrators/{function}/{id}"), body.to_owned())).await
+}

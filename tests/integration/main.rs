@@ -1,0 +1,5 @@
+//! Integration tests against the emulator (moto's server) that
+//! `scripts/test` starts: one binary, each test with its own table.
+
+mod helpers;
+mod start;
