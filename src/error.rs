@@ -23,6 +23,14 @@ pub enum Error {
     MethodNotAllowed { method: String, allowed: &'static str },
     #[error("no instance with ID {0:?} exists")]
     InstanceNotFound(String),
+    #[error("instance {instance_id:?} has already ended ({status})")]
+    AlreadyTerminal { instance_id: String, status: crate::domain::Status },
+    #[error("instance {0:?} is still starting; retry")]
+    StillStarting(String),
+    #[error("instance {0:?} is still running; terminate it first")]
+    StillRunning(String),
+    #[error("reason is {0} characters; Step Functions allows at most 32768")]
+    ReasonTooLong(usize),
     #[error("An instance with ID '{0}' already exists.")]
     AlreadyExists(String),
     #[error("Step Functions refused to start the execution: {0}")]

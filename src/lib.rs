@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ports;
 pub mod service;

@@ -49,6 +49,24 @@ impl ExecutionUpdate {
             && ((self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
                 || record.redrive_count < self.state.redrive_count)
     }
+
+    /// The record as the store holds it after this update.
+    pub fn applied_to(&self, record: &Record) -> Record {
+        let state = &self.state;
+        Record {
+            status: state.status,
+            updated_at: self.observed_at,
+            confirmed_at: Some(self.observed_at),
+            lease_until: None,
+            redrive_count: state.redrive_count,
+            stop_date: state.stop_date,
+            output: state.output.clone(),
+            error: state.error.clone(),
+            cause: state.cause.clone(),
+            expires_at: self.expires_at,
+            ..record.clone()
+        }
+    }
 }
 
 /// Which existing record a claim may overwrite.
@@ -61,11 +79,13 @@ pub enum ClaimCondition {
     TakeOver { execution_name: String, status: Status },
 }
 
+/// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    Claimed,
+pub enum Conditional {
+    Written,
     /// The condition failed. The record that made it fail, when the store
-    /// returns it with the refusal (DynamoDB's `ALL_OLD`); not every store does.
+    /// returns it with the refusal (DynamoDB's `ALL_OLD`); not every store
+    /// does, and there is none when the record does not exist.
     Refused(Option<Box<Record>>),
 }
 
@@ -89,7 +109,7 @@ pub trait InstanceStore: Send + Sync {
         &self,
         record: &Record,
         condition: &ClaimCondition,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 
     /// A strongly consistent read.
     fn get(&self, key: &InstanceKey) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
@@ -105,12 +125,15 @@ pub trait InstanceStore: Send + Sync {
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Applies `update` if its condition holds. Returns whether it wrote.
+    /// Applies `update` if its condition holds.
     fn apply(
         &self,
         key: &InstanceKey,
         update: &ExecutionUpdate,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
+
+    /// Deletes the record if it is terminal.
+    fn purge(&self, key: &InstanceKey) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +161,14 @@ pub trait Engine: Send + Sync {
         name: &ExecutionName,
         input: &str,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// StopExecution; `None` when no such execution exists.
+    fn stop(
+        &self,
+        execution_arn: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = Result<Option<Millis>, EngineError>> + Send;
 
     /// DescribeExecution; `None` when no such execution exists.
     fn describe(&self, execution_arn: &str)

@@ -1,8 +1,9 @@
 //! The singleton algorithms, generic over the two ports.
 
+use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
 use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, ClaimCondition, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -34,6 +35,29 @@ pub struct StartRequest<'a> {
     pub state_machine: &'a StateMachineArn,
     /// JSON text.
     pub input: &'a str,
+}
+
+/// A Step Functions status change, as the status Lambda receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub execution_arn: String,
+    pub name: String,
+    pub state: ExecutionState,
+}
+
+/// What a status event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The record now says what the event says.
+    Applied,
+    /// A duplicate, an older event, or one about an older execution.
+    Ignored,
+    /// No record for that instance (purged, or never ours).
+    UnknownInstance,
+    /// The execution name is not one of ours.
+    NotOurs,
+    /// An older execution of the instance ran again and was stopped.
+    StoppedSuperseded,
 }
 
 /// Claims can lose to concurrent starts that then turn out to be stale or
@@ -108,10 +132,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let mut condition = ClaimCondition::FreeOrTerminal;
         for _ in 0..MAX_CLAIM_ROUNDS {
             let current = match self.store.claim(&record, &condition).await? {
-                Claim::Claimed => return self.launch(record, &name, request).await,
-                Claim::Refused(Some(current)) => *current,
+                Conditional::Written => return self.launch(record, &name, request).await,
+                Conditional::Refused(Some(current)) => *current,
                 // The store did not say what refused the claim: read it once.
-                Claim::Refused(None) => match self.store.get(&record.key).await? {
+                Conditional::Refused(None) => match self.store.get(&record.key).await? {
                     Some(current) => current,
                     None => {
                         condition = ClaimCondition::FreeOrTerminal;
@@ -144,28 +168,166 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Err(Error::Contention(request.instance_id.to_string()))
     }
 
-    /// The instance's record, if any.
-    pub async fn status(&self, instance_id: &InstanceId) -> Result<Option<Record>> {
-        Ok(self.store.get(&instance_id.key()).await?)
-    }
-
-    /// Asks Step Functions about the record's execution and writes back what it says.
-    async fn verify(&self, record: &Record) -> Result<Option<ExecutionState>> {
+    /// Asks Step Functions about the record's execution and writes back what
+    /// it says. Returns the record as it now stands, or `None` when Step
+    /// Functions knows no such execution.
+    async fn verify(&self, record: &Record) -> Result<Option<Record>> {
         let Some(state) = self.engine.describe(&record.execution_arn).await? else {
+            tracing::warn!(execution_arn = %record.execution_arn, status = %record.status, "the record's execution does not exist");
             return Ok(None);
         };
-        let state = state.bounded();
         let now = self.now();
         let update = ExecutionUpdate {
             execution_arn: record.execution_arn.clone(),
             expires_at: state.status.is_terminal().then(|| self.expires_at(now)),
-            state: state.clone(),
+            state: state.bounded(),
             observed_at: now,
             from: &[Status::Starting, Status::Running],
         };
-        let wrote = self.store.apply(&record.key, &update).await?;
-        tracing::info!(execution_arn = %record.execution_arn, status = %state.status, wrote, "reconciled with Step Functions");
-        Ok(Some(state))
+        let current = match self.store.apply(&record.key, &update).await? {
+            Conditional::Written => update.applied_to(record),
+            // Someone else wrote first; theirs is at least as new.
+            Conditional::Refused(Some(current)) => *current,
+            Conditional::Refused(None) => {
+                self.store.get(&record.key).await?.unwrap_or_else(|| update.applied_to(record))
+            }
+        };
+        tracing::info!(execution_arn = %record.execution_arn, status = %current.status, "reconciled with Step Functions");
+        Ok(Some(current))
+    }
+
+    /// A record that has not been confirmed for too long, made true.
+    async fn reconcile(&self, record: Record) -> Result<Record> {
+        if assess(&record, self.now(), &self.timings) != Finding::Doubtful {
+            return Ok(record);
+        }
+        if let Some(current) = self.verify(&record).await? {
+            return Ok(current);
+        }
+        // A dead starter's claim whose execution never started: release it.
+        if record.status == Status::Starting {
+            let now = self.now();
+            let reason = "the starter stopped before StartExecution";
+            if self
+                .store
+                .mark_start_failed(&record.key, &record.execution_name, reason, now, self.expires_at(now))
+                .await?
+            {
+                return Ok(Record {
+                    status: Status::StartFailed,
+                    updated_at: now,
+                    lease_until: None,
+                    error: Some(START_FAILED_ERROR.to_owned()),
+                    cause: Some(reason.to_owned()),
+                    expires_at: Some(self.expires_at(now)),
+                    ..record
+                });
+            }
+            return Ok(self.store.get(&record.key).await?.unwrap_or(record));
+        }
+        Ok(record)
+    }
+
+    /// The instance's record, reconciled with Step Functions if it has not
+    /// been confirmed for longer than the reconcile interval.
+    pub async fn status(&self, instance_id: &InstanceId) -> Result<Option<Record>> {
+        match self.store.get(&instance_id.key()).await? {
+            Some(record) => Ok(Some(self.reconcile(record).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stops the instance's execution and records it as `Aborted`.
+    pub async fn terminate(&self, instance_id: &InstanceId, reason: &str) -> Result<Record> {
+        let not_found = || Error::InstanceNotFound(instance_id.to_string());
+        let record = self.store.get(&instance_id.key()).await?.ok_or_else(not_found)?;
+        let record = self.reconcile(record).await?;
+        if record.status.is_terminal() {
+            return Err(Error::AlreadyTerminal { instance_id: instance_id.to_string(), status: record.status });
+        }
+        let Some(stop_date) = self.engine.stop(&record.execution_arn, TERMINATED_ERROR, reason).await? else {
+            // Claimed, and its starter is still within its lease.
+            return Err(Error::StillStarting(instance_id.to_string()));
+        };
+        let now = self.now();
+        let update = ExecutionUpdate {
+            execution_arn: record.execution_arn.clone(),
+            state: ExecutionState {
+                status: Status::Aborted,
+                redrive_count: record.redrive_count,
+                stop_date: Some(stop_date),
+                output: None,
+                error: Some(TERMINATED_ERROR.to_owned()),
+                cause: Some(reason.to_owned()),
+            }
+            .bounded(),
+            observed_at: now,
+            from: &[Status::Starting, Status::Running],
+            expires_at: Some(self.expires_at(now)),
+        };
+        match self.store.apply(&record.key, &update).await? {
+            Conditional::Written => Ok(update.applied_to(&record)),
+            // Its end was recorded by someone else meanwhile (an event, a restart).
+            Conditional::Refused(current) => Ok(current.map_or(record, |current| *current)),
+        }
+    }
+
+    /// Deletes a terminal instance's record.
+    pub async fn purge(&self, instance_id: &InstanceId) -> Result<()> {
+        let key = instance_id.key();
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let current = match self.store.purge(&key).await? {
+                Conditional::Written => return Ok(()),
+                Conditional::Refused(Some(current)) => *current,
+                Conditional::Refused(None) => match self.store.get(&key).await? {
+                    Some(current) => current,
+                    None => return Err(Error::InstanceNotFound(instance_id.to_string())),
+                },
+            };
+            if !self.reconcile(current).await?.status.is_terminal() {
+                return Err(Error::StillRunning(instance_id.to_string()));
+            }
+        }
+        Err(Error::Contention(instance_id.to_string()))
+    }
+
+    /// Writes a status event back. Idempotent and order-proof: the store's
+    /// condition lets only news about the current execution through.
+    pub async fn apply_event(&self, change: StatusChange) -> Result<EventOutcome> {
+        let Some(key) = ExecutionName::instance_key(&change.name) else {
+            return Ok(EventOutcome::NotOurs);
+        };
+        let now = self.now();
+        let running = change.state.status == Status::Running;
+        let update = ExecutionUpdate {
+            execution_arn: change.execution_arn,
+            expires_at: (!running).then(|| self.expires_at(now)),
+            state: change.state.bounded(),
+            observed_at: now,
+            // A RUNNING event only confirms a claim; a redrive (higher count) always applies.
+            from: if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] },
+        };
+        let current = match self.store.apply(&key, &update).await? {
+            Conditional::Written => return Ok(EventOutcome::Applied),
+            _ if !running => return Ok(EventOutcome::Ignored),
+            Conditional::Refused(Some(current)) => Some(*current),
+            Conditional::Refused(None) => self.store.get(&key).await?,
+        };
+        match current {
+            None => Ok(EventOutcome::UnknownInstance),
+            Some(current) if current.execution_arn == update.execution_arn => Ok(EventOutcome::Ignored),
+            // An older execution of this ID runs (redriven from outside, or a
+            // start that landed late): only the record's execution may run.
+            Some(current) => {
+                let still_running = self.engine.describe(&update.execution_arn).await?;
+                if still_running.is_none_or(|state| state.status != Status::Running) {
+                    return Ok(EventOutcome::Ignored);
+                }
+                let cause = format!("superseded by {} of instance {:?}", current.execution_arn, current.instance_id);
+                self.engine.stop(&update.execution_arn, SUPERSEDED_ERROR, &cause).await?;
+                Ok(EventOutcome::StoppedSuperseded)
+            }
+        }
     }
 
     /// The second call of a start. The claim is ours; make the execution exist or give the claim up.

@@ -4,10 +4,11 @@
 
 use super::{Failure, classify, describe_error};
 use crate::domain::{InstanceKey, Millis, Record, Status, StoredInput};
-use crate::ports::{Claim, ClaimCondition, ExecutionUpdate, InstanceStore, StoreError};
+use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -57,6 +58,7 @@ fn to_item(r: &Record) -> Item {
         ("leaseUntil", r.lease_until.map(n)),
         ("output", r.output.as_deref().map(s)),
         ("error", r.error.as_deref().map(s)),
+        ("stopDate", r.stop_date.map(n)),
         ("cause", r.cause.as_deref().map(s)),
         (TTL_ATTRIBUTE, r.expires_at.map(n)),
     ];
@@ -121,6 +123,7 @@ fn from_item(item: &Item) -> Result<Record, StoreError> {
         confirmed_at: number("confirmedAt")?,
         lease_until: number("leaseUntil")?,
         input,
+        stop_date: number("stopDate")?,
         output: text("output")?,
         error: text("error")?,
         cause: text("cause")?,
@@ -153,7 +156,7 @@ fn placeholders(prefix: &str, values: &[Status], bound: &mut Item) -> String {
 }
 
 impl InstanceStore for DynamoStore {
-    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Claim, StoreError> {
+    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Conditional, StoreError> {
         let mut values = Item::new();
         let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
         let expression = match condition {
@@ -181,11 +184,9 @@ impl InstanceStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Claimed),
+            Ok(_) => Ok(Conditional::Written),
             Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(refusal)) => {
-                    Ok(Claim::Refused(refusal.item().map(from_item).transpose()?.map(Box::new)))
-                }
+                Some(PutItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
                 _ => Err(store_error(&err)),
             },
         }
@@ -234,17 +235,17 @@ impl InstanceStore for DynamoStore {
                 (":failed".into(), s(Status::StartFailed.as_str())),
                 (":starting".into(), s(Status::Starting.as_str())),
                 (":now".into(), n(now)),
-                (":error".into(), s("StartExecutionRefused")),
+                (":error".into(), s(crate::domain::record::START_FAILED_ERROR)),
                 (":cause".into(), s(crate::domain::record::bounded(reason.to_owned(), 4096))),
                 (":ttl".into(), n(expires_at)),
                 (":name".into(), s(execution_name)),
             ])))
             .send()
             .await;
-        conditional_write(result)
+        written(result)
     }
 
-    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<bool, StoreError> {
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
         let state = &update.state;
         let mut names = HashMap::from([
             ("#status".to_owned(), "status".to_owned()),
@@ -296,14 +297,48 @@ impl InstanceStore for DynamoStore {
             ))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional_write(result)
+        match result {
+            Ok(_) => Ok(Conditional::Written),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
+                _ => Err(store_error(&err)),
+            },
+        }
+    }
+
+    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
+        let mut values = Item::new();
+        let terminal = placeholders("t", &Status::TERMINAL, &mut values);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .condition_expression(format!("#status IN ({terminal})"))
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Conditional::Written),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
+                _ => Err(store_error(&err)),
+            },
+        }
     }
 }
 
+fn refused(item: Option<&Item>) -> Result<Conditional, StoreError> {
+    Ok(Conditional::Refused(item.map(from_item).transpose()?.map(Box::new)))
+}
+
 /// `Ok(true)` written, `Ok(false)` its condition did not hold.
-fn conditional_write<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
+fn written<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
     match result {
         Ok(_) => Ok(true),
         Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {

@@ -8,6 +8,7 @@ use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 
 #[derive(Debug, Clone)]
@@ -69,6 +70,17 @@ impl Engine for StepFunctions {
             Some(StartExecutionError::InvalidExecutionInput(_)) => engine_error(&err, true),
             _ => engine_error(&err, false),
         })
+    }
+
+    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<Millis>, EngineError> {
+        let result = self.client.stop_execution().execution_arn(execution_arn).error(error).cause(cause).send().await;
+        match result {
+            Ok(answer) => Ok(answer.stop_date().to_millis().ok()),
+            Err(err) if matches!(err.as_service_error(), Some(StopExecutionError::ExecutionDoesNotExist(_))) => {
+                Ok(None)
+            }
+            Err(err) => Err(engine_error(&err, false)),
+        }
     }
 
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {

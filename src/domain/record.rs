@@ -54,6 +54,11 @@ impl fmt::Display for Status {
     }
 }
 
+/// `error` of records and stopped executions, per reason.
+pub const START_FAILED_ERROR: &str = "SfnSingleton.StartFailed";
+pub const TERMINATED_ERROR: &str = "Terminated";
+pub const SUPERSEDED_ERROR: &str = "SfnSingleton.Superseded";
+
 /// Inputs up to this size are kept in the record; larger ones only as a
 /// digest (DescribeExecution has the whole), so a start stays a few write units.
 pub const MAX_STORED_INPUT_BYTES: usize = 16 * 1024;
@@ -111,6 +116,8 @@ pub struct Record {
     /// While `Starting`: after this, the starter is presumed dead.
     pub lease_until: Option<Millis>,
     pub input: Option<StoredInput>,
+    /// When the execution ended, per Step Functions.
+    pub stop_date: Option<Millis>,
     pub output: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
@@ -143,6 +150,7 @@ impl Record {
             confirmed_at: None,
             lease_until: Some(now + lease_millis),
             input: Some(StoredInput::of(input)),
+            stop_date: None,
             output: None,
             error: None,
             cause: None,

@@ -28,6 +28,7 @@ pub struct App<S, E> {
 enum Route {
     Start { function_name: String, instance_id: String },
     Instance { instance_id: String },
+    Terminate { instance_id: String },
 }
 
 /// Handles one request; never fails (errors become responses).
@@ -78,6 +79,9 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             Route::Start { function_name: function_name.clone(), instance_id: instance_id.clone() }
         }
         [first, instance_id] if first == "instances" => Route::Instance { instance_id: instance_id.clone() },
+        [first, instance_id, action] if first == "instances" && action == "terminate" => {
+            Route::Terminate { instance_id: instance_id.clone() }
+        }
         _ => return Err(Error::NoRoute(request.uri().path().to_owned())),
     };
     let links = Links::new(app, request, stage.as_deref());
@@ -89,9 +93,15 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             start(app, request, &function_name, &instance_id, &links).await
         }
         Route::Instance { instance_id } => {
-            allow(method, &[Method::GET], "GET")?;
+            allow(method, &[Method::GET, Method::DELETE], "GET, DELETE")?;
             tracing::Span::current().record("instance_id", instance_id.as_str());
-            status(app, &instance_id).await
+            let instance_id = InstanceId::parse(&instance_id)?;
+            if method == Method::GET { status(app, &instance_id).await } else { purge(app, &instance_id).await }
+        }
+        Route::Terminate { instance_id } => {
+            allow(method, &[Method::POST], "POST")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            terminate(app, request, &InstanceId::parse(&instance_id)?).await
         }
     }
 }
@@ -154,11 +164,40 @@ async fn start<S: InstanceStore, E: Engine>(
     Ok(response)
 }
 
-async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, raw_id: &str) -> Result<Response<Body>, Error> {
-    let instance_id = InstanceId::parse(raw_id)?;
-    let record = app.service.status(&instance_id).await?.ok_or_else(|| Error::InstanceNotFound(raw_id.to_owned()))?;
+async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -> Result<Response<Body>, Error> {
+    let record = app.service.status(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))?;
     let code = if record.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok(json_response(code, &status_body(&record)))
+}
+
+/// Step Functions' limit on a stop's cause.
+const MAX_REASON_CHARS: usize = 32_768;
+
+async fn terminate<S: InstanceStore, E: Engine>(
+    app: &App<S, E>,
+    request: &Request,
+    id: &InstanceId,
+) -> Result<Response<Body>, Error> {
+    let reason = request
+        .uri()
+        .query()
+        .and_then(|query| form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "reason"))
+        .map(|(_, reason)| reason.into_owned())
+        .filter(|reason| !reason.is_empty())
+        .unwrap_or_else(|| "terminated through the API".to_owned());
+    let chars = reason.chars().count();
+    if chars > MAX_REASON_CHARS {
+        return Err(Error::ReasonTooLong(chars));
+    }
+    let record = app.service.terminate(id, &reason).await?;
+    tracing::info!(execution_arn = %record.execution_arn, "terminated");
+    Ok(json_response(StatusCode::ACCEPTED, &status_body(&record)))
+}
+
+async fn purge<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -> Result<Response<Body>, Error> {
+    app.service.purge(id).await?;
+    tracing::info!("purged");
+    Ok(json_response(StatusCode::OK, &json!({ "instancesDeleted": 1 })))
 }
 
 /// Durable's runtime status names.
@@ -256,6 +295,10 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         Error::InstanceNotFound(_) => (StatusCode::NOT_FOUND, "InstanceNotFound", false),
         Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", false),
         Error::AlreadyExists(_) => (StatusCode::CONFLICT, "InstanceAlreadyExists", false),
+        Error::AlreadyTerminal { .. } => (StatusCode::GONE, "AlreadyTerminal", false),
+        Error::StillStarting(_) => (StatusCode::CONFLICT, "StillStarting", true),
+        Error::StillRunning(_) => (StatusCode::CONFLICT, "StillRunning", false),
+        Error::ReasonTooLong(_) => (StatusCode::BAD_REQUEST, "ReasonTooLong", false),
         Error::StartRefused(refusal) | Error::Engine(refusal) => match refusal {
             EngineError::Refused { caller_fault: true, .. } => (StatusCode::BAD_REQUEST, "StartRefused", false),
             EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => {

@@ -282,3 +282,69 @@ pub async fn call<S: InstanceStore, E: Engine>(app: &App<S, E>, request: Request
 pub async fn start<S: InstanceStore, E: Engine>(app: &App<S, E>, function: &str, id: &str, body: &str) -> Answer {
     call(app, request(Method::POST, &format!("/orchestrators/{function}/{id}"), body.to_owned())).await
 }
+
+/// A fixture from `tests/fixtures/events/`, about `record`'s execution.
+pub fn event_fixture(name: &str, record: &Record) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let text = text
+        .replace("{{EVENT_ID}}", &unique("event"))
+        .replace("{{EXECUTION_ARN}}", &record.execution_arn)
+        .replace("{{STATE_MACHINE_ARN}}", &record.state_machine_arn)
+        .replace("{{NAME}}", &record.execution_name);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+impl TestEnv {
+    /// What EventBridge would deliver for the execution's current status: the
+    /// relay that the emulator lacks, built from DescribeExecution.
+    pub async fn relayed_event(&self, execution_arn: &str) -> serde_json::Value {
+        let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
+        let d = d.unwrap_or_else(|e| panic!("describe: {e:?}"));
+        self.calls.take();
+        serde_json::json!({
+            "version": "0",
+            "id": unique("relayed"),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": "123456789012",
+            "time": "2026-11-25T14:00:05Z",
+            "region": "us-east-1",
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": d.state_machine_arn(),
+                "name": d.name(),
+                "status": d.status().as_str(),
+                "startDate": d.start_date().to_millis().ok(),
+                "stopDate": d.stop_date().and_then(|t| t.to_millis().ok()),
+                "input": d.input(),
+                "output": d.output(),
+                "error": d.error(),
+                "cause": d.cause(),
+                "redriveCount": d.redrive_count(),
+            }
+        })
+    }
+
+    /// Waits for the emulator to finish an execution; its status.
+    pub async fn finished(&self, execution_arn: &str) -> String {
+        for _ in 0..300 {
+            let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
+            let status = d.unwrap_or_else(|e| panic!("describe: {e:?}")).status().as_str().to_owned();
+            if status != "RUNNING" {
+                self.calls.take();
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{execution_arn} still runs after 30 s");
+    }
+
+    pub async fn execution_status(&self, execution_arn: &str) -> String {
+        let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
+        let status = d.unwrap_or_else(|e| panic!("describe: {e:?}")).status().as_str().to_owned();
+        self.calls.take();
+        status
+    }
+}

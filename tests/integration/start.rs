@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, StateMachineArn, Status};
-use sfn_singleton::ports::{Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+use sfn_singleton::ports::{Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
 
 const CONFLICT: &str = "An instance with ID 'order-1' already exists.";
@@ -100,7 +100,7 @@ async fn every_terminal_status_lets_the_id_start_again_as_a_new_execution() {
         let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
         // What the status Lambda writes when the execution ends.
         let wrote = env.store().apply(&record.key, &finished(&record.execution_arn, status, 1)).await;
-        assert_eq!(wrote, Ok(true), "{status}");
+        assert_eq!(wrote, Ok(Conditional::Written), "{status}");
     }
     let answer = start(&app, FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
@@ -343,6 +343,10 @@ impl<E: Engine> Engine for Faulty<E> {
                 Err(EngineError::Ambiguous("timeout".into()))
             }
         }
+    }
+
+    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+        self.inner.stop(execution_arn, error, cause).await
     }
 
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {

@@ -1,0 +1,126 @@
+//! The status Lambda's entry point: EventBridge "Step Functions Execution
+//! Status Change" events → the service.
+
+use crate::domain::{Millis, Status};
+use crate::error::Error;
+use crate::ports::{Engine, ExecutionState, InstanceStore};
+use crate::service::{EventOutcome, Singleton, StatusChange};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+pub const SOURCE: &str = "aws.states";
+pub const DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+
+/// The event's `detail`, as Step Functions documents it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    #[serde(default)]
+    pub state_machine_arn: Option<String>,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub start_date: Option<Millis>,
+    #[serde(default)]
+    pub stop_date: Option<Millis>,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub input_details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub output_details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub redrive_count: Option<u32>,
+    #[serde(default)]
+    pub redrive_date: Option<Millis>,
+    #[serde(default)]
+    pub redrive_status: Option<String>,
+    #[serde(default)]
+    pub redrive_status_reason: Option<String>,
+}
+
+/// Why an event was acknowledged without being applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("not an EventBridge event of the expected shape: {0}")]
+    Shape(String),
+    #[error("source {0:?} / detail-type {1:?} is not a Step Functions execution status change")]
+    WrongKind(String, String),
+    #[error("status {0:?} is not an execution status")]
+    Status(String),
+}
+
+/// The event as the service sees it; `Ok(None)` for statuses that change nothing (PENDING_REDRIVE).
+pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed> {
+    let event: EventBridgeEvent<ExecutionStatusChange> =
+        serde_json::from_value(event).map_err(|e| Malformed::Shape(e.to_string()))?;
+    if event.source != SOURCE || event.detail_type != DETAIL_TYPE {
+        return Err(Malformed::WrongKind(event.source, event.detail_type));
+    }
+    let detail = event.detail;
+    let status = match detail.status.as_str() {
+        "PENDING_REDRIVE" => return Ok(None),
+        status => Status::parse(status)
+            .filter(|s| !matches!(s, Status::Starting | Status::StartFailed))
+            .ok_or(Malformed::Status(detail.status.clone()))?,
+    };
+    Ok(Some(StatusChange {
+        execution_arn: detail.execution_arn,
+        name: detail.name,
+        state: ExecutionState {
+            status,
+            redrive_count: detail.redrive_count.unwrap_or(0),
+            stop_date: detail.stop_date,
+            output: detail.output,
+            error: detail.error,
+            cause: detail.cause,
+        },
+    }))
+}
+
+/// Handles one event. Errors only for what a retry can fix (a throttled or
+/// failing write); anything it can explain is logged and acknowledged.
+pub async fn handle<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    event: serde_json::Value,
+) -> Result<(), Error> {
+    let event_id = event.get("id").and_then(|id| id.as_str()).unwrap_or("?").to_owned();
+    let span =
+        tracing::info_span!("event", event_id, execution_arn = tracing::field::Empty, status = tracing::field::Empty);
+    async {
+        let change = match parse(event) {
+            Ok(Some(change)) => change,
+            Ok(None) => {
+                tracing::info!("status changes nothing; acknowledged");
+                return Ok(());
+            }
+            Err(malformed) => {
+                tracing::warn!(error = %malformed, "malformed event acknowledged");
+                return Ok(());
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("execution_arn", change.execution_arn.as_str());
+        span.record("status", change.state.status.as_str());
+        match service.apply_event(change).await {
+            Ok(EventOutcome::UnknownInstance) => tracing::warn!("no record knows this execution; acknowledged"),
+            Ok(EventOutcome::NotOurs) => tracing::warn!("not an execution started by sfn-singleton; acknowledged"),
+            Ok(outcome) => tracing::info!(?outcome, "event handled"),
+            Err(error) => {
+                tracing::error!(%error, "event not handled; failing the invocation so that it is retried");
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,302 @@
+//! Status write-back, self-healing and the rest of the Durable-style API:
+//! the status Lambda on documented events, reconciliation, status,
+//! terminate and purge.
+
+use crate::helpers::*;
+use lambda_http::http::{Method, StatusCode};
+use sfn_singleton::domain::{InstanceKey, Record, Status};
+use sfn_singleton::events;
+use sfn_singleton::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, StoreError};
+use sfn_singleton::service::EventOutcome;
+
+/// Starts `id` on `function` and returns its record.
+async fn started(env: &TestEnv, function: &str, id: &str) -> Record {
+    let answer = start(&env.app(), function, id, r#"{"order":42}"#).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    env.record(id).await.unwrap_or_else(|| panic!("no record for {id}"))
+}
+
+async fn deliver(env: &TestEnv, event: serde_json::Value) {
+    let app = env.app();
+    let handled = events::handle(&app.service, event).await;
+    assert!(handled.is_ok(), "{handled:?}");
+}
+
+async fn outcome(env: &TestEnv, event: serde_json::Value) -> EventOutcome {
+    let change = events::parse(event).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("no change"));
+    env.app().service.apply_event(change).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn get(env: &TestEnv, id: &str) -> Answer {
+    call(&env.app(), request(Method::GET, &format!("/instances/{id}"), "")).await
+}
+
+#[tokio::test]
+async fn running_event_confirms_a_starting_record() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FOREVER, "order-1").await;
+    assert_eq!(outcome(&env, event_fixture("running", &claim)).await, EventOutcome::Applied);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!(record.status, Status::Running);
+    assert!(record.confirmed_at.is_some() && record.lease_until.is_none() && record.expires_at.is_none());
+    let status = get(&env, "order-1").await;
+    assert_eq!((status.status, status.json()["runtimeStatus"].as_str()), (StatusCode::ACCEPTED, Some("Running")));
+}
+
+#[tokio::test]
+async fn each_terminal_event_ends_the_record_and_frees_the_id() {
+    let env = TestEnv::new().await;
+    let cases = [
+        ("succeeded", Status::Succeeded, "Completed", None, Some(serde_json::json!({"order": 42, "shipped": true}))),
+        ("failed", Status::Failed, "Failed", Some("States.TaskFailed"), None),
+        ("timed_out", Status::TimedOut, "Failed", Some("States.Timeout"), None),
+        ("aborted", Status::Aborted, "Terminated", Some("Terminated"), None),
+    ];
+    for (fixture, status, runtime_status, error, output) in cases {
+        let id = format!("order-{fixture}");
+        let claim = started(&env, FOREVER, &id).await;
+        deliver(&env, event_fixture("running", &claim)).await;
+        deliver(&env, event_fixture(fixture, &claim)).await;
+        let record = env.record(&id).await.unwrap_or_else(|| panic!("gone"));
+        assert_eq!(record.status, status, "{fixture}");
+        assert_eq!(record.stop_date, Some(1_795_615_205_000), "{fixture}");
+        assert_eq!(record.error.as_deref(), error, "{fixture}");
+        assert!(record.expires_at.is_some_and(|ttl| ttl > 1_795_615_205), "{fixture}: TTL {:?}", record.expires_at);
+
+        let answer = get(&env, &id).await;
+        assert_eq!(answer.status, StatusCode::OK, "{fixture}");
+        let body = answer.json();
+        assert_eq!(body["runtimeStatus"], runtime_status, "{fixture}");
+        assert_eq!(body["output"], output.unwrap_or(serde_json::Value::Null), "{fixture}");
+        assert_eq!(body["input"], serde_json::json!({"order": 42}));
+        assert_eq!(start(&env.app(), FOREVER, &id, "{}").await.status, StatusCode::ACCEPTED, "{fixture}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_reordered_and_stale_events_change_nothing() {
+    let env = TestEnv::new().await;
+    let first = started(&env, FOREVER, "order-1").await;
+    deliver(&env, event_fixture("succeeded", &first)).await;
+    let ended = env.record("order-1").await;
+
+    // Duplicate, and a RUNNING that arrives after the end.
+    assert_eq!(outcome(&env, event_fixture("succeeded", &first)).await, EventOutcome::Ignored);
+    assert_eq!(outcome(&env, event_fixture("failed", &first)).await, EventOutcome::Ignored);
+    assert_eq!(outcome(&env, event_fixture("running", &first)).await, EventOutcome::Ignored);
+    assert_eq!(env.record("order-1").await, ended);
+
+    // A new generation; the old one's late events are ignored.
+    let second = started(&env, FOREVER, "order-1").await;
+    for fixture in ["succeeded", "failed", "aborted"] {
+        assert_eq!(outcome(&env, event_fixture(fixture, &first)).await, EventOutcome::Ignored, "{fixture}");
+    }
+    assert_eq!(env.record("order-1").await, Some(second));
+}
+
+#[tokio::test]
+async fn events_of_unknown_or_foreign_executions_and_malformed_events_are_acknowledged() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FOREVER, "order-1").await;
+    let purged = Record {
+        key: sfn_singleton::domain::InstanceId::parse("never-started")
+            .map(|i| i.key())
+            .unwrap_or_else(|e| panic!("{e}")),
+        ..claim.clone()
+    };
+    let mut unknown = event_fixture("succeeded", &claim);
+    unknown["detail"]["name"] = serde_json::json!(format!("never-started-{}-0000000000000", purged.key));
+    assert_eq!(outcome(&env, unknown.clone()).await, EventOutcome::Ignored);
+    let mut running_unknown = event_fixture("running", &claim);
+    running_unknown["detail"]["name"] = unknown["detail"]["name"].clone();
+    assert_eq!(outcome(&env, running_unknown).await, EventOutcome::UnknownInstance);
+    let mut foreign = event_fixture("succeeded", &claim);
+    foreign["detail"]["name"] = serde_json::json!("a-manual-run");
+    assert_eq!(outcome(&env, foreign).await, EventOutcome::NotOurs);
+
+    let malformed = [
+        serde_json::json!("not an object"),
+        serde_json::json!({"id": "e-1", "source": "aws.states"}),
+        serde_json::json!({"id": "e-2", "source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {"executionArn": "x", "name": "y", "status": "SUCCEEDED"}}),
+        {
+            let mut e = event_fixture("succeeded", &claim);
+            e["detail"]["status"] = serde_json::json!("EXPLODED");
+            e
+        },
+        {
+            let mut e = event_fixture("succeeded", &claim);
+            e["detail"]["stopDate"] = serde_json::json!("yesterday");
+            e
+        },
+    ];
+    for event in malformed {
+        assert!(events::parse(event.clone()).is_err(), "{event}");
+        deliver(&env, event).await;
+    }
+    assert_eq!(env.record("order-1").await, Some(claim));
+}
+
+#[tokio::test]
+async fn a_redrive_of_the_current_execution_makes_it_running_again() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FOREVER, "order-1").await;
+    deliver(&env, event_fixture("failed", &claim)).await;
+    deliver(&env, event_fixture("redriven_running", &claim)).await;
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!((record.status, record.redrive_count), (Status::Running, 1));
+    assert!(record.expires_at.is_none() && record.error.is_none() && record.stop_date.is_none());
+    // The first run's FAILED, late, does not end the redriven run.
+    assert_eq!(outcome(&env, event_fixture("failed", &claim)).await, EventOutcome::Ignored);
+    assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_redriven_older_execution_is_stopped_so_two_never_run_at_once() {
+    let env = TestEnv::new().await;
+    let old = started(&env, FOREVER, "order-1").await;
+    // Its FAILED event (the emulator's execution keeps running: as if redriven later).
+    deliver(&env, event_fixture("failed", &old)).await;
+    let current = started(&env, FOREVER, "order-1").await;
+    assert_eq!(outcome(&env, event_fixture("redriven_running", &old)).await, EventOutcome::StoppedSuperseded);
+    assert_eq!(env.execution_status(&old.execution_arn).await, "ABORTED");
+    assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
+    assert_eq!(env.record("order-1").await, Some(current));
+}
+
+/// A store whose writes fail the way a throttled table does.
+struct ThrottledWrites<S>(S);
+
+impl<S: InstanceStore> InstanceStore for ThrottledWrites<S> {
+    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Conditional, StoreError> {
+        self.0.claim(record, condition).await
+    }
+    async fn get(&self, key: &InstanceKey) -> Result<Option<Record>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn mark_start_failed(
+        &self,
+        key: &InstanceKey,
+        name: &str,
+        reason: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.0.mark_start_failed(key, name, reason, now, ttl).await
+    }
+    async fn apply(&self, _key: &InstanceKey, _update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
+        Err(StoreError::Throttled("ProvisionedThroughputExceededException: slow down".into()))
+    }
+    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
+        self.0.purge(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_write_fails_the_invocation_so_that_it_is_retried() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FOREVER, "order-1").await;
+    let throttled = env.app_with(ThrottledWrites(env.store()), env.engine());
+    let handled = events::handle(&throttled.service, event_fixture("succeeded", &claim)).await;
+    assert!(matches!(handled, Err(sfn_singleton::Error::Store(StoreError::Throttled(_)))), "{handled:?}");
+    // The retry, once the table answers again.
+    deliver(&env, event_fixture("succeeded", &claim)).await;
+    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Succeeded));
+}
+
+#[tokio::test]
+async fn a_lost_terminal_event_is_healed_by_reconciliation_on_the_next_start() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, QUICK, "order-1").await;
+    deliver(&env, event_fixture("running", &claim)).await;
+    assert_eq!(env.finished(&claim.execution_arn).await, "SUCCEEDED");
+    // The SUCCEEDED event is lost: within the reconcile interval the record is believed.
+    let app = env.app();
+    assert_eq!(start(&app, QUICK, "order-1", "{}").await.status, StatusCode::CONFLICT);
+
+    env.clock.advance(env.timings.reconcile_after_millis);
+    env.calls.take();
+    let answer = start(&app, QUICK, "order-1", "{}").await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(env.calls.take(), ["PutItem", "DescribeExecution", "UpdateItem", "PutItem", "StartExecution"]);
+    assert_eq!(env.executions(QUICK).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_status_read_of_an_unconfirmed_record_reports_the_truth() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FAILS, "order-1").await;
+    assert_eq!(env.finished(&claim.execution_arn).await, "FAILED");
+    let answer = get(&env, "order-1").await;
+    assert_eq!((answer.status, answer.json()["runtimeStatus"].as_str()), (StatusCode::ACCEPTED, Some("Pending")));
+
+    env.clock.advance(env.timings.lease_millis);
+    env.calls.take();
+    let answer = get(&env, "order-1").await;
+    assert_eq!(env.calls.take(), ["GetItem", "DescribeExecution", "UpdateItem"]);
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(body["runtimeStatus"], "Failed");
+    assert_eq!(body["error"], "Example.Failure");
+    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Failed));
+}
+
+#[tokio::test]
+async fn terminate_stops_the_execution_and_the_id_starts_again() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FOREVER, "order-1").await;
+    let app = env.app();
+    let answer = call(&app, request(Method::POST, "/instances/order-1/terminate?reason=customer+cancelled", "")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.json()["runtimeStatus"], "Terminated");
+    assert_eq!(answer.json()["cause"], "customer cancelled");
+    assert_eq!(env.execution_status(&claim.execution_arn).await, "ABORTED");
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!((record.status, record.cause.as_deref()), (Status::Aborted, Some("customer cancelled")));
+    // Its ABORTED event arrives later and changes nothing.
+    assert_eq!(outcome(&env, event_fixture("aborted", &claim)).await, EventOutcome::Ignored);
+
+    let again = call(&app, request(Method::POST, "/instances/order-1/terminate", "")).await;
+    assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
+    let unknown = call(&app, request(Method::POST, "/instances/nobody/terminate", "")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let long = format!("/instances/order-1/terminate?reason={}", "x".repeat(32_769));
+    assert_eq!(call(&app, request(Method::POST, &long, "")).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn purge_deletes_terminal_records_only() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let claim = started(&env, FOREVER, "order-1").await;
+    let delete = || call(&app, request(Method::DELETE, "/instances/order-1", ""));
+    let running = delete().await;
+    assert_eq!(running.status, StatusCode::CONFLICT, "{}", running.body);
+    assert!(env.record("order-1").await.is_some());
+
+    deliver(&env, event_fixture("succeeded", &claim)).await;
+    let purged = delete().await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    assert_eq!(purged.json(), serde_json::json!({"instancesDeleted": 1}));
+    assert_eq!(env.record("order-1").await, None);
+    assert_eq!(delete().await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&env, "order-1").await.status, StatusCode::NOT_FOUND);
+    let wrong = call(&app, request(Method::PUT, "/instances/order-1", "")).await;
+    assert_eq!((wrong.status, wrong.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, Some("GET, DELETE")));
+}
+
+#[tokio::test]
+async fn end_to_end_the_execution_finishes_its_event_is_relayed_and_the_id_starts_again() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, QUICK, "order-1").await;
+    deliver(&env, env.relayed_event(&claim.execution_arn).await).await;
+    assert_eq!(env.finished(&claim.execution_arn).await, "SUCCEEDED");
+    deliver(&env, env.relayed_event(&claim.execution_arn).await).await;
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!(record.status, Status::Succeeded);
+    let output: Option<serde_json::Value> = record.output.as_deref().and_then(|o| serde_json::from_str(o).ok());
+    assert_eq!(output, Some(serde_json::json!({"order": 42})), "a Pass state passes its input through");
+    let again = start(&env.app(), QUICK, "order-1", "{}").await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(env.executions(QUICK).await.len(), 2);
+}
