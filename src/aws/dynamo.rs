@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
 
@@ -183,13 +184,10 @@ impl InstanceStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Conditional::Written),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
-                _ => Err(store_error(&err)),
-            },
-        }
+        conditional(result, |e| match e {
+            PutItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        })
     }
 
     async fn get(&self, key: &InstanceKey) -> Result<Option<Record>, StoreError> {
@@ -242,7 +240,11 @@ impl InstanceStore for DynamoStore {
             ])))
             .send()
             .await;
-        written(result)
+        let outcome = conditional(result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        });
+        outcome.map(|outcome| outcome == Conditional::Written)
     }
 
     async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
@@ -300,13 +302,10 @@ impl InstanceStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Conditional::Written),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
-                _ => Err(store_error(&err)),
-            },
-        }
+        conditional(result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        })
     }
 
     async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
@@ -323,13 +322,10 @@ impl InstanceStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Conditional::Written),
-            Err(err) => match err.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(refusal)) => refused(refusal.item()),
-                _ => Err(store_error(&err)),
-            },
-        }
+        conditional(result, |e| match e {
+            DeleteItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        })
     }
 }
 
@@ -337,14 +333,18 @@ fn refused(item: Option<&Item>) -> Result<Conditional, StoreError> {
     Ok(Conditional::Refused(item.map(from_item).transpose()?.map(Box::new)))
 }
 
-/// `Ok(true)` written, `Ok(false)` its condition did not hold.
-fn written<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
+/// A conditional write's outcome; `check_failed` picks the operation's
+/// condition-failure variant, which carries the old item (`ALL_OLD`).
+fn conditional<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    check_failed: fn(&E) -> Option<&ConditionalCheckFailedException>,
+) -> Result<Conditional, StoreError> {
     match result {
-        Ok(_) => Ok(true),
-        Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-            Ok(false)
-        }
-        Err(err) => Err(store_error(&err)),
+        Ok(_) => Ok(Conditional::Written),
+        Err(err) => match err.as_service_error().and_then(check_failed) {
+            Some(refusal) => refused(refusal.item()),
+            None => Err(store_error(&err)),
+        },
     }
 }
 
