@@ -11,19 +11,33 @@ mkdir -p "$RUN_DIR"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# ensure_venv [extra pip requirements…]: moto's server (pinned) and anything else asked for.
+# ensure_venv DIR REQUIREMENT…: a venv under the repo with exactly these pins.
 ensure_venv() {
-  local wanted=("moto[server]==$MOTO_VERSION" "$@")
-  if [ ! -x "$VENV/bin/python" ]; then
-    say "creating $VENV"
-    python3 -m venv "$VENV"
+  local dir="$1"
+  shift
+  if [ ! -x "$dir/bin/python" ]; then
+    say "creating ${dir#"$ROOT"/}"
+    python3 -m venv "$dir"
   fi
-  local stamp="$VENV/.installed-$(printf '%s\n' "${wanted[@]}" | sha256sum | cut -c1-16)"
+  local stamp
+  stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    say "installing ${wanted[*]} into .venv"
-    "$VENV/bin/pip" install --quiet "${wanted[@]}"
+    say "installing $* into ${dir#"$ROOT"/}"
+    "$dir/bin/pip" install --quiet "$@"
     touch "$stamp"
   fi
+}
+
+# The emulator and cargo-lambda (which brings zig), in .venv.
+ensure_tools() {
+  ensure_venv "$VENV" "moto[server]==$MOTO_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  export PATH="$VENV/bin:$PATH"
+}
+
+# The template's linters, in their own venv (their pins and moto's need not agree).
+LINT_VENV="$ROOT/.venv-lint"
+ensure_linters() {
+  ensure_venv "$LINT_VENV" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "checkov==3.2.459"
 }
 
 free_port() {

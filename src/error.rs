@@ -41,6 +41,10 @@ pub enum Error {
     StartUnconfirmed { instance_id: String, reason: String },
     #[error("instance {0:?} is contended by other starts; retry")]
     Contention(String),
+    #[error("the schedule's input is invalid: {0}")]
+    InvalidSchedule(String),
+    #[error("configuration error: {0}")]
+    Misconfigured(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ports;
+pub mod schedule;
 pub mod service;
 
 pub use error::{Error, Result};

@@ -4,6 +4,14 @@
 use crate::domain::{ExecutionName, InstanceKey, Millis, Record, StateMachineArn, Status};
 use std::future::Future;
 
+/// Step Functions' two kinds of state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowType {
+    Standard,
+    /// No status events, no idempotent StartExecution: unusable for singletons.
+    Express,
+}
+
 /// What Step Functions says about an execution (from DescribeExecution or an event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionState {
@@ -169,6 +177,12 @@ pub trait Engine: Send + Sync {
         error: &str,
         cause: &str,
     ) -> impl Future<Output = Result<Option<Millis>, EngineError>> + Send;
+
+    /// DescribeStateMachine's type; `None` when no such state machine exists.
+    fn workflow_type(
+        &self,
+        state_machine: &StateMachineArn,
+    ) -> impl Future<Output = Result<Option<WorkflowType>, EngineError>> + Send;
 
     /// DescribeExecution; `None` when no such execution exists.
     fn describe(&self, execution_arn: &str)

@@ -3,7 +3,9 @@
 use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
 use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
 use crate::error::{Error, Result};
-use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+use crate::ports::{
+    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, WorkflowType,
+};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -113,6 +115,32 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 
     fn expires_at(&self, now: Millis) -> i64 {
         now / 1000 + self.timings.retention_secs
+    }
+
+    /// Cold-start check: every configured state machine exists and is a
+    /// Standard workflow. Express ones emit no status events and have no
+    /// idempotent start, so an ID could never be freed nor a start retried.
+    pub async fn check_state_machines<'a>(
+        &self,
+        functions: impl IntoIterator<Item = (&'a String, &'a StateMachineArn)>,
+    ) -> Result<()> {
+        for (function, state_machine) in functions {
+            match self.engine.workflow_type(state_machine).await? {
+                Some(WorkflowType::Standard) => {}
+                Some(WorkflowType::Express) => {
+                    return Err(Error::Misconfigured(format!(
+                        "function {function:?}: {state_machine} is an EXPRESS state machine; sfn-singleton needs STANDARD \
+                         (Express workflows emit no status events and their StartExecution is not idempotent)"
+                    )));
+                }
+                None => {
+                    return Err(Error::Misconfigured(format!(
+                        "function {function:?}: state machine {state_machine} does not exist"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts the instance unless an execution of it is starting or running.
@@ -266,9 +294,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             expires_at: Some(self.expires_at(now)),
         };
         match self.store.apply(&record.key, &update).await? {
-            Conditional::Written => Ok(update.applied_to(&record)),
-            // Its end was recorded by someone else meanwhile (an event, a restart).
-            Conditional::Refused(current) => Ok(current.map_or(record, |current| *current)),
+            // Its end was recorded meanwhile (an event): that is its truth.
+            Conditional::Refused(Some(current)) if current.execution_arn == record.execution_arn => Ok(*current),
+            // Written, or the record moved on to a newer execution: report the one stopped.
+            _ => Ok(update.applied_to(&record)),
         }
     }
 

@@ -11,16 +11,19 @@ use crate::service::{Singleton, system_clock};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-/// The service on real AWS clients, built once per cold start.
+/// The service on real AWS clients, built once per cold start, after
+/// checking that every configured state machine is a Standard workflow.
 /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `_SFN`) points them at an emulator.
-pub async fn singleton(config: &Config) -> Singleton<DynamoStore, StepFunctions> {
+pub async fn singleton(config: &Config) -> crate::Result<Singleton<DynamoStore, StepFunctions>> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Singleton::new(
+    let service = Singleton::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
         StepFunctions::new(aws_sdk_sfn::Client::new(&sdk)),
         config.timings.clone(),
         system_clock(),
-    )
+    );
+    service.check_state_machines(&config.functions).await?;
+    Ok(service)
 }
 
 /// How an SDK call failed, in the terms the ports use.

@@ -2,14 +2,15 @@
 
 use super::{Failure, classify, describe_error};
 use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
-use crate::ports::{Engine, EngineError, ExecutionState};
+use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
 
 #[derive(Debug, Clone)]
 pub struct StepFunctions {
@@ -77,6 +78,21 @@ impl Engine for StepFunctions {
         match result {
             Ok(answer) => Ok(answer.stop_date().to_millis().ok()),
             Err(err) if matches!(err.as_service_error(), Some(StopExecutionError::ExecutionDoesNotExist(_))) => {
+                Ok(None)
+            }
+            Err(err) => Err(engine_error(&err, false)),
+        }
+    }
+
+    async fn workflow_type(&self, state_machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        match self.client.describe_state_machine().state_machine_arn(state_machine.as_str()).send().await {
+            Ok(answer) => Ok(Some(match answer.r#type() {
+                StateMachineType::Express => WorkflowType::Express,
+                _ => WorkflowType::Standard,
+            })),
+            Err(err)
+                if matches!(err.as_service_error(), Some(DescribeStateMachineError::StateMachineDoesNotExist(_))) =>
+            {
                 Ok(None)
             }
             Err(err) => Err(engine_error(&err, false)),

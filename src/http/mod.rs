@@ -311,6 +311,8 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, "Contention", true),
         Error::Store(StoreError::Throttled(_)) => (StatusCode::SERVICE_UNAVAILABLE, "Throttled", true),
         Error::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", true),
+        Error::InvalidSchedule(_) => (StatusCode::BAD_REQUEST, "InvalidSchedule", false),
+        Error::Misconfigured(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured", false),
         Error::Store(StoreError::Failed(_) | StoreError::Corrupt(_)) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "StoreFailed", false)
         }

@@ -2,5 +2,6 @@
 //! `scripts/test` starts: one binary, each test with its own table.
 
 mod helpers;
+mod schedule;
 mod start;
 mod status;

@@ -4,7 +4,9 @@
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, StateMachineArn, Status};
-use sfn_singleton::ports::{Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+use sfn_singleton::ports::{
+    Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, WorkflowType,
+};
 use std::sync::Arc;
 
 const CONFLICT: &str = "An instance with ID 'order-1' already exists.";
@@ -347,6 +349,10 @@ impl<E: Engine> Engine for Faulty<E> {
 
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
         self.inner.stop(execution_arn, error, cause).await
+    }
+
+    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        self.inner.workflow_type(machine).await
     }
 
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {

@@ -1,0 +1,16 @@
+//! The scheduled-trigger Lambda: EventBridge schedules start instances.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use sfn_singleton::{aws, config::Config, schedule};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let service = aws::singleton(&config).await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let (service, config) = (&service, &config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        schedule::handle(service, config, event.payload).await.map_err(Error::from)
+    }))
+    .await
+}

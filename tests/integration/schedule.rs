@@ -1,0 +1,167 @@
+//! The scheduled trigger: the same singleton start, with an overlap policy;
+//! and the cold-start refusal of Express state machines.
+
+use crate::helpers::*;
+use sfn_singleton::Error;
+use sfn_singleton::domain::{StateMachineArn, Status};
+use sfn_singleton::events;
+use sfn_singleton::schedule::{self, ScheduleOutcome};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn input(id: &str, overlap: &str) -> serde_json::Value {
+    serde_json::json!({"functionName": FOREVER, "instanceId": id, "input": {"report": "nightly"}, "overlap": overlap})
+}
+
+async fn run(env: &TestEnv, event: serde_json::Value) -> Result<ScheduleOutcome, Error> {
+    let app = env.app();
+    schedule::handle(&app.service, &app.config, event).await
+}
+
+fn started_arn(outcome: Result<ScheduleOutcome, Error>) -> String {
+    match outcome {
+        Ok(ScheduleOutcome::Started { execution_arn }) => execution_arn,
+        other => panic!("expected a start, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn skip_does_nothing_while_the_previous_run_runs_and_starts_once_it_ended() {
+    let env = TestEnv::new().await;
+    let first = started_arn(run(&env, input("nightly", "skip")).await);
+    let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(record.execution_arn, first);
+    let input_seen: serde_json::Value = serde_json::from_str(&env.execution_input(&first).await).unwrap_or_default();
+    assert_eq!(input_seen, serde_json::json!({"report": "nightly"}));
+
+    env.calls.take();
+    let skipped = run(&env, input("nightly", "skip")).await;
+    assert!(
+        matches!(&skipped, Ok(ScheduleOutcome::Skipped { running_execution_arn: Some(arn) }) if *arn == first),
+        "{skipped:?}"
+    );
+    assert_eq!(env.calls.take(), ["PutItem", "GetItem"]);
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+
+    let app = env.app();
+    events::handle(&app.service, event_fixture("succeeded", &record)).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = started_arn(run(&env, input("nightly", "skip")).await);
+    assert_ne!(second, first);
+    assert_eq!(env.executions(FOREVER).await.len(), 2);
+}
+
+#[tokio::test]
+async fn replace_terminates_the_running_one_then_starts() {
+    let env = TestEnv::new().await;
+    let first = started_arn(run(&env, input("nightly", "replace")).await);
+    match run(&env, input("nightly", "replace")).await {
+        Ok(ScheduleOutcome::Replaced { terminated_execution_arn, execution_arn }) => {
+            assert_eq!(terminated_execution_arn, first);
+            assert_eq!(env.execution_status(&first).await, "ABORTED");
+            assert_eq!(env.execution_status(&execution_arn).await, "RUNNING");
+            let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
+            assert_eq!((record.execution_arn, record.status), (execution_arn, Status::Starting));
+        }
+        other => panic!("expected a replace, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_schedules_keep_one_execution_running() {
+    let env = Arc::new(TestEnv::new().await);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move { run(&env, input("skip-storm", "skip")).await })
+        })
+        .collect();
+    let mut started = 0;
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("{e}")) {
+            Ok(ScheduleOutcome::Started { .. }) => started += 1,
+            Ok(ScheduleOutcome::Skipped { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move { run(&env, input("replace-storm", "replace")).await })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("{e}")) {
+            Ok(_) | Err(Error::StillStarting(_)) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    let record = env.record("replace-storm").await.unwrap_or_else(|| panic!("no record"));
+    let running: Vec<_> = env
+        .executions(FOREVER)
+        .await
+        .into_iter()
+        .filter(|(name, status)| status == "RUNNING" && name.starts_with("replace-storm"))
+        .collect();
+    assert!(!record.status.is_terminal(), "{:?}", record.status);
+    assert_eq!(running, vec![(record.execution_name, "RUNNING".to_owned())], "exactly the record's execution runs");
+}
+
+#[tokio::test]
+async fn bad_schedule_input_fails_the_invocation_and_writes_nothing() {
+    let env = TestEnv::new().await;
+    let cases = [
+        (serde_json::json!({"instanceId": "x"}), "missing field `functionName`"),
+        (
+            serde_json::json!({"functionName": FOREVER, "instanceId": "x", "overlap": "sometimes"}),
+            "unknown variant `sometimes`",
+        ),
+        (serde_json::json!({"functionName": FOREVER, "instanceId": "x", "typo": 1}), "unknown field `typo`"),
+        (serde_json::json!({"functionName": "Nope", "instanceId": "x"}), "no function named \"Nope\""),
+        (serde_json::json!({"functionName": FOREVER, "instanceId": "a/b"}), "must not contain '/'"),
+        (
+            serde_json::json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+            "must be {\"functionName\"",
+        ),
+    ];
+    for (event, message) in cases {
+        let error = run(&env, event.clone()).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(message), "{event}: {error:?} lacks {message:?}");
+    }
+    assert_eq!(env.item_count().await, 0);
+    assert_eq!(env.all_executions().await, 0);
+}
+
+#[tokio::test]
+async fn express_state_machines_are_refused_at_cold_start() {
+    let env = TestEnv::new().await;
+    let express = env
+        .sfn
+        .create_state_machine()
+        .name(format!("express-{}", fastrand::u32(..)))
+        .definition(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/test")
+        .r#type(aws_sdk_sfn::types::StateMachineType::Express)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let express = StateMachineArn::parse(express.state_machine_arn()).unwrap_or_else(|e| panic!("{e}"));
+    let app = env.app();
+
+    let standard: BTreeMap<_, _> = env.functions.clone().into_iter().filter(|(name, _)| name != MISSING).collect();
+    assert!(app.service.check_state_machines(&standard).await.is_ok());
+
+    let with_express = BTreeMap::from([("Fast".to_owned(), express)]);
+    let refused = app.service.check_state_machines(&with_express).await.err().map(|e| e.to_string());
+    let refused = refused.unwrap_or_default();
+    assert!(
+        refused.contains("\"Fast\"") && refused.contains("EXPRESS state machine; sfn-singleton needs STANDARD"),
+        "{refused}"
+    );
+
+    let missing = BTreeMap::from([(MISSING.to_owned(), env.machine(MISSING).clone())]);
+    let refused = app.service.check_state_machines(&missing).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("does not exist"), "{refused}");
+}
