@@ -1,6 +1,6 @@
 //! Configuration from the environment, validated once at cold start.
 
-use crate::domain::StateMachineArn;
+use crate::domain::{ConflictPolicy, ReusePolicy, StateMachineArn};
 use crate::service::Timings;
 use std::collections::BTreeMap;
 
@@ -11,6 +11,22 @@ pub const RECONCILE_AFTER_SECONDS: &str = "SINGLETON_RECONCILE_AFTER_SECONDS";
 pub const RETENTION_DAYS: &str = "SINGLETON_RETENTION_DAYS";
 pub const RETRY_AFTER_SECONDS: &str = "SINGLETON_RETRY_AFTER_SECONDS";
 pub const PUBLIC_BASE_URL: &str = "SINGLETON_PUBLIC_BASE_URL";
+pub const IDEMPOTENCY_WINDOW_SECONDS: &str = "SINGLETON_IDEMPOTENCY_WINDOW_SECONDS";
+
+/// A configured function: its state machine and its default start policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub state_machine: StateMachineArn,
+    pub on_conflict: ConflictPolicy,
+    pub reuse: ReusePolicy,
+}
+
+impl Function {
+    /// A function with the default policies (reject conflicts, allow any reuse).
+    pub fn new(state_machine: StateMachineArn) -> Self {
+        Function { state_machine, on_conflict: ConflictPolicy::default(), reuse: ReusePolicy::default() }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -23,8 +39,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
-    /// Function name (the `{functionName}` of the start route) → state machine.
-    pub functions: BTreeMap<String, StateMachineArn>,
+    /// Function name (the `{functionName}` of the start route) → state machine and policies.
+    pub functions: BTreeMap<String, Function>,
     pub timings: Timings,
     /// The `Retry-After` of 202 and retryable answers.
     pub retry_after_secs: u32,
@@ -60,6 +76,7 @@ impl Config {
             lease_millis: i64::from(seconds(START_LEASE_SECONDS, 120, 1)?) * 1000,
             reconcile_after_millis: i64::from(seconds(RECONCILE_AFTER_SECONDS, 300, 1)?) * 1000,
             retention_secs: i64::from(seconds(RETENTION_DAYS, 30, 1)?) * 86_400,
+            idempotency_window_millis: i64::from(seconds(IDEMPOTENCY_WINDOW_SECONDS, 3600, 1)?) * 1000,
         };
         let retry_after_secs = seconds(RETRY_AFTER_SECONDS, 10, 1)?;
         let public_base_url = lookup(PUBLIC_BASE_URL).filter(|s| !s.is_empty());
@@ -72,8 +89,17 @@ impl Config {
         Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url })
     }
 
-    pub fn state_machine(&self, function_name: &str) -> Option<&StateMachineArn> {
+    pub fn function(&self, function_name: &str) -> Option<&Function> {
         self.functions.get(function_name)
+    }
+
+    pub fn state_machine(&self, function_name: &str) -> Option<&StateMachineArn> {
+        self.function(function_name).map(|f| &f.state_machine)
+    }
+
+    /// Every configured (function name, state machine).
+    pub fn state_machines(&self) -> impl Iterator<Item = (&String, &StateMachineArn)> {
+        self.functions.iter().map(|(name, function)| (name, &function.state_machine))
     }
 
     pub fn function_names(&self) -> String {
@@ -94,22 +120,48 @@ fn valid_function_name(name: &str) -> bool {
     (1..=80).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
-/// `{"FunctionName": "arn:aws:states:…:stateMachine:…", …}`
-fn parse_functions(raw: &str) -> Result<BTreeMap<String, StateMachineArn>, ConfigError> {
-    let expected = r#"a JSON object of function name → state machine ARN, e.g. {"Orders":"arn:aws:states:us-east-1:123456789012:stateMachine:Orders"}"#;
-    let map: BTreeMap<String, String> =
+/// One entry of `SINGLETON_FUNCTIONS`: an ARN, or an ARN with default policies.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum FunctionEntry {
+    Arn(String),
+    WithPolicies(FunctionWithPolicies),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FunctionWithPolicies {
+    state_machine_arn: String,
+    on_conflict: Option<String>,
+    reuse: Option<String>,
+}
+
+/// `{"Name": "arn:aws:states:…:stateMachine:…", "Other": {"stateMachineArn": "…", "onConflict": "useExisting", "reuse": "allowFailedOnly"}}`
+fn parse_functions(raw: &str) -> Result<BTreeMap<String, Function>, ConfigError> {
+    let expected = r#"a JSON object of function name → state machine ARN (or {"stateMachineArn": …, "onConflict": …, "reuse": …}), e.g. {"Orders":"arn:aws:states:us-east-1:123456789012:stateMachine:Orders"}"#;
+    let map: BTreeMap<String, FunctionEntry> =
         serde_json::from_str(raw).map_err(|e| invalid(FUNCTIONS, format!("{e}; expected {expected}")))?;
     if map.is_empty() {
         return Err(invalid(FUNCTIONS, format!("no function is configured; expected {expected}")));
     }
     map.into_iter()
-        .map(|(name, arn)| {
+        .map(|(name, entry)| {
             if !valid_function_name(&name) {
                 return Err(invalid(FUNCTIONS, format!("function name {name:?} must be 1–80 of A-Z a-z 0-9 _ - .")));
             }
-            let arn =
-                StateMachineArn::parse(&arn).map_err(|e| invalid(FUNCTIONS, format!("function {name:?}: {e}")))?;
-            Ok((name, arn))
+            let in_function = |e: &dyn std::fmt::Display| invalid(FUNCTIONS, format!("function {name:?}: {e}"));
+            let (arn, on_conflict, reuse) = match entry {
+                FunctionEntry::Arn(arn) => (arn, None, None),
+                FunctionEntry::WithPolicies(f) => (f.state_machine_arn, f.on_conflict, f.reuse),
+            };
+            let function = Function {
+                state_machine: StateMachineArn::parse(&arn).map_err(|e| in_function(&e))?,
+                on_conflict: on_conflict
+                    .map_or(Ok(ConflictPolicy::default()), |p| p.parse())
+                    .map_err(|e| in_function(&e))?,
+                reuse: reuse.map_or(Ok(ReusePolicy::default()), |p| p.parse()).map_err(|e| in_function(&e))?,
+            };
+            Ok((name, function))
         })
         .collect()
 }
@@ -137,8 +189,25 @@ mod tests {
     }
 
     #[test]
+    fn functions_can_carry_default_policies() {
+        let functions =
+            format!(r#"{{"A":"{ARN}","B":{{"stateMachineArn":"{ARN}","onConflict":"useExisting","reuse":"reject"}}}}"#);
+        let config = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &functions)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.function("A").map(|f| (f.on_conflict, f.reuse)),
+            Some((ConflictPolicy::Reject, ReusePolicy::AllowAll))
+        );
+        assert_eq!(
+            config.function("B").map(|f| (f.on_conflict, f.reuse)),
+            Some((ConflictPolicy::UseExisting, ReusePolicy::Reject))
+        );
+    }
+
+    #[test]
     fn each_mistake_is_named() {
         let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
+        let bad_policy = format!(r#"{{"W":{{"stateMachineArn":"{ARN}","onConflict":"maybe"}}}}"#);
+        let typo = format!(r#"{{"W":{{"stateMachineArn":"{ARN}","typo":1}}}}"#);
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![(FUNCTIONS, &functions)], "SINGLETON_TABLE_NAME is not set"),
             (vec![(TABLE_NAME, "t")], "not a DynamoDB table name"),
@@ -147,6 +216,11 @@ mod tests {
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, "{}")], "no function is configured"),
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, r#"{"a b":"x"}"#)], "function name \"a b\""),
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, r#"{"W":"arn:aws:lambda:x"}"#)], "is not a state machine ARN"),
+            (
+                vec![(TABLE_NAME, "instances"), (FUNCTIONS, &bad_policy)],
+                "function \"W\": onConflict must be one of reject, useExisting, terminateExisting",
+            ),
+            (vec![(TABLE_NAME, "instances"), (FUNCTIONS, &typo)], "expected a JSON object"),
             (
                 vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (START_LEASE_SECONDS, "0")],
                 "SINGLETON_START_LEASE_SECONDS is invalid",

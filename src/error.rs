@@ -31,6 +31,14 @@ pub enum Error {
     StillRunning(String),
     #[error("reason is {0} characters; Step Functions allows at most 32768")]
     ReasonTooLong(usize),
+    #[error("Instance '{instance_id}' already ended ({status}) and the reuse policy {reuse} does not start it again; {hint}", hint = if *reuse == crate::domain::ReusePolicy::Reject { "purge it first" } else { "purge it, or start with reuse=allowAll" })]
+    ReuseForbidden { instance_id: String, status: crate::domain::Status, reuse: crate::domain::ReusePolicy },
+    #[error("the last input of instance {0:?} is no longer available from Step Functions")]
+    InputUnavailable(String),
+    #[error(transparent)]
+    InvalidPolicy(#[from] crate::domain::policy::InvalidPolicy),
+    #[error(transparent)]
+    InvalidIdempotencyKey(#[from] crate::domain::policy::InvalidIdempotencyKey),
     #[error("An instance with ID '{0}' already exists.")]
     AlreadyExists(String),
     #[error("Step Functions refused to start the execution: {0}")]

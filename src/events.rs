@@ -82,6 +82,7 @@ pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed
             output: detail.output,
             error: detail.error,
             cause: detail.cause,
+            input: detail.input,
         },
     }))
 }

@@ -22,6 +22,8 @@ pub struct ExecutionState {
     pub output: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The execution's input (DescribeExecution and events carry it; records keep it bounded).
+    pub input: Option<String>,
 }
 
 impl ExecutionState {
@@ -32,6 +34,7 @@ impl ExecutionState {
             output: self.output.map(|s| bounded(s, MAX_STORED_OUTPUT_BYTES)),
             error: self.error.map(|s| bounded(s, MAX_STORED_ERROR_BYTES)),
             cause: self.cause.map(|s| bounded(s, MAX_STORED_CAUSE_BYTES)),
+            input: None,
             ..self
         }
     }
@@ -80,11 +83,31 @@ impl ExecutionUpdate {
 /// Which existing record a claim may overwrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimCondition {
-    /// No record, or a terminal one: the normal start.
-    FreeOrTerminal,
-    /// Exactly this non-terminal record, whose execution Step Functions
-    /// does not know (its starter died before starting it): the takeover.
-    TakeOver { execution_name: String, status: Status },
+    /// No record, or an ended one whose status is in `reusable`; and, with
+    /// `not_started_by`, not a run that this idempotency key (hash) started
+    /// whose window is still open at that time.
+    Free { reusable: &'static [Status], not_started_by: Option<(String, Millis)> },
+    /// Exactly the record that names this execution, whatever its status: a
+    /// takeover (its starter died before starting it) or a replace (it was stopped).
+    Replaces { execution_name: String },
+}
+
+impl ClaimCondition {
+    /// The store's condition, for stores that are not DynamoDB.
+    pub fn permits(&self, current: Option<&Record>) -> bool {
+        match (self, current) {
+            (ClaimCondition::Free { .. }, None) => true,
+            (ClaimCondition::Free { reusable, not_started_by }, Some(record)) => {
+                reusable.contains(&record.status)
+                    && not_started_by.as_ref().is_none_or(|(hash, now)| {
+                        record.idempotency_key_hash.as_deref() != Some(hash.as_str())
+                            || record.idempotency_until.is_none_or(|until| until <= *now)
+                    })
+            }
+            (ClaimCondition::Replaces { execution_name }, Some(record)) => record.execution_name == *execution_name,
+            (ClaimCondition::Replaces { .. }, None) => false,
+        }
+    }
 }
 
 /// The outcome of a conditional write.

@@ -4,9 +4,10 @@
 
 use crate::config::Config;
 use crate::domain::InstanceId;
+use crate::domain::{ConflictPolicy, StartPolicy};
 use crate::error::Error;
 use crate::ports::{Engine, InstanceStore};
-use crate::service::{Singleton, StartRequest};
+use crate::service::{Singleton, StartOutcome, StartRequest, Started};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -52,10 +53,6 @@ pub enum ScheduleOutcome {
     },
 }
 
-/// A replace can lose to other starts between its terminate and its claim;
-/// it tries this many times.
-const MAX_REPLACE_ROUNDS: usize = 3;
-
 /// Runs one scheduled start. Errors (bad input, a start that failed) fail the
 /// invocation, so the schedule's retry policy and dead-letter queue see them.
 pub async fn handle<S: InstanceStore, E: Engine>(
@@ -88,39 +85,39 @@ async fn run<S: InstanceStore, E: Engine>(
     if input.len() > crate::http::MAX_BODY_BYTES {
         return Err(Error::BodyTooLarge(input.len()));
     }
-    let request = StartRequest { instance_id: &instance_id, function_name, state_machine, input: &input };
-    let mut terminated = None;
-    // A replace terminates at most once: if its start then loses to another
-    // start, that newer run is the replacement. Replaces racing each other
-    // thus end with one run, instead of terminating each other forever.
-    for _ in 0..MAX_REPLACE_ROUNDS {
-        match service.start(request).await {
-            Ok(record) => {
-                let execution_arn = record.execution_arn;
-                tracing::info!(%execution_arn, "scheduled start");
-                return Ok(match terminated {
-                    Some(terminated_execution_arn) => {
-                        ScheduleOutcome::Replaced { terminated_execution_arn, execution_arn }
-                    }
-                    None => ScheduleOutcome::Started { execution_arn },
-                });
-            }
-            Err(Error::AlreadyExists(_)) if scheduled.overlap == Overlap::Skip || terminated.is_some() => {
-                let running = service.status(&instance_id).await.ok().flatten().map(|r| r.execution_arn);
-                tracing::info!(running_execution_arn = ?running, ?terminated, "another run is running; skipped");
-                return Ok(ScheduleOutcome::Skipped { running_execution_arn: running });
-            }
-            Err(Error::AlreadyExists(_)) => match service.terminate(&instance_id, "replaced by its schedule").await {
-                Ok(stopped) => {
-                    tracing::info!(execution_arn = %stopped.execution_arn, "previous run terminated");
-                    terminated = Some(stopped.execution_arn);
-                }
-                // Ended meanwhile: start again.
-                Err(Error::AlreadyTerminal { .. } | Error::InstanceNotFound(_)) => {}
-                Err(other) => return Err(other),
-            },
-            Err(other) => return Err(other),
+    // Replace is terminateExisting: it stops at most the one execution it
+    // found, and the claim is conditional on it, so racing replaces end with
+    // one run instead of terminating each other forever.
+    let on_conflict = match scheduled.overlap {
+        Overlap::Skip => ConflictPolicy::Reject,
+        Overlap::Replace => ConflictPolicy::TerminateExisting,
+    };
+    let policy = StartPolicy { on_conflict, ..StartPolicy::default() };
+    let request = StartRequest {
+        instance_id: &instance_id,
+        function_name,
+        state_machine,
+        input: &input,
+        policy: &policy,
+        reason: Some("replaced by its schedule"),
+    };
+    match service.start(request).await {
+        Ok(Started { record, outcome: StartOutcome::Replaced { terminated } }) => {
+            tracing::info!(execution_arn = %record.execution_arn, %terminated, "previous run terminated, new one started");
+            Ok(ScheduleOutcome::Replaced { terminated_execution_arn: terminated, execution_arn: record.execution_arn })
         }
+        Ok(Started { record, outcome: StartOutcome::Started }) => {
+            tracing::info!(execution_arn = %record.execution_arn, "scheduled start");
+            Ok(ScheduleOutcome::Started { execution_arn: record.execution_arn })
+        }
+        Ok(Started { record, .. }) => {
+            Ok(ScheduleOutcome::Skipped { running_execution_arn: Some(record.execution_arn) })
+        }
+        Err(Error::AlreadyExists(_)) => {
+            let running = service.status(&instance_id).await.ok().flatten().map(|r| r.execution_arn);
+            tracing::info!(running_execution_arn = ?running, "another run is running; skipped");
+            Ok(ScheduleOutcome::Skipped { running_execution_arn: running })
+        }
+        Err(other) => Err(other),
     }
-    Err(Error::Contention(instance_id.to_string()))
 }

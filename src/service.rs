@@ -1,7 +1,8 @@
 //! The singleton algorithms, generic over the two ports.
 
+use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
 use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
-use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status, StoredInput};
 use crate::error::{Error, Result};
 use crate::ports::{
     ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, WorkflowType,
@@ -27,9 +28,11 @@ pub struct Timings {
     pub reconcile_after_millis: Millis,
     /// How long terminal records are kept (DynamoDB TTL).
     pub retention_secs: i64,
+    /// How long a start's `Idempotency-Key` replays its answer.
+    pub idempotency_window_millis: Millis,
 }
 
-/// A start of one instance: what to start, and with what.
+/// A start of one instance: what to start, with what, and how.
 #[derive(Debug, Clone, Copy)]
 pub struct StartRequest<'a> {
     pub instance_id: &'a InstanceId,
@@ -37,6 +40,29 @@ pub struct StartRequest<'a> {
     pub state_machine: &'a StateMachineArn,
     /// JSON text.
     pub input: &'a str,
+    pub policy: &'a StartPolicy,
+    /// The stop cause when `terminateExisting` stops a running execution.
+    pub reason: Option<&'a str>,
+}
+
+/// What a start did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new execution.
+    Started,
+    /// A new execution, after stopping this one (`terminateExisting`).
+    Replaced { terminated: String },
+    /// None: the request's idempotency key started the current one.
+    Replayed,
+    /// None: the running one answers (`useExisting`).
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The instance's current run.
+    pub record: Record,
+    pub outcome: StartOutcome,
 }
 
 /// A Step Functions status change, as the status Lambda receives it.
@@ -71,29 +97,6 @@ pub struct Singleton<S, E> {
     engine: E,
     timings: Timings,
     clock: Clock,
-}
-
-/// What a refused claim found, and so what the next step is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Finding {
-    /// Terminal by now: claim again.
-    Free,
-    /// Running or starting, as far as anyone can tell: refuse.
-    Busy,
-    /// Not confirmed for too long (or its starter's lease ended): ask Step Functions.
-    Doubtful,
-}
-
-fn assess(record: &Record, now: Millis, timings: &Timings) -> Finding {
-    if record.status.is_terminal() {
-        return Finding::Free;
-    }
-    let last_word = record.confirmed_at.unwrap_or(record.created_at);
-    let doubtful = match record.status {
-        Status::Starting => record.lease_expired(now),
-        _ => now - last_word >= timings.reconcile_after_millis,
-    };
-    if doubtful { Finding::Doubtful } else { Finding::Busy }
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -143,12 +146,22 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Ok(())
     }
 
-    /// Starts the instance unless an execution of it is starting or running.
+    /// The claim condition of a fresh start under `policy`.
+    fn free(&self, policy: &StartPolicy, now: Millis) -> ClaimCondition {
+        ClaimCondition::Free {
+            reusable: policy.reuse.reusable(),
+            not_started_by: policy.idempotency_key.as_ref().map(|key| (key.hash().to_owned(), now)),
+        }
+    }
+
+    /// Starts the instance unless an execution of it is starting or running
+    /// (or whatever the request's policy says instead).
     /// Happy path: one conditional put, one StartExecution. Refusal: one put.
-    pub async fn start(&self, request: StartRequest<'_>) -> Result<Record> {
+    pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
         let now = self.now();
+        let policy = request.policy;
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
-        let record = Record::starting(
+        let mut record = Record::starting(
             request.instance_id,
             request.function_name,
             request.state_machine,
@@ -157,40 +170,74 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             now,
             self.timings.lease_millis,
         );
-        let mut condition = ClaimCondition::FreeOrTerminal;
+        if let Some(key) = &policy.idempotency_key {
+            record.idempotency_key_hash = Some(key.hash().to_owned());
+            record.idempotency_until = Some(now + self.timings.idempotency_window_millis);
+        }
+        let already_exists = || Error::AlreadyExists(request.instance_id.to_string());
+        let mut condition = self.free(policy, now);
+        // The execution this start stopped (terminateExisting): it stops at most one.
+        let mut stopped: Option<String> = None;
         for _ in 0..MAX_CLAIM_ROUNDS {
             let current = match self.store.claim(&record, &condition).await? {
-                Conditional::Written => return self.launch(record, &name, request).await,
+                Conditional::Written => {
+                    let record = self.launch(record, &name, request).await?;
+                    let outcome =
+                        stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
+                    return Ok(Started { record, outcome });
+                }
                 Conditional::Refused(Some(current)) => *current,
                 // The store did not say what refused the claim: read it once.
                 Conditional::Refused(None) => match self.store.get(&record.key).await? {
                     Some(current) => current,
                     None => {
-                        condition = ClaimCondition::FreeOrTerminal;
+                        condition = self.free(policy, now);
                         continue;
                     }
                 },
             };
-            condition = match assess(&current, self.now(), &self.timings) {
-                Finding::Free => ClaimCondition::FreeOrTerminal,
-                Finding::Busy => return Err(Error::AlreadyExists(request.instance_id.to_string())),
-                Finding::Doubtful => match self.verify(&current).await? {
-                    Some(state) if !state.status.is_terminal() => {
-                        return Err(Error::AlreadyExists(request.instance_id.to_string()));
-                    }
-                    Some(_) => ClaimCondition::FreeOrTerminal,
+            let now = self.now();
+            let mut decision =
+                decide(&current, policy, now, Trust::of(&current, now, self.timings.reconcile_after_millis));
+            let current = if decision == Decision::Verify {
+                match self.verify(&current).await? {
+                    // Its starter died before starting it: take the record over.
                     None => {
-                        tracing::warn!(
-                            execution_arn = %current.execution_arn,
-                            status = %current.status,
-                            "the record's execution does not exist; taking the instance over"
-                        );
-                        ClaimCondition::TakeOver {
-                            execution_name: current.execution_name.clone(),
-                            status: current.status,
-                        }
+                        condition = ClaimCondition::Replaces { execution_name: current.execution_name };
+                        continue;
                     }
-                },
+                    Some(known) => {
+                        decision = decide(&known, policy, now, Trust::CONFIRMED);
+                        known
+                    }
+                }
+            } else {
+                current
+            };
+            condition = match decision {
+                Decision::Replay => return Ok(Started { record: current, outcome: StartOutcome::Replayed }),
+                Decision::UseExisting => return Ok(Started { record: current, outcome: StartOutcome::Existing }),
+                Decision::Reject => return Err(already_exists()),
+                Decision::ReuseForbidden => {
+                    return Err(Error::ReuseForbidden {
+                        instance_id: request.instance_id.to_string(),
+                        status: current.status,
+                        reuse: policy.reuse,
+                    });
+                }
+                Decision::Reuse | Decision::Verify => self.free(policy, now),
+                // A newer start replaced the one this start stopped: that one stands.
+                Decision::Replace if stopped.is_some() => return Err(already_exists()),
+                Decision::Replace => {
+                    let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");
+                    if self.engine.stop(&current.execution_arn, TERMINATED_ERROR, cause).await?.is_none() {
+                        // Claimed, not started yet, its starter within its lease.
+                        return Err(Error::StillStarting(request.instance_id.to_string()));
+                    }
+                    tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
+                    stopped = Some(current.execution_arn);
+                    ClaimCondition::Replaces { execution_name: current.execution_name }
+                }
             };
         }
         Err(Error::Contention(request.instance_id.to_string()))
@@ -226,7 +273,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 
     /// A record that has not been confirmed for too long, made true.
     async fn reconcile(&self, record: Record) -> Result<Record> {
-        if assess(&record, self.now(), &self.timings) != Finding::Doubtful {
+        if record.status.is_terminal()
+            || !Trust::of(&record, self.now(), self.timings.reconcile_after_millis).doubtful()
+        {
             return Ok(record);
         }
         if let Some(current) = self.verify(&record).await? {
@@ -265,6 +314,24 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
     }
 
+    /// The instance's last run and its input (from Step Functions when the
+    /// record kept only a digest of it), for a restart.
+    pub async fn last_run(&self, instance_id: &InstanceId) -> Result<Option<(Record, String)>> {
+        let Some(record) = self.status(instance_id).await? else {
+            return Ok(None);
+        };
+        let input = match &record.input {
+            Some(StoredInput::Inline(input)) => input.clone(),
+            _ => self
+                .engine
+                .describe(&record.execution_arn)
+                .await?
+                .and_then(|state| state.input)
+                .ok_or_else(|| Error::InputUnavailable(instance_id.to_string()))?,
+        };
+        Ok(Some((record, input)))
+    }
+
     /// Stops the instance's execution and records it as `Aborted`.
     pub async fn terminate(&self, instance_id: &InstanceId, reason: &str) -> Result<Record> {
         let not_found = || Error::InstanceNotFound(instance_id.to_string());
@@ -287,6 +354,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 output: None,
                 error: Some(TERMINATED_ERROR.to_owned()),
                 cause: Some(reason.to_owned()),
+                input: None,
             }
             .bounded(),
             observed_at: now,
@@ -393,43 +461,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 Err(Error::StartRefused(refusal))
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn timings() -> Timings {
-        Timings { lease_millis: 1_000, reconcile_after_millis: 10_000, retention_secs: 60 }
-    }
-
-    fn record(status: Status) -> Record {
-        let id = InstanceId::parse("a").unwrap_or_else(|e| panic!("{e}"));
-        let sm = StateMachineArn::parse("arn:aws:states:us-east-1:1:stateMachine:s").unwrap_or_else(|e| panic!("{e}"));
-        let name = ExecutionName::new(&id, StartToken::new(0, 0));
-        Record { status, ..Record::starting(&id, "f", &sm, &name, "null", 0, timings().lease_millis) }
-    }
-
-    #[test]
-    fn starting_records_are_busy_until_their_lease_ends() {
-        let starting = record(Status::Starting);
-        assert_eq!(assess(&starting, 999, &timings()), Finding::Busy);
-        assert_eq!(assess(&starting, 1_000, &timings()), Finding::Doubtful);
-    }
-
-    #[test]
-    fn running_records_are_believed_for_the_reconcile_interval() {
-        let running = Record { confirmed_at: Some(5_000), ..record(Status::Running) };
-        assert_eq!(assess(&running, 14_999, &timings()), Finding::Busy);
-        assert_eq!(assess(&running, 15_000, &timings()), Finding::Doubtful);
-    }
-
-    #[test]
-    fn terminal_records_are_free() {
-        for status in Status::TERMINAL {
-            assert_eq!(assess(&record(status), 0, &timings()), Finding::Free);
         }
     }
 }

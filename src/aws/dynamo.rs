@@ -62,6 +62,8 @@ fn to_item(r: &Record) -> Item {
         ("stopDate", r.stop_date.map(n)),
         ("cause", r.cause.as_deref().map(s)),
         (TTL_ATTRIBUTE, r.expires_at.map(n)),
+        ("idempotencyKeyHash", r.idempotency_key_hash.as_deref().map(s)),
+        ("idempotencyUntil", r.idempotency_until.map(n)),
     ];
     item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
     match &r.input {
@@ -130,6 +132,8 @@ fn from_item(item: &Item) -> Result<Record, StoreError> {
         cause: text("cause")?,
         redrive_count: u32::try_from(number("redriveCount")?.unwrap_or(0)).unwrap_or(0),
         expires_at: number(TTL_ATTRIBUTE)?,
+        idempotency_key_hash: text("idempotencyKeyHash")?,
+        idempotency_until: number("idempotencyUntil")?,
     })
 }
 
@@ -159,18 +163,30 @@ fn placeholders(prefix: &str, values: &[Status], bound: &mut Item) -> String {
 impl InstanceStore for DynamoStore {
     async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Conditional, StoreError> {
         let mut values = Item::new();
-        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+        let mut names = HashMap::new();
         let expression = match condition {
-            ClaimCondition::FreeOrTerminal => {
+            ClaimCondition::Free { reusable, not_started_by } => {
                 names.insert("#pk".into(), PK.into());
-                let terminal = placeholders("t", &Status::TERMINAL, &mut values);
-                format!("attribute_not_exists(#pk) OR #status IN ({terminal})")
+                let mut expression = "attribute_not_exists(#pk)".to_owned();
+                if !reusable.is_empty() {
+                    names.insert("#status".into(), "status".into());
+                    let reusable = placeholders("r", reusable, &mut values);
+                    expression = format!("({expression} OR #status IN ({reusable}))");
+                }
+                if let Some((hash, now)) = not_started_by {
+                    names.insert("#keyHash".into(), "idempotencyKeyHash".into());
+                    names.insert("#keyUntil".into(), "idempotencyUntil".into());
+                    values.insert(":keyHash".into(), s(hash));
+                    values.insert(":now".into(), n(now));
+                    expression
+                        .push_str(" AND (attribute_not_exists(#keyHash) OR #keyHash <> :keyHash OR #keyUntil <= :now)");
+                }
+                expression
             }
-            ClaimCondition::TakeOver { execution_name, status } => {
+            ClaimCondition::Replaces { execution_name } => {
                 names.insert("#executionName".into(), "executionName".into());
                 values.insert(":oldName".into(), s(execution_name));
-                values.insert(":oldStatus".into(), s(status.as_str()));
-                "#status = :oldStatus AND #executionName = :oldName".to_owned()
+                "#executionName = :oldName".to_owned()
             }
         };
         let result = self
@@ -180,7 +196,7 @@ impl InstanceStore for DynamoStore {
             .set_item(Some(to_item(record)))
             .condition_expression(expression)
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -368,6 +384,8 @@ mod tests {
             lease_until: None,
             expires_at: Some(99),
             redrive_count: 2,
+            idempotency_key_hash: Some("ab".repeat(32)),
+            idempotency_until: Some(1_000),
             ..starting.clone()
         };
         for record in [starting, ended] {

@@ -22,7 +22,7 @@ pub async fn singleton(config: &Config) -> crate::Result<Singleton<DynamoStore, 
         config.timings.clone(),
         system_clock(),
     );
-    service.check_state_machines(&config.functions).await?;
+    service.check_state_machines(config.state_machines()).await?;
     Ok(service)
 }
 

@@ -115,6 +115,7 @@ impl Engine for StepFunctions {
             output: answer.output().map(str::to_owned),
             error: answer.error().map(str::to_owned),
             cause: answer.cause().map(str::to_owned),
+            input: answer.input().map(str::to_owned),
         }))
     }
 }

@@ -2,9 +2,11 @@
 
 pub mod execution_name;
 pub mod instance_id;
+pub mod policy;
 pub mod record;
 pub mod time;
 
 pub use execution_name::{ExecutionName, StartToken, StateMachineArn};
 pub use instance_id::{InstanceId, InstanceKey, InvalidInstanceId};
+pub use policy::{ConflictPolicy, IdempotencyKey, ReusePolicy, StartPolicy};
 pub use record::{Millis, Record, Status, StoredInput};

@@ -124,6 +124,9 @@ pub struct Record {
     pub redrive_count: u32,
     /// DynamoDB TTL (epoch seconds), set only on terminal records.
     pub expires_at: Option<i64>,
+    /// SHA-256 of the `Idempotency-Key` that started this run, and until when it replays.
+    pub idempotency_key_hash: Option<String>,
+    pub idempotency_until: Option<Millis>,
 }
 
 impl Record {
@@ -156,6 +159,8 @@ impl Record {
             cause: None,
             redrive_count: 0,
             expires_at: None,
+            idempotency_key_hash: None,
+            idempotency_until: None,
         }
     }
 

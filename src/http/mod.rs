@@ -1,11 +1,12 @@
 //! The Durable-style HTTP API on `lambda_http`: routing, payloads, and the
 //! one place that maps errors to status codes.
 
-use crate::config::Config;
+use crate::config::{Config, Function};
+use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKey, ReusePolicy, StartPolicy};
 use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
 use crate::error::Error;
 use crate::ports::{Engine, EngineError, InstanceStore, StoreError};
-use crate::service::{Singleton, StartRequest};
+use crate::service::{Singleton, StartOutcome, StartRequest};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -29,6 +30,7 @@ enum Route {
     Start { function_name: String, instance_id: String },
     Instance { instance_id: String },
     Terminate { instance_id: String },
+    Restart { instance_id: String },
 }
 
 /// Handles one request; never fails (errors become responses).
@@ -82,6 +84,9 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
         [first, instance_id, action] if first == "instances" && action == "terminate" => {
             Route::Terminate { instance_id: instance_id.clone() }
         }
+        [first, instance_id, action] if first == "instances" && action == "restart" => {
+            Route::Restart { instance_id: instance_id.clone() }
+        }
         _ => return Err(Error::NoRoute(request.uri().path().to_owned())),
     };
     let links = Links::new(app, request, stage.as_deref());
@@ -102,6 +107,11 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             allow(method, &[Method::POST], "POST")?;
             tracing::Span::current().record("instance_id", instance_id.as_str());
             terminate(app, request, &InstanceId::parse(&instance_id)?).await
+        }
+        Route::Restart { instance_id } => {
+            allow(method, &[Method::POST], "POST")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            restart(app, request, &InstanceId::parse(&instance_id)?, &links).await
         }
     }
 }
@@ -135,6 +145,29 @@ fn input_of(request: &Request) -> Result<String, Error> {
     Ok(text.to_owned())
 }
 
+/// A query parameter, percent-decoded.
+fn query_param(request: &Request, name: &str) -> Option<String> {
+    let query = request.uri().query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+/// The request's start policy: `?onConflict=` and `?reuse=` over the
+/// function's defaults, and the `Idempotency-Key` header.
+fn policy_of(request: &Request, function: &Function, instance_id: &InstanceId) -> Result<StartPolicy, Error> {
+    let on_conflict = query_param(request, ConflictPolicy::NAME).map_or(Ok(function.on_conflict), |v| v.parse())?;
+    let reuse = query_param(request, ReusePolicy::NAME).map_or(Ok(function.reuse), |v| v.parse())?;
+    let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(raw) => {
+            let raw = raw.to_str().map_err(|_| InvalidIdempotencyKey)?;
+            Some(IdempotencyKey::parse(raw, instance_id.key().as_str())?)
+        }
+    };
+    Ok(StartPolicy { on_conflict, reuse, idempotency_key })
+}
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 async fn start<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
     request: &Request,
@@ -143,25 +176,71 @@ async fn start<S: InstanceStore, E: Engine>(
     links: &Links,
 ) -> Result<Response<Body>, Error> {
     let instance_id = InstanceId::parse(raw_id)?;
-    let state_machine = app.config.state_machine(function_name).ok_or_else(|| Error::UnknownFunction {
+    let function = configured(app, function_name)?;
+    let policy = policy_of(request, function, &instance_id)?;
+    let input = input_of(request)?;
+    start_with(app, request, &instance_id, function_name, function, &policy, &input, links).await
+}
+
+fn configured<'a, S, E>(app: &'a App<S, E>, function_name: &str) -> Result<&'a Function, Error> {
+    app.config.function(function_name).ok_or_else(|| Error::UnknownFunction {
         name: function_name.to_owned(),
         configured: app.config.function_names(),
-    })?;
-    let input = input_of(request)?;
-    let record = app
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_with<S: InstanceStore, E: Engine>(
+    app: &App<S, E>,
+    request: &Request,
+    instance_id: &InstanceId,
+    function_name: &str,
+    function: &Function,
+    policy: &StartPolicy,
+    input: &str,
+    links: &Links,
+) -> Result<Response<Body>, Error> {
+    let reason = query_param(request, "reason");
+    let started = app
         .service
-        .start(StartRequest { instance_id: &instance_id, function_name, state_machine, input: &input })
+        .start(StartRequest {
+            instance_id,
+            function_name,
+            state_machine: &function.state_machine,
+            input,
+            policy,
+            reason: reason.as_deref(),
+        })
         .await?;
-    tracing::info!(execution_arn = %record.execution_arn, "started");
-    let body = links.check_status(&instance_id, &record);
-    let status_uri = links.status(&instance_id);
-    let mut response = json_response(StatusCode::ACCEPTED, &body);
+    let record = &started.record;
+    tracing::info!(execution_arn = %record.execution_arn, outcome = ?started.outcome, "start answered");
+    let mut body = links.check_status(instance_id, record);
+    body["startedByThisRequest"] = json!(started.outcome != StartOutcome::Existing);
+    if let StartOutcome::Replaced { terminated } = &started.outcome {
+        body["terminatedExecutionArn"] = json!(terminated);
+    }
+    let code = if started.outcome == StartOutcome::Existing { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut response = json_response(code, &body);
     let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&status_uri) {
+    if let Ok(location) = HeaderValue::from_str(&links.status(instance_id)) {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::RETRY_AFTER, HeaderValue::from(app.config.retry_after_secs));
     Ok(response)
+}
+
+/// Starts an instance again with its last input, under its function's policies.
+async fn restart<S: InstanceStore, E: Engine>(
+    app: &App<S, E>,
+    request: &Request,
+    instance_id: &InstanceId,
+    links: &Links,
+) -> Result<Response<Body>, Error> {
+    let (last, input) =
+        app.service.last_run(instance_id).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_string()))?;
+    let function = configured(app, &last.function_name)?;
+    let policy = policy_of(request, function, instance_id)?;
+    start_with(app, request, instance_id, &last.function_name, function, &policy, &input, links).await
 }
 
 async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -> Result<Response<Body>, Error> {
@@ -178,11 +257,7 @@ async fn terminate<S: InstanceStore, E: Engine>(
     request: &Request,
     id: &InstanceId,
 ) -> Result<Response<Body>, Error> {
-    let reason = request
-        .uri()
-        .query()
-        .and_then(|query| form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "reason"))
-        .map(|(_, reason)| reason.into_owned())
+    let reason = query_param(request, "reason")
         .filter(|reason| !reason.is_empty())
         .unwrap_or_else(|| "terminated through the API".to_owned());
     let chars = reason.chars().count();
@@ -271,6 +346,7 @@ impl Links {
             "statusQueryGetUri": status,
             "terminatePostUri": format!("{status}/terminate?reason={{text}}"),
             "purgeHistoryDeleteUri": status,
+            "restartPostUri": format!("{status}/restart"),
             "executionArn": record.execution_arn,
         })
     }
@@ -296,6 +372,10 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", false),
         Error::AlreadyExists(_) => (StatusCode::CONFLICT, "InstanceAlreadyExists", false),
         Error::AlreadyTerminal { .. } => (StatusCode::GONE, "AlreadyTerminal", false),
+        Error::ReuseForbidden { .. } => (StatusCode::CONFLICT, "ReuseForbidden", false),
+        Error::InvalidPolicy(_) => (StatusCode::BAD_REQUEST, "InvalidPolicy", false),
+        Error::InvalidIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "InvalidIdempotencyKey", false),
+        Error::InputUnavailable(_) => (StatusCode::GONE, "InputUnavailable", false),
         Error::StillStarting(_) => (StatusCode::CONFLICT, "StillStarting", true),
         Error::StillRunning(_) => (StatusCode::CONFLICT, "StillRunning", false),
         Error::ReasonTooLong(_) => (StatusCode::BAD_REQUEST, "ReasonTooLong", false),

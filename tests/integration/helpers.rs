@@ -10,7 +10,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request};
 use sfn_singleton::aws::{DynamoStore, StepFunctions};
-use sfn_singleton::config::Config;
+use sfn_singleton::config::{Config, Function};
 use sfn_singleton::domain::{InstanceId, Millis, Record, StateMachineArn};
 use sfn_singleton::http::App;
 use sfn_singleton::ports::{Engine, InstanceStore};
@@ -141,14 +141,19 @@ impl TestEnv {
         let missing = parse_arn(&format!("arn:aws:states:us-east-1:123456789012:stateMachine:{}", unique("missing")));
         functions.insert(MISSING.to_owned(), missing);
         calls.take();
-        let timings = Timings { lease_millis: 60_000, reconcile_after_millis: 300_000, retention_secs: 86_400 };
+        let timings = Timings {
+            lease_millis: 60_000,
+            reconcile_after_millis: 300_000,
+            retention_secs: 86_400,
+            idempotency_window_millis: 600_000,
+        };
         TestEnv { table, functions, dynamo, sfn, calls, clock: TestClock::default(), timings }
     }
 
     pub fn config(&self) -> Config {
         Config {
             table_name: self.table.clone(),
-            functions: self.functions.clone(),
+            functions: self.functions.iter().map(|(name, arn)| (name.clone(), Function::new(arn.clone()))).collect(),
             timings: self.timings.clone(),
             retry_after_secs: 10,
             public_base_url: None,

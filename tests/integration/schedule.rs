@@ -151,10 +151,10 @@ async fn express_state_machines_are_refused_at_cold_start() {
     let app = env.app();
 
     let standard: BTreeMap<_, _> = env.functions.clone().into_iter().filter(|(name, _)| name != MISSING).collect();
-    assert!(app.service.check_state_machines(&standard).await.is_ok());
+    assert!(app.service.check_state_machines(standard.iter()).await.is_ok());
 
     let with_express = BTreeMap::from([("Fast".to_owned(), express)]);
-    let refused = app.service.check_state_machines(&with_express).await.err().map(|e| e.to_string());
+    let refused = app.service.check_state_machines(with_express.iter()).await.err().map(|e| e.to_string());
     let refused = refused.unwrap_or_default();
     assert!(
         refused.contains("\"Fast\"") && refused.contains("EXPRESS state machine; sfn-singleton needs STANDARD"),
@@ -162,6 +162,7 @@ async fn express_state_machines_are_refused_at_cold_start() {
     );
 
     let missing = BTreeMap::from([(MISSING.to_owned(), env.machine(MISSING).clone())]);
-    let refused = app.service.check_state_machines(&missing).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let refused =
+        app.service.check_state_machines(missing.iter()).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("does not exist"), "{refused}");
 }

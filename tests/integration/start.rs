@@ -86,6 +86,7 @@ fn finished(execution_arn: &str, status: Status, now: i64) -> ExecutionUpdate {
             output: None,
             error: None,
             cause: None,
+            input: None,
         },
         observed_at: now,
         from: &[Status::Starting, Status::Running],

@@ -1,0 +1,307 @@
+//! Start policies: what a start does when the ID is taken (conflict), and
+//! which finished runs let the ID start again (reuse). Pure decisions, used
+//! by the service and by the model checker alike.
+
+use super::instance_id::hex;
+use super::record::{Millis, Record, Status};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// A policy value that is not one of the allowed ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name} must be one of {allowed} (got {value:?})")]
+pub struct InvalidPolicy {
+    pub name: &'static str,
+    pub allowed: &'static str,
+    pub value: String,
+}
+
+/// When the instance's current run is starting or running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ConflictPolicy {
+    /// 409, Durable's answer.
+    #[default]
+    Reject,
+    /// No new execution: answer with the running one.
+    UseExisting,
+    /// Stop the running execution, then start (conditional on the one stopped).
+    TerminateExisting,
+}
+
+impl ConflictPolicy {
+    pub const NAME: &'static str = "onConflict";
+    pub const ALLOWED: &'static str = "reject, useExisting, terminateExisting";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictPolicy::Reject => "reject",
+            ConflictPolicy::UseExisting => "useExisting",
+            ConflictPolicy::TerminateExisting => "terminateExisting",
+        }
+    }
+}
+
+impl FromStr for ConflictPolicy {
+    type Err = InvalidPolicy;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [ConflictPolicy::Reject, ConflictPolicy::UseExisting, ConflictPolicy::TerminateExisting]
+            .into_iter()
+            .find(|policy| policy.as_str() == value)
+            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+    }
+}
+
+impl fmt::Display for ConflictPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When the instance's last run has ended (Temporal's ID reuse policy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ReusePolicy {
+    /// Any end lets the ID start again.
+    #[default]
+    AllowAll,
+    /// Only a run that did not succeed lets the ID start again.
+    AllowFailedOnly,
+    /// Any existing record blocks the ID until it is purged.
+    Reject,
+}
+
+impl ReusePolicy {
+    pub const NAME: &'static str = "reuse";
+    pub const ALLOWED: &'static str = "allowAll, allowFailedOnly, reject";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReusePolicy::AllowAll => "allowAll",
+            ReusePolicy::AllowFailedOnly => "allowFailedOnly",
+            ReusePolicy::Reject => "reject",
+        }
+    }
+
+    /// The terminal statuses after which the ID may start again.
+    pub fn reusable(self) -> &'static [Status] {
+        match self {
+            ReusePolicy::AllowAll => &Status::TERMINAL,
+            ReusePolicy::AllowFailedOnly => &[Status::Failed, Status::TimedOut, Status::Aborted, Status::StartFailed],
+            ReusePolicy::Reject => &[],
+        }
+    }
+}
+
+impl FromStr for ReusePolicy {
+    type Err = InvalidPolicy;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [ReusePolicy::AllowAll, ReusePolicy::AllowFailedOnly, ReusePolicy::Reject]
+            .into_iter()
+            .find(|policy| policy.as_str() == value)
+            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+    }
+}
+
+impl fmt::Display for ReusePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an idempotency key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key must be 1–255 visible ASCII characters")]
+pub struct InvalidIdempotencyKey;
+
+/// A client's `Idempotency-Key`, kept only as a hash (salted with the
+/// instance key, so equal keys of different instances do not match).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str, instance_key: &str) -> Result<Self, InvalidIdempotencyKey> {
+        let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if !valid {
+            return Err(InvalidIdempotencyKey);
+        }
+        let digest = Sha256::new().chain_update(instance_key).chain_update(b":").chain_update(raw).finalize();
+        Ok(Self(hex(&digest)))
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `record` was started by this key, within its window.
+    pub fn started(&self, record: &Record, now: Millis) -> bool {
+        record.idempotency_key_hash.as_deref() == Some(self.0.as_str())
+            && record.idempotency_until.is_some_and(|until| now < until)
+    }
+}
+
+/// How one start request behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartPolicy {
+    pub on_conflict: ConflictPolicy,
+    pub reuse: ReusePolicy,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// What a refused claim found out, given the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The same request again (same idempotency key, within its window): answer as the first time.
+    Replay,
+    /// Ended, and the reuse policy allows a new start: claim again.
+    Reuse,
+    /// Ended, and the reuse policy forbids a new start.
+    ReuseForbidden,
+    /// Not confirmed for too long, or its starter's lease ended: ask Step Functions first.
+    Verify,
+    /// Running or starting: reject.
+    Reject,
+    /// Running or starting: answer with it.
+    UseExisting,
+    /// Running or starting: stop it, then claim conditional on it.
+    Replace,
+}
+
+/// How long the service trusts a record without asking Step Functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trust {
+    pub lease_expired: bool,
+    pub unconfirmed_too_long: bool,
+}
+
+impl Trust {
+    pub fn of(record: &Record, now: Millis, reconcile_after_millis: Millis) -> Self {
+        let last_word = record.confirmed_at.unwrap_or(record.created_at);
+        Trust {
+            lease_expired: record.lease_expired(now),
+            unconfirmed_too_long: record.status == Status::Running && now - last_word >= reconcile_after_millis,
+        }
+    }
+
+    /// Just confirmed by Step Functions.
+    pub const CONFIRMED: Trust = Trust { lease_expired: false, unconfirmed_too_long: false };
+
+    pub fn doubtful(self) -> bool {
+        self.lease_expired || self.unconfirmed_too_long
+    }
+}
+
+/// The answer to a start that found `current` in the way.
+pub fn decide(current: &Record, policy: &StartPolicy, now: Millis, trust: Trust) -> Decision {
+    if policy.idempotency_key.as_ref().is_some_and(|key| key.started(current, now)) {
+        return Decision::Replay;
+    }
+    if current.status.is_terminal() {
+        return if policy.reuse.reusable().contains(&current.status) {
+            Decision::Reuse
+        } else {
+            Decision::ReuseForbidden
+        };
+    }
+    if trust.doubtful() {
+        return Decision::Verify;
+    }
+    match policy.on_conflict {
+        ConflictPolicy::Reject => Decision::Reject,
+        ConflictPolicy::UseExisting => Decision::UseExisting,
+        ConflictPolicy::TerminateExisting => Decision::Replace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ExecutionName, InstanceId, StartToken, StateMachineArn};
+
+    fn record(status: Status) -> Record {
+        let id = InstanceId::parse("a").unwrap_or_else(|e| panic!("{e}"));
+        let sm = StateMachineArn::parse("arn:aws:states:us-east-1:1:stateMachine:s").unwrap_or_else(|e| panic!("{e}"));
+        let name = ExecutionName::new(&id, StartToken::new(0, 0));
+        Record { status, ..Record::starting(&id, "f", &sm, &name, "null", 0, 1_000) }
+    }
+
+    const TRUSTED: Trust = Trust::CONFIRMED;
+
+    #[test]
+    fn policies_parse_their_names_and_name_the_allowed_values_otherwise() {
+        assert_eq!("terminateExisting".parse(), Ok(ConflictPolicy::TerminateExisting));
+        assert_eq!("allowFailedOnly".parse(), Ok(ReusePolicy::AllowFailedOnly));
+        let wrong = "TerminateExisting".parse::<ConflictPolicy>().err().map(|e| e.to_string());
+        assert_eq!(
+            wrong.as_deref(),
+            Some("onConflict must be one of reject, useExisting, terminateExisting (got \"TerminateExisting\")")
+        );
+        assert!("".parse::<ReusePolicy>().is_err());
+    }
+
+    #[test]
+    fn each_reuse_policy_lets_exactly_its_statuses_start_again() {
+        for status in Status::TERMINAL {
+            let ended = record(status);
+            let decide_with = |reuse| decide(&ended, &StartPolicy { reuse, ..Default::default() }, 0, TRUSTED);
+            assert_eq!(decide_with(ReusePolicy::AllowAll), Decision::Reuse, "{status}");
+            let failed_only = if status == Status::Succeeded { Decision::ReuseForbidden } else { Decision::Reuse };
+            assert_eq!(decide_with(ReusePolicy::AllowFailedOnly), failed_only, "{status}");
+            assert_eq!(decide_with(ReusePolicy::Reject), Decision::ReuseForbidden, "{status}");
+        }
+    }
+
+    #[test]
+    fn each_conflict_policy_answers_a_running_instance() {
+        let running = record(Status::Running);
+        for (on_conflict, decision) in [
+            (ConflictPolicy::Reject, Decision::Reject),
+            (ConflictPolicy::UseExisting, Decision::UseExisting),
+            (ConflictPolicy::TerminateExisting, Decision::Replace),
+        ] {
+            assert_eq!(decide(&running, &StartPolicy { on_conflict, ..Default::default() }, 0, TRUSTED), decision);
+        }
+        let doubtful = Trust { lease_expired: true, unconfirmed_too_long: false };
+        assert_eq!(decide(&running, &StartPolicy::default(), 0, doubtful), Decision::Verify);
+    }
+
+    #[test]
+    fn starting_records_are_trusted_until_their_lease_ends_running_ones_for_the_reconcile_interval() {
+        let starting = record(Status::Starting);
+        assert!(!Trust::of(&starting, 999, 10_000).doubtful());
+        assert!(Trust::of(&starting, 1_000, 10_000).doubtful());
+        let running = Record { confirmed_at: Some(5_000), lease_until: None, ..record(Status::Running) };
+        assert!(!Trust::of(&running, 14_999, 10_000).doubtful());
+        assert!(Trust::of(&running, 15_000, 10_000).doubtful());
+    }
+
+    #[test]
+    fn the_same_key_replays_within_its_window_only() {
+        let key = IdempotencyKey::parse("retry-1", "k").unwrap_or_else(|e| panic!("{e}"));
+        let started = Record {
+            idempotency_key_hash: Some(key.hash().to_owned()),
+            idempotency_until: Some(100),
+            ..record(Status::Running)
+        };
+        let policy = StartPolicy { idempotency_key: Some(key), ..Default::default() };
+        assert_eq!(decide(&started, &policy, 99, TRUSTED), Decision::Replay);
+        assert_eq!(decide(&started, &policy, 100, TRUSTED), Decision::Reject);
+        let other = StartPolicy { idempotency_key: IdempotencyKey::parse("retry-2", "k").ok(), ..Default::default() };
+        assert_eq!(decide(&started, &other, 99, TRUSTED), Decision::Reject);
+        let other_instance = IdempotencyKey::parse("retry-1", "other").ok();
+        assert_ne!(
+            other_instance.as_ref().map(IdempotencyKey::hash),
+            policy.idempotency_key.as_ref().map(|k| k.hash())
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked_and_never_kept_in_clear() {
+        assert_eq!(IdempotencyKey::parse("", "k"), Err(InvalidIdempotencyKey));
+        assert_eq!(IdempotencyKey::parse(&"x".repeat(256), "k"), Err(InvalidIdempotencyKey));
+        assert_eq!(IdempotencyKey::parse("tab\there", "k"), Err(InvalidIdempotencyKey));
+        let key = IdempotencyKey::parse("secret-key", "k").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!key.hash().contains("secret") && key.hash().len() == 64);
+    }
+}
