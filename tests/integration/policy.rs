@@ -1,0 +1,349 @@
+//! Start policies: conflict and reuse policies, idempotent client retries,
+//! restart — each alone and under storms, with their AWS call counts.
+
+use crate::helpers::*;
+use lambda_http::http::{Method, StatusCode};
+use sfn_singleton::config::Function;
+use sfn_singleton::domain::{ConflictPolicy, ExecutionName, Record, ReusePolicy, StateMachineArn, Status};
+use sfn_singleton::events;
+use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+fn post(path: &str, body: &str, key: Option<&str>) -> lambda_http::Request {
+    let mut request = request(Method::POST, path, body.to_owned());
+    if let Some(key) = key {
+        request.headers_mut().insert("idempotency-key", key.parse().unwrap_or_else(|_| panic!("bad header")));
+    }
+    request
+}
+
+async fn started(env: &TestEnv, query: &str) -> Answer {
+    call(&env.app(), post(&format!("/orchestrators/{FOREVER}/order-1{query}"), r#"{"n":1}"#, None)).await
+}
+
+async fn record(env: &TestEnv) -> Record {
+    env.record("order-1").await.unwrap_or_else(|| panic!("no record"))
+}
+
+/// Ends the current run with the status a fixture event of that name says.
+async fn end(env: &TestEnv, fixture: &str) {
+    let app = env.app();
+    events::handle(&app.service, event_fixture(fixture, &record(env).await)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn use_existing_answers_200_with_the_running_instance_for_one_call() {
+    let env = TestEnv::new().await;
+    let first = started(&env, "").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(first.json()["startedByThisRequest"], true);
+    env.calls.take();
+    let existing = started(&env, "?onConflict=useExisting").await;
+    assert_eq!(existing.status, StatusCode::OK, "{}", existing.body);
+    assert_eq!(env.calls.take(), ["PutItem"]);
+    let body = existing.json();
+    assert_eq!(body["startedByThisRequest"], false);
+    assert_eq!(body["executionArn"], first.json()["executionArn"]);
+    assert_eq!(body["statusQueryGetUri"], first.json()["statusQueryGetUri"]);
+    assert_eq!(existing.header("location"), first.header("location"));
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+#[tokio::test]
+async fn terminate_existing_stops_the_running_one_then_starts_for_four_calls() {
+    let env = TestEnv::new().await;
+    let first = started(&env, "").await.json()["executionArn"].as_str().map(str::to_owned).unwrap_or_default();
+    env.calls.take();
+    let engine = StopCauses { inner: env.engine(), causes: Default::default() };
+    let app = env.app_with(env.store(), engine);
+    let path = format!("/orchestrators/{FOREVER}/order-1?onConflict=terminateExisting&reason=new+order+data");
+    let replaced = call(&app, post(&path, "{}", None)).await;
+    assert_eq!(replaced.status, StatusCode::ACCEPTED, "{}", replaced.body);
+    assert_eq!(env.calls.take(), ["PutItem", "StopExecution", "PutItem", "StartExecution"]);
+    let body = replaced.json();
+    assert_eq!(body["terminatedExecutionArn"], first.as_str());
+    assert_ne!(body["executionArn"], first.as_str());
+    assert_eq!(env.execution_status(&first).await, "ABORTED");
+    let causes = app.service.engine().causes.lock().map(|c| c.clone()).unwrap_or_default();
+    assert_eq!(causes, [(first.clone(), "Terminated".to_owned(), "new order data".to_owned())]);
+    let current = record(&env).await;
+    assert_eq!(body["executionArn"], current.execution_arn.as_str());
+    assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
+    // Its ABORTED event, later, is about an older run: ignored.
+    let app = env.app();
+    let late = Record {
+        execution_arn: first.clone(),
+        execution_name: first.rsplit(':').next().unwrap_or("").into(),
+        ..current.clone()
+    };
+    events::handle(&app.service, event_fixture("aborted", &late)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record(&env).await, current);
+}
+
+/// Records what StopExecution was asked (the emulator drops the cause).
+struct StopCauses<E> {
+    inner: E,
+    causes: std::sync::Mutex<Vec<(String, String, String)>>,
+}
+
+impl<E: Engine> Engine for StopCauses<E> {
+    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
+        self.inner.start(machine, name, input).await
+    }
+    async fn stop(&self, arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+        self.causes.lock().unwrap_or_else(|p| p.into_inner()).push((arn.into(), error.into(), cause.into()));
+        self.inner.stop(arn, error, cause).await
+    }
+    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        self.inner.workflow_type(machine).await
+    }
+    async fn describe(&self, arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+        self.inner.describe(arn).await
+    }
+}
+
+#[tokio::test]
+async fn storm_of_200_terminate_existing_leaves_exactly_one_execution_running() {
+    let env = Arc::new(TestEnv::new().await);
+    let app = Arc::new(env.app());
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let path = format!("/orchestrators/{FOREVER}/storm?onConflict=terminateExisting");
+                call(&app, post(&path, &format!(r#"{{"caller":{i}}}"#), None)).await
+            })
+        })
+        .collect();
+    let mut answers = std::collections::BTreeMap::<u16, usize>::new();
+    for task in tasks {
+        let answer = task.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(answer.status.as_u16(), 202 | 409), "{answer:?}");
+        *answers.entry(answer.status.as_u16()).or_default() += 1;
+    }
+    let executions = env.executions(FOREVER).await;
+    let running: Vec<_> = executions.iter().filter(|(_, status)| status == "RUNNING").collect();
+    let record = env.record("storm").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(running, vec![&(record.execution_name.clone(), "RUNNING".to_owned())], "answers {answers:?}");
+    assert!(executions.iter().all(|(name, status)| *name == record.execution_name || status == "ABORTED"));
+    assert!(answers.get(&202).is_some_and(|&n| n >= 1), "{answers:?}");
+}
+
+#[tokio::test]
+async fn storm_of_200_use_existing_on_a_fresh_id_starts_one_and_every_answer_points_at_it() {
+    let env = TestEnv::new().await;
+    let app = Arc::new(env.app());
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                call(&app, post(&format!("/orchestrators/{FOREVER}/fresh?onConflict=useExisting"), "{}", None)).await
+            })
+        })
+        .collect();
+    let mut arns = HashSet::new();
+    let mut started_here = 0;
+    for task in tasks {
+        let answer = task.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(answer.status.as_u16(), 200 | 202), "{answer:?}");
+        started_here += usize::from(answer.status == StatusCode::ACCEPTED);
+        arns.insert(answer.json()["executionArn"].as_str().map(str::to_owned));
+    }
+    assert_eq!(started_here, 1);
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_gets_the_same_202() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = format!("/orchestrators/{FOREVER}/order-1");
+    let first = call(&app, post(&path, "{}", Some("client-retry-1"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let retry = call(&app, post(&path, "{}", Some("client-retry-1"))).await;
+    assert_eq!((retry.status, &retry.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+
+    let other = call(&app, post(&path, "{}", Some("client-retry-2"))).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::CONFLICT);
+
+    // Stored hashed, never in clear.
+    let item = env.dynamo.scan().table_name(&env.table).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!format!("{:?}", item.items()).contains("client-retry-1"));
+
+    // Even once the run ended, the same request within the window is the same start.
+    end(&env, "succeeded").await;
+    let after_end = call(&app, post(&path, "{}", Some("client-retry-1"))).await;
+    assert_eq!((after_end.status, &after_end.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+
+    // Past the window the key means nothing: a running instance answers 409.
+    let restarted = call(&app, post(&path, "{}", None)).await;
+    assert_eq!(restarted.status, StatusCode::ACCEPTED);
+    let keyed = call(&app, post(&path, "{}", Some("client-retry-3"))).await;
+    assert_eq!(keyed.status, StatusCode::CONFLICT);
+    env.clock.advance(env.timings.idempotency_window_millis);
+    assert_eq!(start(&app, FOREVER, "other", "{}").await.status, StatusCode::ACCEPTED);
+    let late = call(&app, post("/orchestrators/Forever/other", "{}", Some("client-retry-1"))).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_key_past_its_window_gets_the_policys_answer() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = format!("/orchestrators/{FOREVER}/order-1");
+    assert_eq!(call(&app, post(&path, "{}", Some("k"))).await.status, StatusCode::ACCEPTED);
+    env.clock.advance(env.timings.idempotency_window_millis);
+    let late = call(&app, post(&path, "{}", Some("k"))).await;
+    assert_eq!(
+        (late.status, late.body.as_str()),
+        (StatusCode::CONFLICT, "An instance with ID 'order-1' already exists.")
+    );
+}
+
+#[tokio::test]
+async fn reuse_policies_across_every_terminal_status() {
+    let env = TestEnv::new().await;
+    let endings = [
+        ("succeeded", Status::Succeeded),
+        ("failed", Status::Failed),
+        ("timed_out", Status::TimedOut),
+        ("aborted", Status::Aborted),
+    ];
+    for (fixture, status) in endings {
+        for reuse in [ReusePolicy::AllowAll, ReusePolicy::AllowFailedOnly, ReusePolicy::Reject] {
+            let id = format!("{fixture}-{reuse}");
+            let path = format!("/orchestrators/{FOREVER}/{id}?reuse={reuse}");
+            assert_eq!(call(&env.app(), post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
+            let record = env.record(&id).await.unwrap_or_else(|| panic!("no record"));
+            events::handle(&env.app().service, event_fixture(fixture, &record)).await.unwrap_or_else(|e| panic!("{e}"));
+            let again = call(&env.app(), post(&path, "{}", None)).await;
+            let allowed = match reuse {
+                ReusePolicy::AllowAll => true,
+                ReusePolicy::AllowFailedOnly => status != Status::Succeeded,
+                ReusePolicy::Reject => false,
+            };
+            if allowed {
+                assert_eq!(again.status, StatusCode::ACCEPTED, "{id}: {}", again.body);
+            } else {
+                assert_eq!(again.status, StatusCode::CONFLICT, "{id}: {}", again.body);
+                let message = again.json()["message"].as_str().map(str::to_owned).unwrap_or_default();
+                assert!(
+                    message.contains(&format!("already ended ({status})")) && message.contains(reuse.as_str()),
+                    "{message}"
+                );
+            }
+        }
+    }
+    // START_FAILED, from a refused start.
+    for reuse in [ReusePolicy::AllowAll, ReusePolicy::AllowFailedOnly, ReusePolicy::Reject] {
+        let id = format!("start-failed-{reuse}");
+        let refused = call(&env.app(), post(&format!("/orchestrators/{MISSING}/{id}"), "{}", None)).await;
+        assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+        let again = call(&env.app(), post(&format!("/orchestrators/{FOREVER}/{id}?reuse={reuse}"), "{}", None)).await;
+        let expected = if reuse == ReusePolicy::Reject { StatusCode::CONFLICT } else { StatusCode::ACCEPTED };
+        assert_eq!(again.status, expected, "{id}: {}", again.body);
+    }
+    // reject: purging frees the ID.
+    let app = env.app();
+    assert_eq!(call(&app, request(Method::DELETE, "/instances/succeeded-reject", "")).await.status, StatusCode::OK);
+    let after_purge =
+        call(&app, post(&format!("/orchestrators/{FOREVER}/succeeded-reject?reuse=reject"), "{}", None)).await;
+    assert_eq!(after_purge.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn restart_starts_a_finished_instance_again_with_its_last_input() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    for fixture in ["succeeded", "failed", "timed_out", "aborted"] {
+        let id = format!("restart-{fixture}");
+        let first = call(&app, post(&format!("/orchestrators/{FOREVER}/{id}"), r#"{"n":7}"#, None)).await;
+        assert_eq!(first.json()["restartPostUri"], format!("https://api.example.com/instances/{id}/restart"));
+        let record = env.record(&id).await.unwrap_or_else(|| panic!("no record"));
+        events::handle(&app.service, event_fixture(fixture, &record)).await.unwrap_or_else(|e| panic!("{e}"));
+        env.calls.take();
+        let restarted = call(&app, post(&format!("/instances/{id}/restart"), "", None)).await;
+        assert_eq!(restarted.status, StatusCode::ACCEPTED, "{fixture}: {}", restarted.body);
+        assert_eq!(env.calls.take(), ["GetItem", "PutItem", "StartExecution"], "{fixture}");
+        let arn = restarted.json()["executionArn"].as_str().map(str::to_owned).unwrap_or_default();
+        assert_ne!(arn, record.execution_arn);
+        let input: serde_json::Value = serde_json::from_str(&env.execution_input(&arn).await).unwrap_or_default();
+        assert_eq!(input, serde_json::json!({"n": 7}), "{fixture}");
+    }
+}
+
+#[tokio::test]
+async fn restart_while_running_is_409_unless_terminate_existing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let first = started(&env, "").await.json()["executionArn"].as_str().map(str::to_owned).unwrap_or_default();
+    let refused = call(&app, post("/instances/order-1/restart", "", None)).await;
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (StatusCode::CONFLICT, "An instance with ID 'order-1' already exists.")
+    );
+    let replaced = call(&app, post("/instances/order-1/restart?onConflict=terminateExisting", "", None)).await;
+    assert_eq!(replaced.status, StatusCode::ACCEPTED, "{}", replaced.body);
+    assert_eq!(replaced.json()["terminatedExecutionArn"], first.as_str());
+    assert_eq!(env.execution_status(&first).await, "ABORTED");
+    let unknown = call(&app, post("/instances/nobody/restart", "", None)).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let wrong = call(&app, request(Method::GET, "/instances/order-1/restart", "")).await;
+    assert_eq!((wrong.status, wrong.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, Some("POST")));
+}
+
+#[tokio::test]
+async fn unknown_policy_values_and_bad_keys_are_400_and_write_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let cases = [
+        (
+            post(&format!("/orchestrators/{FOREVER}/x?onConflict=replace"), "{}", None),
+            "onConflict must be one of reject, useExisting, terminateExisting (got \\\"replace\\\")",
+        ),
+        (
+            post(&format!("/orchestrators/{FOREVER}/x?reuse=never"), "{}", None),
+            "reuse must be one of allowAll, allowFailedOnly, reject (got \\\"never\\\")",
+        ),
+        (post(&format!("/orchestrators/{FOREVER}/x?onConflict="), "{}", None), "onConflict must be one of"),
+        (
+            post(&format!("/orchestrators/{FOREVER}/x"), "{}", Some(&"k".repeat(256))),
+            "Idempotency-Key must be 1–255 visible ASCII characters",
+        ),
+    ];
+    for (request, message) in cases {
+        let path = request.uri().to_string();
+        let answer = call(&app, request).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(answer.body.contains(message), "{path}: {} lacks {message}", answer.body);
+    }
+    assert_eq!(env.calls.take(), Vec::<String>::new());
+    assert_eq!(env.item_count().await, 0);
+    assert_eq!(env.all_executions().await, 0);
+}
+
+#[tokio::test]
+async fn per_function_defaults_come_from_the_configuration() {
+    let env = TestEnv::new().await;
+    let mut config = env.config();
+    let defaults = Function {
+        on_conflict: ConflictPolicy::UseExisting,
+        reuse: ReusePolicy::Reject,
+        ..Function::new(env.machine(FOREVER).clone())
+    };
+    config.functions.insert("Shared".into(), defaults);
+    let app = sfn_singleton::http::App { config, ..env.app() };
+    assert_eq!(call(&app, post("/orchestrators/Shared/job", "{}", None)).await.status, StatusCode::ACCEPTED);
+    assert_eq!(call(&app, post("/orchestrators/Shared/job", "{}", None)).await.status, StatusCode::OK);
+    // The query overrides the default.
+    assert_eq!(
+        call(&app, post("/orchestrators/Shared/job?onConflict=reject", "{}", None)).await.status,
+        StatusCode::CONFLICT
+    );
+}
