@@ -176,10 +176,9 @@ async fn start<S: InstanceStore, E: Engine>(
     links: &Links,
 ) -> Result<Response<Body>, Error> {
     let instance_id = InstanceId::parse(raw_id)?;
-    let function = configured(app, function_name)?;
-    let policy = policy_of(request, function, &instance_id)?;
+    configured(app, function_name)?;
     let input = input_of(request)?;
-    start_with(app, request, &instance_id, function_name, function, &policy, &input, links).await
+    start_with(app, request, links, &instance_id, function_name, &input).await
 }
 
 fn configured<'a, S, E>(app: &'a App<S, E>, function_name: &str) -> Result<&'a Function, Error> {
@@ -189,17 +188,17 @@ fn configured<'a, S, E>(app: &'a App<S, E>, function_name: &str) -> Result<&'a F
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Starts `function_name` for the instance under the request's policies, and answers.
 async fn start_with<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
     request: &Request,
+    links: &Links,
     instance_id: &InstanceId,
     function_name: &str,
-    function: &Function,
-    policy: &StartPolicy,
     input: &str,
-    links: &Links,
 ) -> Result<Response<Body>, Error> {
+    let function = configured(app, function_name)?;
+    let policy = policy_of(request, function, instance_id)?;
     let reason = query_param(request, "reason");
     let started = app
         .service
@@ -208,7 +207,7 @@ async fn start_with<S: InstanceStore, E: Engine>(
             function_name,
             state_machine: &function.state_machine,
             input,
-            policy,
+            policy: &policy,
             reason: reason.as_deref(),
         })
         .await?;
@@ -238,9 +237,7 @@ async fn restart<S: InstanceStore, E: Engine>(
 ) -> Result<Response<Body>, Error> {
     let (last, input) =
         app.service.last_run(instance_id).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_string()))?;
-    let function = configured(app, &last.function_name)?;
-    let policy = policy_of(request, function, instance_id)?;
-    start_with(app, request, instance_id, &last.function_name, function, &policy, &input, links).await
+    start_with(app, request, links, instance_id, &last.function_name, &input).await
 }
 
 async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -> Result<Response<Body>, Error> {
