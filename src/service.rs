@@ -97,11 +97,59 @@ pub struct Singleton<S, E> {
     engine: E,
     timings: Timings,
     clock: Clock,
+    standard: Option<Arc<StandardCheck>>,
+}
+
+/// The check that the configured state machines are Standard workflows.
+/// Express ones emit no status events (an ID could never be freed) and have
+/// no idempotent StartExecution (a retried start could run twice). It runs
+/// once per cold start, in the background from init on, so that init does
+/// not wait for Step Functions; starts wait for its result, other requests
+/// do not need it.
+pub struct StandardCheck {
+    state_machines: Vec<(String, StateMachineArn)>,
+    result: tokio::sync::OnceCell<std::result::Result<(), String>>,
+}
+
+impl StandardCheck {
+    pub fn new(state_machines: Vec<(String, StateMachineArn)>) -> Self {
+        Self { state_machines, result: tokio::sync::OnceCell::new() }
+    }
+
+    /// Runs the check, or waits for the run under way, or returns its result.
+    pub async fn run<E: Engine>(&self, engine: &E) -> Result<()> {
+        let result = self
+            .result
+            .get_or_init(|| async {
+                for (function, state_machine) in &self.state_machines {
+                    if let Err(error) = check_standard(engine, function, state_machine).await {
+                        tracing::error!(%error, "state machine check failed: starts are refused");
+                        return Err(error.to_string());
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        result.clone().map_err(Error::Misconfigured)
+    }
+}
+
+async fn check_standard<E: Engine>(engine: &E, function: &str, state_machine: &StateMachineArn) -> Result<()> {
+    match engine.workflow_type(state_machine).await? {
+        Some(WorkflowType::Standard) => Ok(()),
+        Some(WorkflowType::Express) => Err(Error::Misconfigured(format!(
+            "function {function:?}: {state_machine} is an EXPRESS state machine; sfn-singleton needs STANDARD \
+             (Express workflows emit no status events and their StartExecution is not idempotent)"
+        ))),
+        None => {
+            Err(Error::Misconfigured(format!("function {function:?}: state machine {state_machine} does not exist")))
+        }
+    }
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     pub fn new(store: S, engine: E, timings: Timings, clock: Clock) -> Self {
-        Self { store, engine, timings, clock }
+        Self { store, engine, timings, clock, standard: None }
     }
 
     pub fn store(&self) -> &S {
@@ -120,30 +168,21 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         now / 1000 + self.timings.retention_secs
     }
 
-    /// Cold-start check: every configured state machine exists and is a
-    /// Standard workflow. Express ones emit no status events and have no
-    /// idempotent start, so an ID could never be freed nor a start retried.
+    /// Checks that every one of `functions`' state machines exists and is a
+    /// Standard workflow (see [`StandardCheck`]).
     pub async fn check_state_machines<'a>(
         &self,
         functions: impl IntoIterator<Item = (&'a String, &'a StateMachineArn)>,
     ) -> Result<()> {
         for (function, state_machine) in functions {
-            match self.engine.workflow_type(state_machine).await? {
-                Some(WorkflowType::Standard) => {}
-                Some(WorkflowType::Express) => {
-                    return Err(Error::Misconfigured(format!(
-                        "function {function:?}: {state_machine} is an EXPRESS state machine; sfn-singleton needs STANDARD \
-                         (Express workflows emit no status events and their StartExecution is not idempotent)"
-                    )));
-                }
-                None => {
-                    return Err(Error::Misconfigured(format!(
-                        "function {function:?}: state machine {state_machine} does not exist"
-                    )));
-                }
-            }
+            check_standard(&self.engine, function, state_machine).await?;
         }
         Ok(())
+    }
+
+    /// Makes every start wait for `check` first.
+    pub fn with_standard_check(self, check: Arc<StandardCheck>) -> Self {
+        Self { standard: Some(check), ..self }
     }
 
     /// The claim condition of a fresh start under `policy`.
@@ -158,6 +197,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// (or whatever the request's policy says instead).
     /// Happy path: one conditional put, one StartExecution. Refusal: one put.
     pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
+        if let Some(check) = &self.standard {
+            check.run(&self.engine).await?;
+        }
         let now = self.now();
         let policy = request.policy;
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));

@@ -7,23 +7,32 @@ pub use dynamo::DynamoStore;
 pub use sfn::StepFunctions;
 
 use crate::config::Config;
-use crate::service::{Singleton, system_clock};
+use crate::service::{Singleton, StandardCheck, system_clock};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use std::sync::Arc;
 
-/// The service on real AWS clients, built once per cold start, after
-/// checking that every configured state machine is a Standard workflow.
-/// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `_SFN`) points them at an emulator.
-pub async fn singleton(config: &Config) -> crate::Result<Singleton<DynamoStore, StepFunctions>> {
+/// The service on real AWS clients, built once per cold start. With
+/// `check_state_machines`, the check that the configured state machines are
+/// Standard starts now, in the background, and every start waits for it.
+/// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `_SFN`) points the clients at an emulator.
+pub async fn singleton(config: &Config, check_state_machines: bool) -> Singleton<DynamoStore, StepFunctions> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let engine = StepFunctions::new(aws_sdk_sfn::Client::new(&sdk));
     let service = Singleton::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        StepFunctions::new(aws_sdk_sfn::Client::new(&sdk)),
+        engine.clone(),
         config.timings.clone(),
         system_clock(),
     );
-    service.check_state_machines(config.state_machines()).await?;
-    Ok(service)
+    if !check_state_machines {
+        return service;
+    }
+    let machines = config.state_machines().map(|(name, arn)| (name.clone(), arn.clone())).collect();
+    let check = Arc::new(StandardCheck::new(machines));
+    let background = check.clone();
+    tokio::spawn(async move { background.run(&engine).await });
+    service.with_standard_check(check)
 }
 
 /// How an SDK call failed, in the terms the ports use.

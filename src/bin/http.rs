@@ -8,10 +8,7 @@ use std::convert::Infallible;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let app = http::App {
-        service: aws::singleton(&config).await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?,
-        config,
-    };
+    let app = http::App { service: aws::singleton(&config, true).await, config };
     let app = &app;
     lambda_http::run(service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) }))
         .await

@@ -7,7 +7,7 @@ use sfn_singleton::{aws, config::Config, events};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let service = aws::singleton(&config).await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let service = aws::singleton(&config, false).await;
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Boxed: the runtime reports the error and the invocation is retried.

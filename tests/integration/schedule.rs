@@ -6,6 +6,7 @@ use sfn_singleton::Error;
 use sfn_singleton::domain::{StateMachineArn, Status};
 use sfn_singleton::events;
 use sfn_singleton::schedule::{self, ScheduleOutcome};
+use sfn_singleton::service::StandardCheck;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -153,13 +154,22 @@ async fn express_state_machines_are_refused_at_cold_start() {
     let standard: BTreeMap<_, _> = env.functions.clone().into_iter().filter(|(name, _)| name != MISSING).collect();
     assert!(app.service.check_state_machines(standard.iter()).await.is_ok());
 
-    let with_express = BTreeMap::from([("Fast".to_owned(), express)]);
+    let with_express = BTreeMap::from([("Fast".to_owned(), express.clone())]);
     let refused = app.service.check_state_machines(with_express.iter()).await.err().map(|e| e.to_string());
     let refused = refused.unwrap_or_default();
     assert!(
         refused.contains("\"Fast\"") && refused.contains("EXPRESS state machine; sfn-singleton needs STANDARD"),
         "{refused}"
     );
+
+    // In the functions: the check runs from cold start on; starts wait for it and are refused.
+    let check = Arc::new(StandardCheck::new(vec![("Fast".to_owned(), express.clone())]));
+    let guarded = env.app_with(env.store(), env.engine());
+    let guarded = sfn_singleton::http::App { service: guarded.service.with_standard_check(check), ..guarded };
+    let refused = start(&guarded, FOREVER, "guarded", "{}").await;
+    assert_eq!(refused.status, lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.body);
+    assert!(refused.body.contains("EXPRESS state machine"), "{}", refused.body);
+    assert_eq!(env.item_count().await, 0, "a refused start writes nothing");
 
     let missing = BTreeMap::from([(MISSING.to_owned(), env.machine(MISSING).clone())]);
     let refused =

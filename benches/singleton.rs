@@ -1,0 +1,568 @@
+//! The benchmark: AWS calls per operation, handler overhead against the raw
+//! SDK calls, concurrency storms against the naive check-then-start, cold
+//! start and memory of the release `bootstrap`s under a minimal local Lambda
+//! Runtime API, and zip sizes — every figure beside its baseline from the
+//! same run and its target. Run by `scripts/bench`, which starts the emulator
+//! and builds what this measures; it prints figures and never fails on them.
+
+#[path = "../tests/integration/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use helpers::*;
+use lambda_http::http::{Method, StatusCode};
+use sfn_singleton::events;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SAMPLES: usize = 300;
+const STORM: usize = 1000;
+const DISTINCT: usize = 500;
+const COLD_STARTS: usize = 20;
+const RSS_REQUESTS: usize = 1000;
+
+/// The report: printed as it grows, written to BENCHMARKS.md at the end.
+#[derive(Default)]
+struct Report(String);
+
+impl Report {
+    fn line(&mut self, text: impl AsRef<str>) {
+        println!("{}", text.as_ref());
+        self.0.push_str(text.as_ref());
+        self.0.push('\n');
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(index).copied().unwrap_or_default()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too, without it.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("benches/singleton.rs: a benchmark, not a test; run scripts/bench");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let mut report = Report::default();
+    let environment = std::env::var("BENCH_ENVIRONMENT").unwrap_or_else(|_| "(not given)".into());
+    report.line("# Benchmarks");
+    report.line("");
+    report.line(format!("Produced by `scripts/bench`. {environment}"));
+    report.line("");
+    runtime.block_on(async {
+        let env = Arc::new(TestEnv::new().await);
+        calls_per_operation(&env, &mut report).await;
+        handler_overhead(&env, &mut report).await;
+        storms(&env, &mut report).await;
+        in_process_init(&mut report).await;
+        cold_starts(&env, &mut report).await;
+    });
+    sizes(&mut report);
+    let out = std::env::var("BENCH_REPORT").unwrap_or_else(|_| "BENCHMARKS.md".into());
+    std::fs::write(&out, &report.0).unwrap_or_else(|e| panic!("{out}: {e}"));
+    println!("\nwritten to {out}");
+}
+
+// ------------------------------------------------------------------ calls
+
+async fn calls_per_operation(env: &TestEnv, report: &mut Report) {
+    report.line("## AWS calls per operation (counted by an SDK interceptor)");
+    report.line("");
+    report.line("| Operation | Calls | Target | Which |");
+    report.line("| --- | --- | --- | --- |");
+    let app = env.app();
+    let row = |report: &mut Report, name: &str, target: usize, calls: Vec<String>| {
+        report.line(format!("| {name} | {} | {target} | {} |", calls.len(), calls.join(", ")));
+    };
+    env.calls.take();
+    start(&app, QUICK, "calls", "{}").await;
+    row(report, "start", 2, env.calls.take());
+    start(&app, QUICK, "calls", "{}").await;
+    row(report, "rejection (409)", 1, env.calls.take());
+    let record = env.record("calls").await.unwrap_or_else(|| panic!("no record"));
+    env.calls.take();
+    let handled = events::handle(&app.service, event_fixture("running", &record)).await;
+    assert!(handled.is_ok(), "{handled:?}");
+    row(report, "status event", 1, env.calls.take());
+    call(&app, request(Method::GET, "/instances/calls", "")).await;
+    row(report, "status read", 1, env.calls.take());
+    env.clock.advance(env.timings.reconcile_after_millis);
+    call(&app, request(Method::GET, "/instances/calls", "")).await;
+    let mut calls = env.calls.take();
+    let read = calls.remove(0);
+    row(report, &format!("reconciliation (after the {read} that found the record unconfirmed)"), 2, calls);
+    env.clock.advance(-env.timings.reconcile_after_millis);
+    report.line("");
+}
+
+// --------------------------------------------------------------- overhead
+
+/// The raw SDK calls a start makes: the same conditional put (same item
+/// shape), then StartExecution.
+async fn raw_start(env: &TestEnv, id: &str, expect_claim: bool) {
+    let machine = env.machine(QUICK);
+    let name = format!("raw-{id}-{}", fastrand::u64(..));
+    let now = AttributeValue::N("1795615200000".into());
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let item = HashMap::from([
+        ("pk".to_owned(), s(id)),
+        ("instanceId".into(), s(id)),
+        ("functionName".into(), s(QUICK)),
+        ("status".into(), s("STARTING")),
+        ("stateMachineArn".into(), s(machine.as_str())),
+        ("executionName".into(), s(&name)),
+        ("executionArn".into(), s(&format!("{}:{name}", machine.as_str().replace(":stateMachine:", ":execution:")))),
+        ("createdAt".into(), now.clone()),
+        ("updatedAt".into(), now.clone()),
+        ("leaseUntil".into(), now),
+        ("redriveCount".into(), AttributeValue::N("0".into())),
+        ("input".into(), s("{}")),
+    ]);
+    let put = env
+        .dynamo
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk) OR #status IN (:a, :b, :c, :d, :e)")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":a", s("SUCCEEDED"))
+        .expression_attribute_values(":b", s("FAILED"))
+        .expression_attribute_values(":c", s("TIMED_OUT"))
+        .expression_attribute_values(":d", s("ABORTED"))
+        .expression_attribute_values(":e", s("START_FAILED"))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    assert_eq!(put.is_ok(), expect_claim, "{put:?}");
+    if expect_claim {
+        let started = env.sfn.start_execution().state_machine_arn(machine.as_str()).name(name).input("{}").send().await;
+        assert!(started.is_ok(), "{started:?}");
+    }
+}
+
+fn summary(report: &mut Report, what: &str, handler: &mut [Duration], raw: &mut [Duration]) {
+    let (h50, h99, r50, r99) =
+        (percentile(handler, 0.5), percentile(handler, 0.99), percentile(raw, 0.5), percentile(raw, 0.99));
+    let overhead = (h50.as_secs_f64() / r50.as_secs_f64() - 1.0) * 100.0;
+    report.line(format!("| {what} | {} | {} | {} | {} | {overhead:+.1}% | ≤ 5% |", ms(h50), ms(h99), ms(r50), ms(r99)));
+}
+
+async fn handler_overhead(env: &TestEnv, report: &mut Report) {
+    report.line(format!(
+        "## Handler overhead ({SAMPLES} samples each, interleaved; the emulator's own latency is in both columns)"
+    ));
+    report.line("");
+    report.line("| Path | Handler p50 | Handler p99 | Raw SDK p50 | Raw SDK p99 | Overhead at p50 | Target |");
+    report.line("| --- | --- | --- | --- | --- | --- | --- |");
+    let app = env.app();
+    // Warm both paths' connections.
+    start(&app, QUICK, "warm-handler", "{}").await;
+    raw_start(env, "warm-raw", true).await;
+    let (mut handler, mut raw) = (Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        let t = Instant::now();
+        let answer = start(&app, QUICK, &format!("overhead-{i}"), "{}").await;
+        handler.push(t.elapsed());
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+        let t = Instant::now();
+        raw_start(env, &format!("raw-overhead-{i}"), true).await;
+        raw.push(t.elapsed());
+    }
+    summary(report, "start (PutItem + StartExecution)", &mut handler, &mut raw);
+    let (mut handler, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..SAMPLES {
+        let t = Instant::now();
+        let answer = start(&app, QUICK, "overhead-0", "{}").await;
+        handler.push(t.elapsed());
+        assert_eq!(answer.status, StatusCode::CONFLICT);
+        let t = Instant::now();
+        raw_start(env, "raw-overhead-0", false).await;
+        raw.push(t.elapsed());
+    }
+    summary(report, "rejection (PutItem refused, ALL_OLD)", &mut handler, &mut raw);
+    report.line("");
+}
+
+// ----------------------------------------------------------------- storms
+
+/// The seed's algorithm: read the record, then write unconditionally, then start.
+async fn naive_start(env: &TestEnv, id: &str) -> bool {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let read = env.dynamo.get_item().table_name(&env.table).key("pk", s(id)).consistent_read(true).send().await;
+    let running = read.ok().and_then(|r| r.item().and_then(|i| i.get("status").cloned()));
+    if running.is_some_and(|status| status == s("STARTING") || status == s("RUNNING")) {
+        return false;
+    }
+    let name = format!("naive-{}", fastrand::u64(..));
+    let item =
+        HashMap::from([("pk".to_owned(), s(id)), ("status".into(), s("STARTING")), ("executionName".into(), s(&name))]);
+    let put = env.dynamo.put_item().table_name(&env.table).set_item(Some(item)).send().await;
+    assert!(put.is_ok(), "{put:?}");
+    let started =
+        env.sfn.start_execution().state_machine_arn(env.machine(QUICK).as_str()).name(name).input("{}").send().await;
+    started.is_ok()
+}
+
+async fn storms(env: &Arc<TestEnv>, report: &mut Report) {
+    report.line("## Concurrency");
+    report.line("");
+    report.line("| Storm | sfn-singleton | Baseline | Target |");
+    report.line("| --- | --- | --- | --- |");
+    let app = Arc::new(env.app());
+    let before = env.executions(QUICK).await.len();
+
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..STORM)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { start(&app, QUICK, "one-id-storm", "{}").await.status })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += usize::from(task.await.unwrap_or_else(|e| panic!("{e}")) == StatusCode::ACCEPTED);
+    }
+    let wall = t.elapsed();
+    let ours = env.executions(QUICK).await.len() - before;
+
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..STORM)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move { naive_start(&env, "naive-storm").await })
+        })
+        .collect();
+    let mut naive_started = 0;
+    for task in tasks {
+        naive_started += usize::from(task.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let naive_wall = t.elapsed();
+    let naive = env.executions(QUICK).await.len() - before - ours;
+    report.line(format!(
+        "| {STORM} concurrent starts of one ID: executions created | {ours} ({accepted} × 202, wall {}) | {naive} (naive read-then-start; {naive_started} starts answered, wall {}) | 1 |",
+        ms(wall),
+        ms(naive_wall)
+    ));
+
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..DISTINCT)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { start(&app, QUICK, &format!("distinct-{i}"), "{}").await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap_or_else(|e| panic!("{e}")), StatusCode::ACCEPTED);
+    }
+    let ours = DISTINCT as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..DISTINCT)
+        .map(|i| {
+            let env = env.clone();
+            tokio::spawn(async move { raw_start(&env, &format!("raw-distinct-{i}"), true).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let raw = DISTINCT as f64 / t.elapsed().as_secs_f64();
+    report.line(format!(
+        "| {DISTINCT} distinct IDs at once: starts per second | {ours:.0} through the handler | {raw:.0} raw SDK calls | ≈ raw (the emulator is the bottleneck) |"
+    ));
+    report.line("");
+}
+
+// ------------------------------------------------------------- cold start
+
+/// What building the SDK configuration and clients costs in-process.
+async fn in_process_init(report: &mut Report) {
+    report.line("## SDK initialisation in-process (median of 20)");
+    report.line("");
+    let mut load = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let _clients = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sfn::Client::new(&sdk));
+        load.push(t.elapsed());
+    }
+    report.line(format!(
+        "`aws_config::load_defaults` + both clients: {}. TLS: the SDK's default HTTPS client, rustls 0.23 with the \
+         aws-lc-rs crypto provider (the SDK crates' legacy `rustls` feature, which adds hyper 0.14 + rustls 0.21 + ring, \
+         is off). Its certificate store and TLS context are built lazily on the first HTTPS connection, which this \
+         benchmark cannot open (the emulator speaks plain HTTP), so the cold-start figures below include no TLS handshake.",
+        ms(percentile(&mut load, 0.5))
+    ));
+    report.line("");
+}
+
+/// Makes each cold start's first event.
+type EventMaker<'a> = Box<dyn Fn() -> String + 'a>;
+
+struct Invocation {
+    init: Duration,
+    first_response: Duration,
+    peak_rss_kib: Option<u64>,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path))
+}
+
+/// What the Runtime API saw of one process.
+#[derive(Default)]
+struct Seen {
+    init: Option<Duration>,
+    first_response: Option<Duration>,
+    answered: usize,
+    next_event: usize,
+    error: Option<String>,
+    peak_rss_kib: Option<u64>,
+    done: bool,
+}
+
+/// A minimal Lambda Runtime API: hands out `events` one by one (each
+/// connection on its own thread, as the runtime may open several), and times
+/// the process's first poll and first response from `spawned`. Done when the
+/// process polls for more than there is, reports an error, or 30 s pass.
+fn serve(listener: TcpListener, events: Vec<String>, spawned: Instant, child_pid: u32) -> Invocation {
+    let events = Arc::new(events);
+    let seen = Arc::new((std::sync::Mutex::new(Seen::default()), std::sync::Condvar::new()));
+    {
+        let (events, seen) = (events.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (events, seen) = (events.clone(), seen.clone());
+                std::thread::spawn(move || connection(stream, &events, &seen, spawned, child_pid));
+            }
+        });
+    }
+    let (lock, signal) = &*seen;
+    let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let (seen, _) =
+        signal.wait_timeout_while(guard, Duration::from_secs(30), |seen| !seen.done).unwrap_or_else(|p| p.into_inner());
+    if let Some(error) = &seen.error {
+        panic!("the function failed: {error}");
+    }
+    assert!(seen.answered > 0, "the function never answered (init seen: {:?})", seen.init);
+    Invocation {
+        init: seen.init.unwrap_or_default(),
+        first_response: seen.first_response.unwrap_or_default(),
+        peak_rss_kib: seen.peak_rss_kib,
+    }
+}
+
+fn connection(
+    stream: TcpStream,
+    events: &[String],
+    seen: &(std::sync::Mutex<Seen>, std::sync::Condvar),
+    spawned: Instant,
+    child_pid: u32,
+) {
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    while let Some((method, path)) = read_request(&mut reader) {
+        let (lock, signal) = seen;
+        let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let reply = if method == "GET" && path.ends_with("/invocation/next") {
+            state.init.get_or_insert_with(|| spawned.elapsed());
+            let i = state.next_event;
+            let Some(event) = events.get(i) else {
+                state.peak_rss_kib = peak_rss(child_pid);
+                state.done = true;
+                signal.notify_all();
+                return;
+            };
+            state.next_event += 1;
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() + 30_000);
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: req-{i}\r\n\
+                 lambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\ncontent-length: {}\r\n\r\n{event}",
+                event.len()
+            )
+        } else {
+            if path.contains("/error") {
+                state.error = Some(path.clone());
+                state.done = true;
+                signal.notify_all();
+                return;
+            }
+            state.first_response.get_or_insert_with(|| spawned.elapsed());
+            state.answered += 1;
+            "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned()
+        };
+        drop(state);
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    // One configured function, as a typical deployment: one DescribeStateMachine at init.
+    let functions = serde_json::json!({ QUICK: env.machine(QUICK).as_str() });
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_default();
+    let spawned = Instant::now();
+    let mut child: Child = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "warn")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SINGLETON_TABLE_NAME", &env.table)
+        .env("SINGLETON_FUNCTIONS", functions.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let invocation = serve(listener, events, spawned, child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    invocation
+}
+
+fn start_event(id: &str) -> String {
+    let fixture = include_str!("../tests/fixtures/apigw-v2-start.json");
+    let mut event: serde_json::Value =
+        serde_json::from_str(&fixture.replace("{{FUNCTION}}", QUICK)).unwrap_or_default();
+    event["rawPath"] = format!("/prod/orchestrators/{QUICK}/{id}").into();
+    event.to_string()
+}
+
+async fn cold_starts(env: &TestEnv, report: &mut Report) {
+    let release = PathBuf::from(std::env::var("BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+    report.line(format!(
+        "## Cold start: release `bootstrap` under a local Runtime API (median of {COLD_STARTS} fresh processes, x86_64 build of the same code)"
+    ));
+    report.line("");
+    report.line("Init: process start → its first poll of the Runtime API (configuration, SDK clients, and for the three functions one `DescribeStateMachine` per configured state machine, which checks that it is Standard). First response: process start → the response to its first event, a real start against the emulator.");
+    report.line("");
+    report
+        .line("| Function | Init p50 | First response p50 | Baseline (no-op Lambda) init / first response | Target |");
+    report.line("| --- | --- | --- | --- | --- |");
+    let measure = |binary: &str, event: &dyn Fn() -> String| {
+        let (mut init, mut first) = (Vec::new(), Vec::new());
+        for _ in 0..COLD_STARTS {
+            let invocation = invoke(&release.join(binary), env, vec![event()]);
+            init.push(invocation.init);
+            first.push(invocation.first_response);
+        }
+        (percentile(&mut init, 0.5), percentile(&mut first, 0.5))
+    };
+    let (noop_init, noop_first) = measure("examples/noop_lambda", &|| "{}".to_owned());
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let next_id = || format!("cold-{}", counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let scheduled = |id: String| serde_json::json!({"functionName": QUICK, "instanceId": id}).to_string();
+    let record = env.record("calls").await.unwrap_or_else(|| panic!("no record"));
+    let running = event_fixture("running", &record).to_string();
+    let rows: [(&str, EventMaker); 3] = [
+        ("http", Box::new(|| start_event(&next_id()))),
+        ("status_events", Box::new(|| running.clone())),
+        ("scheduled", Box::new(|| scheduled(next_id()))),
+    ];
+    for (binary, event) in rows {
+        let (init, first) = measure(binary, &*event);
+        report.line(format!(
+            "| {binary} | {} | {} | {} / {} | init ≤ 10 ms, first response ≤ 25 ms |",
+            ms(init),
+            ms(first),
+            ms(noop_init),
+            ms(noop_first)
+        ));
+    }
+    report.line("");
+
+    let events: Vec<String> = (0..RSS_REQUESTS).map(|i| start_event(&format!("rss-{i}"))).collect();
+    let ours = invoke(&release.join("http"), env, events);
+    let noop = invoke(&release.join("examples/noop_lambda"), env, (0..RSS_REQUESTS).map(|_| "{}".to_owned()).collect());
+    let mib = |kib: Option<u64>| kib.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    report.line("## Memory");
+    report.line("");
+    report.line(format!(
+        "Peak RSS (VmHWM) of the http Lambda after {RSS_REQUESTS} start requests: **{}** (no-op Lambda after {RSS_REQUESTS} events: {}; target ≤ 20 MiB).",
+        mib(ours.peak_rss_kib),
+        mib(noop.peak_rss_kib)
+    ));
+    report.line("");
+}
+
+// ------------------------------------------------------------------ sizes
+
+fn sizes(report: &mut Report) {
+    report.line("## Deployable sizes (`bootstrap.zip`)");
+    report.line("");
+    report.line("| Function | arm64 (cargo lambda build --release --arm64) | x86_64 | Target (arm64) |");
+    report.line("| --- | --- | --- | --- |");
+    let size = |dir: &str, bin: &str| -> String {
+        std::fs::metadata(format!("{dir}/{bin}/bootstrap.zip"))
+            .map_or("not built".to_owned(), |m| format!("{:.2} MiB", m.len() as f64 / 1_048_576.0))
+    };
+    for bin in ["http", "status_events", "scheduled", "noop_lambda"] {
+        let mut row = String::new();
+        let _ = write!(
+            row,
+            "| {bin} | {} | {} | ≤ 4 MiB |",
+            size("target/lambda-arm64", bin),
+            size("target/lambda-x86_64", bin)
+        );
+        report.line(row);
+    }
+    report.line("");
+}
