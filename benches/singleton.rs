@@ -289,22 +289,33 @@ async fn storms(env: &Arc<TestEnv>, report: &mut Report) {
 
 // ------------------------------------------------------------- cold start
 
-/// What building the SDK configuration and clients costs in-process.
+/// What building the SDK configuration, the clients and a TLS context costs in-process.
 async fn in_process_init(report: &mut Report) {
-    report.line("## SDK initialisation in-process (median of 20)");
+    report.line("## SDK and TLS initialisation, in-process (median of 20)");
     report.line("");
-    let mut load = Vec::new();
+    let (mut load, mut tls) = (Vec::new(), Vec::new());
     for _ in 0..20 {
         let t = Instant::now();
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let _clients = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sfn::Client::new(&sdk));
         load.push(t.elapsed());
+        let t = Instant::now();
+        let _https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        tls.push(t.elapsed());
     }
     report.line(format!(
-        "`aws_config::load_defaults` + both clients: {}. TLS: the SDK's default HTTPS client, rustls 0.23 with the \
-         aws-lc-rs crypto provider (the SDK crates' legacy `rustls` feature, which adds hyper 0.14 + rustls 0.21 + ring, \
-         is off). Its certificate store and TLS context are built lazily on the first HTTPS connection, which this \
-         benchmark cannot open (the emulator speaks plain HTTP), so the cold-start figures below include no TLS handshake.",
+        "TLS: the SDK's default HTTPS client, **rustls 0.23 with the aws-lc-rs crypto provider**, trusting the system's \
+         root certificates (rustls-native-certs). The SDK crates' legacy `rustls` feature (hyper 0.14 + rustls 0.21 + \
+         ring, a second TLS stack) is off. Building that HTTPS client (reading and parsing the system's roots, the \
+         aws-lc-rs context) costs **{}** per build; the SDK builds it once per process, inside the first \
+         `aws_config::load_defaults` — which is most of the functions' init beyond the no-op Lambda's. Later \
+         `load_defaults` + both clients: {}. The emulator speaks plain HTTP, so the cold starts below include no TLS \
+         handshake (on AWS, the first call of each client adds one).",
+        ms(percentile(&mut tls, 0.5)),
         ms(percentile(&mut load, 0.5))
     ));
     report.line("");

@@ -40,6 +40,30 @@ ensure_linters() {
   ensure_venv "$LINT_VENV" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "checkov==3.2.459"
 }
 
+# dynalite (npm, pinned): a second DynamoDB, stricter on validation, that
+# returns no old item on a refused write. Installed into .node/.
+DYNALITE_VERSION="4.0.0"
+NODE_DIR="$ROOT/.node"
+ensure_dynalite() {
+  if [ ! -x "$NODE_DIR/node_modules/.bin/dynalite" ]; then
+    say "installing dynalite@$DYNALITE_VERSION into .node"
+    mkdir -p "$NODE_DIR"
+    npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" "dynalite@$DYNALITE_VERSION" >/dev/null
+  fi
+}
+
+# start_dynalite PORT
+start_dynalite() {
+  "$NODE_DIR/node_modules/.bin/dynalite" --port "$1" --createTableMs 0 >"$RUN_DIR/dynalite-$1.log" 2>&1 &
+  DYNALITE_PID=$!
+  local deadline=$((SECONDS + 30))
+  until curl -s -o /dev/null "http://127.0.0.1:$1/"; do
+    if [ $SECONDS -ge $deadline ]; then say "dynalite did not start"; return 1; fi
+    sleep 0.2
+  done
+  say "dynalite $DYNALITE_VERSION on http://127.0.0.1:$1 (log: .run/dynalite-$1.log)"
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }

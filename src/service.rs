@@ -104,8 +104,8 @@ pub struct Singleton<S, E> {
 /// Express ones emit no status events (an ID could never be freed) and have
 /// no idempotent StartExecution (a retried start could run twice). It runs
 /// once per cold start, in the background from init on, so that init does
-/// not wait for Step Functions; starts wait for its result, other requests
-/// do not need it.
+/// not wait for Step Functions; the first start's claim runs alongside it,
+/// and its StartExecution waits for its result. Other requests do not need it.
 pub struct StandardCheck {
     state_machines: Vec<(String, StateMachineArn)>,
     result: tokio::sync::OnceCell<std::result::Result<(), String>>,
@@ -197,9 +197,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// (or whatever the request's policy says instead).
     /// Happy path: one conditional put, one StartExecution. Refusal: one put.
     pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
-        if let Some(check) = &self.standard {
-            check.run(&self.engine).await?;
-        }
         let now = self.now();
         let policy = request.policy;
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
@@ -220,8 +217,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let mut condition = self.free(policy, now);
         // The execution this start stopped (terminateExisting): it stops at most one.
         let mut stopped: Option<String> = None;
+        let mut claimed = Some(self.first_claim(&record, &name, &condition).await?);
         for _ in 0..MAX_CLAIM_ROUNDS {
-            let current = match self.store.claim(&record, &condition).await? {
+            let claim = match claimed.take() {
+                Some(first) => first,
+                None => self.store.claim(&record, &condition).await?,
+            };
+            let current = match claim {
                 Conditional::Written => {
                     let record = self.launch(record, &name, request).await?;
                     let outcome =
@@ -469,6 +471,37 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
     }
 
+    /// Gives a claim up (START_FAILED) when its execution will not be started.
+    async fn release(&self, record: &Record, name: &ExecutionName, reason: &str) {
+        let now = self.now();
+        match self.store.mark_start_failed(&record.key, name.as_str(), reason, now, self.expires_at(now)).await {
+            Ok(wrote) => tracing::warn!(%reason, wrote, "not started; claim released"),
+            // The lease still frees the ID in the end.
+            Err(e) => tracing::error!(%reason, error = %e, "not started, and the claim could not be released"),
+        }
+    }
+
+    /// The first claim of a start, at the same time as the state machine
+    /// check on a cold start's first start (later ones find its result).
+    async fn first_claim(
+        &self,
+        record: &Record,
+        name: &ExecutionName,
+        condition: &ClaimCondition,
+    ) -> Result<Conditional> {
+        let Some(check) = &self.standard else {
+            return Ok(self.store.claim(record, condition).await?);
+        };
+        let (claimed, checked) = tokio::join!(self.store.claim(record, condition), check.run(&self.engine));
+        if let Err(misconfigured) = checked {
+            if matches!(claimed, Ok(Conditional::Written)) {
+                self.release(record, name, &misconfigured.to_string()).await;
+            }
+            return Err(misconfigured);
+        }
+        Ok(claimed?)
+    }
+
     /// The second call of a start. The claim is ours; make the execution exist or give the claim up.
     async fn launch(&self, record: Record, name: &ExecutionName, request: StartRequest<'_>) -> Result<Record> {
         let first = self.engine.start(request.state_machine, name, request.input).await;
@@ -491,16 +524,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 Err(Error::StartUnconfirmed { instance_id: record.instance_id, reason })
             }
             Err(refusal) => {
-                let now = self.now();
-                let reason = refusal.to_string();
-                match self.store.mark_start_failed(&record.key, name.as_str(), &reason, now, self.expires_at(now)).await
-                {
-                    Ok(wrote) => tracing::warn!(%reason, wrote, "StartExecution refused; claim released"),
-                    // The lease still frees the ID in the end.
-                    Err(e) => {
-                        tracing::error!(%reason, error = %e, "StartExecution refused and the claim could not be released")
-                    }
-                }
+                self.release(&record, name, &refusal.to_string()).await;
                 Err(Error::StartRefused(refusal))
             }
         }

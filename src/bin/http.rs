@@ -1,4 +1,6 @@
 //! The HTTP Lambda: the Durable-style start / status API.
+// The start path's futures nest deeper than rustc's default layout limit in release builds.
+#![recursion_limit = "256"]
 
 use lambda_http::{Error, service_fn};
 use sfn_singleton::{aws, config::Config, http};

@@ -1,4 +1,6 @@
 //! The scheduled-trigger Lambda: EventBridge schedules start instances.
+// The start path's futures nest deeper than rustc's default layout limit in release builds.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sfn_singleton::{aws, config::Config, schedule};

@@ -20,6 +20,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const ENDPOINT_VAR: &str = "SINGLETON_TEST_ENDPOINT";
+/// When set, DynamoDB is this endpoint (dynalite) and Step Functions stays on moto.
+pub const DYNAMODB_ENDPOINT_VAR: &str = "SINGLETON_TEST_DYNAMODB_ENDPOINT";
+
+/// In expected call lists: a conditional put that is refused. DynamoDB (and
+/// moto) return the old item with the refusal; dynalite does not, so the
+/// service reads it with one GetItem.
+pub const REFUSED_PUT: &str = "PutItem (refused)";
 const ROLE: &str = "arn:aws:iam::123456789012:role/sfn-singleton-test";
 
 /// State machines every test environment has, by function name.
@@ -100,6 +107,8 @@ pub struct TestEnv {
     pub calls: CallLog,
     pub clock: TestClock,
     pub timings: Timings,
+    /// Whether the DynamoDB in use returns the old item on a refused write.
+    pub returns_old_item: bool,
 }
 
 fn unique(prefix: &str) -> String {
@@ -119,9 +128,13 @@ impl TestEnv {
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .load()
             .await;
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
-        );
+        let dynamodb_endpoint = std::env::var(DYNAMODB_ENDPOINT_VAR).ok();
+        let returns_old_item = dynamodb_endpoint.is_none();
+        let mut dynamo_config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(calls.clone());
+        if let Some(endpoint) = dynamodb_endpoint {
+            dynamo_config = dynamo_config.endpoint_url(endpoint);
+        }
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo_config.build());
         let sfn =
             aws_sdk_sfn::Client::from_conf(aws_sdk_sfn::config::Builder::from(&sdk).interceptor(calls.clone()).build());
         let table = unique("instances");
@@ -147,7 +160,21 @@ impl TestEnv {
             retention_secs: 86_400,
             idempotency_window_millis: 600_000,
         };
-        TestEnv { table, functions, dynamo, sfn, calls, clock: TestClock::default(), timings }
+        TestEnv { table, functions, dynamo, sfn, calls, clock: TestClock::default(), timings, returns_old_item }
+    }
+
+    /// The calls expected on this DynamoDB: `REFUSED_PUT` becomes PutItem,
+    /// followed by the GetItem where the store does not return the old item.
+    pub fn expected(&self, calls: &[&str]) -> Vec<String> {
+        calls
+            .iter()
+            .flat_map(|&call| match call {
+                REFUSED_PUT if self.returns_old_item => vec!["PutItem"],
+                REFUSED_PUT => vec!["PutItem", "GetItem"],
+                other => vec![other],
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     pub fn config(&self) -> Config {

@@ -217,7 +217,10 @@ async fn a_lost_terminal_event_is_healed_by_reconciliation_on_the_next_start() {
     env.calls.take();
     let answer = start(&app, QUICK, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    assert_eq!(env.calls.take(), ["PutItem", "DescribeExecution", "UpdateItem", "PutItem", "StartExecution"]);
+    assert_eq!(
+        env.calls.take(),
+        env.expected(&[REFUSED_PUT, "DescribeExecution", "UpdateItem", "PutItem", "StartExecution"])
+    );
     assert_eq!(env.executions(QUICK).await.len(), 2);
 }
 
