@@ -37,7 +37,7 @@ ensure_tools() {
 # The template's linters, in their own venv (their pins and moto's need not agree).
 LINT_VENV="$ROOT/.venv-lint"
 ensure_linters() {
-  ensure_venv "$LINT_VENV" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "checkov==3.2.459"
+  ensure_venv "$LINT_VENV" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "checkov==3.2.459" "schemathesis==4.32.5"
 }
 
 # dynalite (npm, pinned): a second DynamoDB, stricter on validation, that
