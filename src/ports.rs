@@ -85,7 +85,7 @@ impl ExecutionUpdate {
 pub enum ClaimCondition {
     /// No record, or an ended one whose status is in `reusable`; and, with
     /// `not_started_by`, not a run that this idempotency key (hash) started
-    /// whose window is still open at that time.
+    /// whose window is still open at that time (a failed start started nothing).
     Free { reusable: &'static [Status], not_started_by: Option<(String, Millis)> },
     /// Exactly the record that names this execution, whatever its status: a
     /// takeover (its starter died before starting it) or a replace (it was stopped).
@@ -100,7 +100,8 @@ impl ClaimCondition {
             (ClaimCondition::Free { reusable, not_started_by }, Some(record)) => {
                 reusable.contains(&record.status)
                     && not_started_by.as_ref().is_none_or(|(hash, now)| {
-                        record.idempotency_key_hash.as_deref() != Some(hash.as_str())
+                        record.status == Status::StartFailed
+                            || record.idempotency_key_hash.as_deref() != Some(hash.as_str())
                             || record.idempotency_until.is_none_or(|until| until <= *now)
                     })
             }

@@ -174,12 +174,17 @@ impl InstanceStore for DynamoStore {
                     expression = format!("({expression} OR #status IN ({reusable}))");
                 }
                 if let Some((hash, now)) = not_started_by {
+                    names.insert("#status".into(), "status".into());
                     names.insert("#keyHash".into(), "idempotencyKeyHash".into());
                     names.insert("#keyUntil".into(), "idempotencyUntil".into());
                     values.insert(":keyHash".into(), s(hash));
                     values.insert(":now".into(), n(now));
-                    expression
-                        .push_str(" AND (attribute_not_exists(#keyHash) OR #keyHash <> :keyHash OR #keyUntil <= :now)");
+                    values.insert(":startFailed".into(), s(Status::StartFailed.as_str()));
+                    // A failed start started nothing: its key does not hold the ID.
+                    expression.push_str(
+                        " AND (attribute_not_exists(#keyHash) OR #keyHash <> :keyHash OR #keyUntil <= :now \
+                         OR #status = :startFailed)",
+                    );
                 }
                 expression
             }

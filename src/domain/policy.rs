@@ -134,9 +134,11 @@ impl IdempotencyKey {
         &self.0
     }
 
-    /// Whether `record` was started by this key, within its window.
+    /// Whether `record` was started by this key, within its window. A start
+    /// that failed started nothing: its retry is a new start.
     pub fn started(&self, record: &Record, now: Millis) -> bool {
-        record.idempotency_key_hash.as_deref() == Some(self.0.as_str())
+        record.status != Status::StartFailed
+            && record.idempotency_key_hash.as_deref() == Some(self.0.as_str())
             && record.idempotency_until.is_some_and(|until| now < until)
     }
 }
@@ -287,6 +289,8 @@ mod tests {
         let policy = StartPolicy { idempotency_key: Some(key), ..Default::default() };
         assert_eq!(decide(&started, &policy, 99, TRUSTED), Decision::Replay);
         assert_eq!(decide(&started, &policy, 100, TRUSTED), Decision::Reject);
+        let failed = Record { status: Status::StartFailed, ..started.clone() };
+        assert_eq!(decide(&failed, &policy, 99, TRUSTED), Decision::Reuse, "a failed start's retry starts again");
         let other = StartPolicy { idempotency_key: IdempotencyKey::parse("retry-2", "k").ok(), ..Default::default() };
         assert_eq!(decide(&started, &other, 99, TRUSTED), Decision::Reject);
         let other_instance = IdempotencyKey::parse("retry-1", "other").ok();

@@ -193,6 +193,19 @@ async fn a_retry_with_the_same_idempotency_key_gets_the_same_202() {
 }
 
 #[tokio::test]
+async fn a_retry_of_a_refused_start_with_its_key_starts_for_real() {
+    let env = TestEnv::new().await;
+    let refused = call(&env.app(), post(&format!("/orchestrators/{MISSING}/order-1"), "{}", Some("k-1"))).await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{}", refused.body);
+    let retried = call(&env.app(), post(&format!("/orchestrators/{FOREVER}/order-1"), "{}", Some("k-1"))).await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+    // And that start now replays for the key.
+    let again = call(&env.app(), post(&format!("/orchestrators/{FOREVER}/order-1"), "{}", Some("k-1"))).await;
+    assert_eq!((again.status, &again.body), (StatusCode::ACCEPTED, &retried.body));
+}
+
+#[tokio::test]
 async fn a_key_past_its_window_gets_the_policys_answer() {
     let env = TestEnv::new().await;
     let app = env.app();
