@@ -2,6 +2,7 @@
 //! `scripts/test` starts: one binary, each test with its own table.
 
 mod helpers;
+mod hostile;
 mod policy;
 mod schedule;
 mod start;

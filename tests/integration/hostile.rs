@@ -1,0 +1,73 @@
+//! A corpus of hostile instance IDs and bodies through the handler: no 5xx,
+//! every refusal a 4xx with a JSON error, and nothing written for any of them.
+
+use crate::helpers::*;
+use lambda_http::http::{Method, StatusCode};
+
+/// (path segment as sent, whether it is a valid instance ID)
+fn ids() -> Vec<(String, bool)> {
+    let mut ids: Vec<(String, bool)> =
+        ["%2F", "%5C", "%23", "%3F", "a%2Fb", "%00", "%01", "%1F", "%7F", "%C2%80", "%C2%9F", "a%0Ab", ""]
+            .into_iter()
+            .map(|id| (id.to_owned(), false))
+            .collect();
+    ids.push(("x".repeat(257), false));
+    ids.push(("%C3%A9".repeat(257), false));
+    ids.push(("%FF%FE".to_owned(), false));
+    // Valid, however odd: Durable's rules allow them.
+    for valid in ["x".repeat(255), "x".repeat(256), "%C3%A9".repeat(256)] {
+        ids.push((valid, true));
+    }
+    for valid in
+        ["..", ".", "%2E%2Ey", "%252F", "%20", "%F0%9F%8E%89", "%D7%A9%D7%9C%D7%95%D7%9D", "e%CC%81", "a:b", "%25"]
+    {
+        ids.push((valid.to_owned(), true));
+    }
+    ids
+}
+
+#[tokio::test]
+async fn hostile_ids_and_bodies_get_4xx_and_write_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let mut accepted = 0;
+    for (id, valid) in ids() {
+        let answer = call(&app, request(Method::POST, &format!("/orchestrators/{QUICK}/{id}"), "{}")).await;
+        if valid {
+            assert_eq!(answer.status, StatusCode::ACCEPTED, "{id:?}: {}", answer.body);
+            accepted += 1;
+        } else {
+            assert!(answer.status.is_client_error(), "{id:?}: {} {}", answer.status, answer.body);
+            assert!(answer.json()["error"].is_string(), "{id:?}: {}", answer.body);
+        }
+    }
+
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let exactly_the_limit = format!("\"{}\"", "x".repeat(256 * 1024 - 2));
+    let bodies: Vec<(Vec<u8>, Option<&str>, StatusCode)> = vec![
+        // Valid JSON, however deep: validated without recursion, so no stack to blow.
+        (deep.into_bytes(), None, StatusCode::ACCEPTED),
+        (vec![0xff, 0xfe, b'{', b'}'], None, StatusCode::BAD_REQUEST),
+        (b"\xEF\xBB\xBF{}".to_vec(), None, StatusCode::BAD_REQUEST),
+        (b"{\"a\":".to_vec(), None, StatusCode::BAD_REQUEST),
+        (b"NaN".to_vec(), None, StatusCode::BAD_REQUEST),
+        (format!("\"{}\"", "x".repeat(256 * 1024)).into_bytes(), None, StatusCode::PAYLOAD_TOO_LARGE),
+        (b"{}".to_vec(), Some("text/plain"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (b"<a/>".to_vec(), Some("application/xml"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (b"--x\r\n\r\n--x--".to_vec(), Some("multipart/form-data; boundary=x"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (exactly_the_limit.into_bytes(), None, StatusCode::ACCEPTED),
+        (b"{}".to_vec(), Some("application/problem+json"), StatusCode::ACCEPTED),
+    ];
+    for (i, (body, content_type, expected)) in bodies.into_iter().enumerate() {
+        let mut hostile = request(Method::POST, &format!("/orchestrators/{QUICK}/body-{i}"), body);
+        if let Some(content_type) = content_type {
+            hostile.headers_mut().insert("content-type", content_type.parse().unwrap_or_else(|_| panic!()));
+        }
+        let answer = call(&app, hostile).await;
+        assert_eq!(answer.status, expected, "body {i}: {}", answer.body.chars().take(200).collect::<String>());
+        accepted += usize::from(expected == StatusCode::ACCEPTED);
+    }
+    // Only the accepted requests wrote anything: one item and one execution each.
+    assert_eq!(env.item_count().await as usize, accepted);
+    assert_eq!(env.executions(QUICK).await.len(), accepted);
+}
