@@ -152,10 +152,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Self { store, engine, timings, clock, standard: None }
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     pub fn engine(&self) -> &E {
         &self.engine
     }

@@ -62,11 +62,6 @@ impl ExecutionName {
         Self(name)
     }
 
-    /// A name read back from storage; trusted, as we wrote it.
-    pub fn from_stored(name: String) -> Self {
-        Self(name)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -177,8 +172,8 @@ mod tests {
     fn state_machine_arns_are_checked_and_give_execution_arns() {
         let sm = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Wait20");
         let sm = sm.unwrap_or_else(|e| panic!("{e}"));
-        let name = ExecutionName::from_stored("n-1".into());
-        assert_eq!(sm.execution_arn(&name), "arn:aws:states:us-east-1:123456789012:execution:Wait20:n-1");
+        let name = ExecutionName::new(&id("n"), StartToken::new(0, 0));
+        assert_eq!(sm.execution_arn(&name), format!("arn:aws:states:us-east-1:123456789012:execution:Wait20:{name}"));
         for bad in
             ["", "arn:aws:states:us-east-1:123:activity:x", "arn:aws:states:us-east-1:123:stateMachine:", "Wait20"]
         {
