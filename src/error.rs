@@ -29,7 +29,7 @@ pub enum Error {
     StillStarting(String),
     #[error("instance {0:?} is still running; terminate it first")]
     StillRunning(String),
-    #[error("reason is {0} characters; Step Functions allows at most 32768")]
+    #[error("reason is {0} characters; at most {max} are allowed", max = crate::http::MAX_REASON_CHARS)]
     ReasonTooLong(usize),
     #[error("Instance '{instance_id}' already ended ({status}) and the reuse policy {reuse} does not start it again; {hint}", hint = if *reuse == crate::domain::ReusePolicy::Reject { "purge it first" } else { "purge it, or start with reuse=allowAll" })]
     ReuseForbidden { instance_id: String, status: crate::domain::Status, reuse: crate::domain::ReusePolicy },

@@ -219,28 +219,38 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 Some(first) => first,
                 None => self.store.claim(&record, &condition).await?,
             };
-            let current = match claim {
-                Conditional::Written => {
-                    let record = self.launch(record, &name, request).await?;
-                    let outcome =
-                        stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
-                    return Ok(Started { record, outcome });
-                }
-                Conditional::Refused(Some(current)) => *current,
+            let refused_by = match claim {
+                Conditional::Written => None,
+                Conditional::Refused(Some(current)) => Some(*current),
                 // The store did not say what refused the claim: read it once.
                 Conditional::Refused(None) => match self.store.get(&record.key).await? {
-                    Some(current) => current,
+                    Some(current) => Some(current),
                     None => {
                         condition = self.free(policy, now);
                         continue;
                     }
                 },
             };
+            // Refused by our own claim: the SDK retried a put whose first
+            // answer was lost, and that first attempt wrote it. It is ours.
+            let current = match refused_by {
+                Some(current) if !current.is_same_claim(&record) => current,
+                _ => {
+                    let record = self.launch(record, &name, request).await?;
+                    let outcome =
+                        stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
+                    return Ok(Started { record, outcome });
+                }
+            };
             let now = self.now();
             let mut decision =
                 decide(&current, policy, now, Trust::of(&current, now, self.timings.reconcile_after_millis));
             let current = if decision == Decision::Verify {
                 match self.verify(&current).await? {
+                    // Not started, and its starter may still be at it.
+                    None if current.status == Status::Starting && !current.lease_expired(now) => {
+                        return Err(Error::StillStarting(request.instance_id.to_string()));
+                    }
                     // Its starter died before starting it: take the record over.
                     None => {
                         condition = ClaimCondition::Replaces { execution_name: current.execution_name };

@@ -160,7 +160,8 @@ pub enum Decision {
     Reuse,
     /// Ended, and the reuse policy forbids a new start.
     ReuseForbidden,
-    /// Not confirmed for too long, or its starter's lease ended: ask Step Functions first.
+    /// Not confirmed for too long, its starter's lease ended, or a replay of a
+    /// start not confirmed yet: ask Step Functions first.
     Verify,
     /// Running or starting: reject.
     Reject,
@@ -197,7 +198,10 @@ impl Trust {
 /// The answer to a start that found `current` in the way.
 pub fn decide(current: &Record, policy: &StartPolicy, now: Millis, trust: Trust) -> Decision {
     if policy.idempotency_key.as_ref().is_some_and(|key| key.started(current, now)) {
-        return Decision::Replay;
+        // A 202 names a started execution. Until Step Functions' event
+        // confirms it, only Step Functions knows whether the first request
+        // started it (or is still at it, or died before).
+        return if current.status == Status::Starting { Decision::Verify } else { Decision::Replay };
     }
     if current.status.is_terminal() {
         return if policy.reuse.reusable().contains(&current.status) {
@@ -289,6 +293,8 @@ mod tests {
         let policy = StartPolicy { idempotency_key: Some(key), ..Default::default() };
         assert_eq!(decide(&started, &policy, 99, TRUSTED), Decision::Replay);
         assert_eq!(decide(&started, &policy, 100, TRUSTED), Decision::Reject);
+        let starting = Record { status: Status::Starting, ..started.clone() };
+        assert_eq!(decide(&starting, &policy, 99, TRUSTED), Decision::Verify, "a 202 needs a started execution");
         let failed = Record { status: Status::StartFailed, ..started.clone() };
         assert_eq!(decide(&failed, &policy, 99, TRUSTED), Decision::Reuse, "a failed start's retry starts again");
         let other = StartPolicy { idempotency_key: IdempotencyKey::parse("retry-2", "k").ok(), ..Default::default() };

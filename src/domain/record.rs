@@ -130,6 +130,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// Whether this stored record is `claim` itself, not yet started: what a
+    /// retried conditional put finds when its first, unanswered attempt wrote.
+    pub fn is_same_claim(&self, claim: &Record) -> bool {
+        self.status == Status::Starting && self.execution_name == claim.execution_name
+    }
+
     /// A fresh claim: `Starting`, with a lease.
     pub fn starting(
         instance_id: &InstanceId,

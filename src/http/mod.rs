@@ -199,7 +199,7 @@ async fn start_with<S: InstanceStore, E: Engine>(
 ) -> Result<Response<Body>, Error> {
     let function = configured(app, function_name)?;
     let policy = policy_of(request, function, instance_id)?;
-    let reason = query_param(request, "reason");
+    let reason = reason_of(request)?;
     let started = app
         .service
         .start(StartRequest {
@@ -246,21 +246,27 @@ async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -
     Ok(json_response(code, &status_body(&record)))
 }
 
-/// Step Functions' limit on a stop's cause.
-const MAX_REASON_CHARS: usize = 32_768;
+/// A stop's cause travels in the URL, which API Gateway limits (10 KiB with
+/// the headers), so well under Step Functions' 32768 characters.
+pub const MAX_REASON_CHARS: usize = 1024;
+
+/// `?reason=`, the cause of a stop (terminate, terminateExisting).
+fn reason_of(request: &Request) -> Result<Option<String>, Error> {
+    let Some(reason) = query_param(request, "reason").filter(|reason| !reason.is_empty()) else {
+        return Ok(None);
+    };
+    match reason.chars().count() {
+        chars if chars > MAX_REASON_CHARS => Err(Error::ReasonTooLong(chars)),
+        _ => Ok(Some(reason)),
+    }
+}
 
 async fn terminate<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
     request: &Request,
     id: &InstanceId,
 ) -> Result<Response<Body>, Error> {
-    let reason = query_param(request, "reason")
-        .filter(|reason| !reason.is_empty())
-        .unwrap_or_else(|| "terminated through the API".to_owned());
-    let chars = reason.chars().count();
-    if chars > MAX_REASON_CHARS {
-        return Err(Error::ReasonTooLong(chars));
-    }
+    let reason = reason_of(request)?.unwrap_or_else(|| "terminated through the API".to_owned());
     let record = app.service.terminate(id, &reason).await?;
     tracing::info!(execution_arn = %record.execution_arn, "terminated");
     Ok(json_response(StatusCode::ACCEPTED, &status_body(&record)))

@@ -1,11 +1,18 @@
 //! Test harness: each test gets its own table and state machines on the
 //! emulator that `scripts/test` starts, and clients that count their calls.
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request};
@@ -18,6 +25,7 @@ use sfn_singleton::service::{Clock, Singleton, Timings};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const ENDPOINT_VAR: &str = "SINGLETON_TEST_ENDPOINT";
 /// When set, DynamoDB is this endpoint (dynalite) and Step Functions stays on moto.
@@ -68,8 +76,8 @@ impl Intercept for CallLog {
         "CallLog"
     }
 
-    /// Once per operation (not per retry attempt). The operation is named by the
-    /// JSON protocol's target header (`DynamoDB_20120810.PutItem`).
+    /// Once per HTTP attempt: an SDK retry is one more entry. The operation is
+    /// named by the JSON protocol's target header (`DynamoDB_20120810.PutItem`).
     fn read_before_transmit(
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -105,6 +113,8 @@ pub struct TestEnv {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub calls: CallLog,
+    /// Faults for the SDK clients of this environment to hit.
+    pub faults: Faults,
     pub clock: TestClock,
     pub timings: Timings,
     /// Whether the DynamoDB in use returns the old item on a refused write.
@@ -122,10 +132,16 @@ impl TestEnv {
             panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which starts the emulator")
         });
         let calls = CallLog::default();
+        let faults = Faults::default();
+        let http =
+            FaultyHttpClient { inner: aws_smithy_http_client::Builder::new().build_http(), faults: faults.clone() };
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http)
+            // The SDK's default of 3 attempts, with a short backoff to keep fault tests quick.
+            .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(2)))
             .load()
             .await;
         let dynamodb_endpoint = std::env::var(DYNAMODB_ENDPOINT_VAR).ok();
@@ -160,7 +176,7 @@ impl TestEnv {
             retention_secs: 86_400,
             idempotency_window_millis: 600_000,
         };
-        TestEnv { table, functions, dynamo, sfn, calls, clock: TestClock::default(), timings, returns_old_item }
+        TestEnv { table, functions, dynamo, sfn, calls, faults, clock: TestClock::default(), timings, returns_old_item }
     }
 
     /// The calls expected on this DynamoDB: `REFUSED_PUT` becomes PutItem,
@@ -378,5 +394,103 @@ impl TestEnv {
         let status = d.unwrap_or_else(|e| panic!("describe: {e:?}")).status().as_str().to_owned();
         self.calls.take();
         status
+    }
+}
+
+/// A fault injected below the SDK (its retries see it as they would on AWS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answered with the service's throttling error; the request never reaches it.
+    Throttled,
+    /// Answered 500; the request never reaches it.
+    ServerError,
+    /// The request takes effect, its answer is replaced by a 500.
+    ServerErrorAfter,
+    /// Times out before the request reaches the service.
+    TimeoutBefore,
+    /// The request takes effect, then the connection times out: its answer is lost.
+    TimeoutAfter,
+}
+
+impl Fault {
+    fn reaches_service(self) -> bool {
+        matches!(self, Fault::ServerErrorAfter | Fault::TimeoutAfter)
+    }
+}
+
+/// Faults to inject, by operation (`PutItem`, `StartExecution`, …), each for
+/// a number of HTTP attempts. The SDK makes 3 attempts per call.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<Vec<Injected>>>);
+
+/// An operation, its fault, and how many more attempts it hits.
+type Injected = (&'static str, Fault, usize);
+
+impl Faults {
+    pub fn inject(&self, operation: &'static str, fault: Fault, attempts: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((operation, fault, attempts));
+    }
+
+    /// Attempts still to fault; 0 once every injected fault was hit.
+    pub fn pending(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, _, n)| n).sum()
+    }
+
+    fn take(&self, operation: &str) -> Option<Fault> {
+        let mut faults = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, fault, left) = faults.iter_mut().find(|(op, _, left)| *op == operation && *left > 0)?;
+        *left -= 1;
+        Some(*fault)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FaultyHttpClient {
+    inner: SharedHttpClient,
+    faults: Faults,
+}
+
+impl HttpClient for FaultyHttpClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(FaultyConnector { inner, faults: self.faults.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct FaultyConnector {
+    inner: SharedHttpConnector,
+    faults: Faults,
+}
+
+impl HttpConnector for FaultyConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let target = request.headers().get("x-amz-target").unwrap_or_default().to_owned();
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        let Some(fault) = self.faults.take(operation) else { return self.inner.call(request) };
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            if fault.reaches_service() {
+                inner.call(request).await?;
+            }
+            let dynamodb = target.starts_with("DynamoDB");
+            let (status, code) = match fault {
+                Fault::TimeoutBefore | Fault::TimeoutAfter => {
+                    return Err(ConnectorError::timeout("injected: the connection timed out".into()));
+                }
+                Fault::Throttled if dynamodb => {
+                    (400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException")
+                }
+                Fault::Throttled => (400, "ThrottlingException"),
+                Fault::ServerError | Fault::ServerErrorAfter => (500, "InternalServerError"),
+            };
+            let body = serde_json::json!({"__type": code, "message": "injected fault"}).to_string();
+            let mut response = aws_smithy_runtime_api::http::Response::new(
+                status.try_into().unwrap_or_else(|e| panic!("{e}")),
+                SdkBody::from(body),
+            );
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+            Ok(response)
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests against the emulator (moto's server) that
 //! `scripts/test` starts: one binary, each test with its own table.
 
+mod faults;
 mod helpers;
 mod hostile;
 mod policy;

@@ -329,6 +329,17 @@ async fn unknown_policy_values_and_bad_keys_are_400_and_write_nothing() {
             post(&format!("/orchestrators/{FOREVER}/x"), "{}", Some(&"k".repeat(256))),
             "Idempotency-Key must be 1–255 visible ASCII characters",
         ),
+        (
+            post(
+                &format!(
+                    "/orchestrators/{FOREVER}/x?onConflict=terminateExisting&reason={}",
+                    "r".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1)
+                ),
+                "{}",
+                None,
+            ),
+            "reason is 1025 characters; at most 1024 are allowed",
+        ),
     ];
     for (request, message) in cases {
         let path = request.uri().to_string();

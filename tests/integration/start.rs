@@ -1,12 +1,10 @@
 //! The start path: claim + StartExecution, conflicts, storms, bad input,
-//! refused starts and lease takeover.
+//! refused starts.
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{ExecutionName, StateMachineArn, Status};
-use sfn_singleton::ports::{
-    Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, WorkflowType,
-};
+use sfn_singleton::domain::Status;
+use sfn_singleton::ports::{Conditional, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
 
 const CONFLICT: &str = "An instance with ID 'order-1' already exists.";
@@ -300,133 +298,5 @@ async fn a_refused_start_marks_the_record_start_failed_and_the_id_starts_again_a
 
     let answer = start(&app, FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    assert_eq!(env.executions(FOREVER).await.len(), 1);
-}
-
-/// An engine whose StartExecution fails the way a test needs.
-struct Faulty<E> {
-    inner: E,
-    fault: Fault,
-    /// Faults hit the first StartExecution only.
-    hit: std::sync::atomic::AtomicBool,
-}
-
-fn faulty<E>(inner: E, fault: Fault) -> Faulty<E> {
-    Faulty { inner, fault, hit: Default::default() }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Fault {
-    /// The process dies after the claim, before StartExecution.
-    DieBeforeStart,
-    /// The process dies right after StartExecution succeeded.
-    DieAfterStart,
-    /// StartExecution is throttled.
-    Throttled,
-    /// The first StartExecution started the execution but its answer was lost.
-    AnswerLost,
-}
-
-impl<E: Engine> Engine for Faulty<E> {
-    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        if self.hit.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return self.inner.start(machine, name, input).await;
-        }
-        match self.fault {
-            Fault::DieBeforeStart => std::future::pending().await,
-            Fault::DieAfterStart => {
-                self.inner.start(machine, name, input).await?;
-                std::future::pending().await
-            }
-            Fault::Throttled => {
-                Err(EngineError::Throttled { code: "ThrottlingException".into(), message: "slow down".into() })
-            }
-            Fault::AnswerLost => {
-                self.inner.start(machine, name, input).await?;
-                Err(EngineError::Ambiguous("timeout".into()))
-            }
-        }
-    }
-
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        self.inner.stop(execution_arn, error, cause).await
-    }
-
-    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.inner.workflow_type(machine).await
-    }
-
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.inner.describe(execution_arn).await
-    }
-}
-
-/// Runs a start with `fault` until the engine hangs, then drops it: a Lambda that died.
-async fn start_that_dies(env: &TestEnv, fault: Fault, id: &str) {
-    let app = env.app_with(env.store(), faulty(env.engine(), fault));
-    let dying = tokio::time::timeout(std::time::Duration::from_secs(5), start(&app, FOREVER, id, "{}")).await;
-    assert!(dying.is_err(), "the start should have hung");
-    let record = env.record(id).await.unwrap_or_else(|| panic!("no claim"));
-    assert_eq!(record.status, Status::Starting);
-}
-
-#[tokio::test]
-async fn a_throttled_start_releases_the_claim_and_answers_503_with_retry_after() {
-    let env = TestEnv::new().await;
-    let app = env.app_with(env.store(), faulty(env.engine(), Fault::Throttled));
-    let answer = start(&app, FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.body);
-    assert_eq!(answer.header("retry-after"), Some("10"));
-    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::StartFailed));
-    assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
-}
-
-#[tokio::test]
-async fn a_lost_start_answer_is_settled_by_an_idempotent_retry() {
-    let env = TestEnv::new().await;
-    let app = env.app_with(env.store(), faulty(env.engine(), Fault::AnswerLost));
-    env.calls.take();
-    let answer = start(&app, FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    assert_eq!(env.calls.take(), ["PutItem", "StartExecution", "StartExecution"]);
-    assert_eq!(env.executions(FOREVER).await.len(), 1);
-}
-
-#[tokio::test]
-async fn a_claim_whose_starter_died_before_starting_is_taken_over_after_its_lease() {
-    let env = TestEnv::new().await;
-    start_that_dies(&env, Fault::DieBeforeStart, "order-1").await;
-    let dead = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
-    let app = env.app();
-    // Within the lease the claim holds, even though nothing runs.
-    assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
-
-    env.clock.advance(env.timings.lease_millis);
-    env.calls.take();
-    let answer = start(&app, FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT, "DescribeExecution", "PutItem", "StartExecution"]));
-    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_ne!(record.execution_name, dead.execution_name);
-    assert_eq!(env.executions(FOREVER).await, vec![(record.execution_name, "RUNNING".to_owned())]);
-}
-
-#[tokio::test]
-async fn a_claim_whose_execution_exists_gets_its_real_status_instead_of_a_takeover() {
-    let env = TestEnv::new().await;
-    start_that_dies(&env, Fault::DieAfterStart, "order-1").await;
-    let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
-    env.clock.advance(env.timings.lease_millis);
-    let app = env.app();
-    env.calls.take();
-    let answer = start(&app, FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
-    assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT, "DescribeExecution", "UpdateItem"]));
-    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_eq!((record.status, &record.execution_name), (Status::Running, &claim.execution_name));
-    assert!(record.confirmed_at.is_some() && record.lease_until.is_none());
-    // Confirmed: the next rejection is back to one call.
-    assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
-    assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT]));
     assert_eq!(env.executions(FOREVER).await.len(), 1);
 }

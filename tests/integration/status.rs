@@ -4,9 +4,8 @@
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{InstanceKey, Record, Status};
+use sfn_singleton::domain::{Record, Status};
 use sfn_singleton::events;
-use sfn_singleton::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, StoreError};
 use sfn_singleton::service::EventOutcome;
 
 /// Starts `id` on `function` and returns its record.
@@ -163,46 +162,6 @@ async fn a_redriven_older_execution_is_stopped_so_two_never_run_at_once() {
     assert_eq!(env.record("order-1").await, Some(current));
 }
 
-/// A store whose writes fail the way a throttled table does.
-struct ThrottledWrites<S>(S);
-
-impl<S: InstanceStore> InstanceStore for ThrottledWrites<S> {
-    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Conditional, StoreError> {
-        self.0.claim(record, condition).await
-    }
-    async fn get(&self, key: &InstanceKey) -> Result<Option<Record>, StoreError> {
-        self.0.get(key).await
-    }
-    async fn mark_start_failed(
-        &self,
-        key: &InstanceKey,
-        name: &str,
-        reason: &str,
-        now: i64,
-        ttl: i64,
-    ) -> Result<bool, StoreError> {
-        self.0.mark_start_failed(key, name, reason, now, ttl).await
-    }
-    async fn apply(&self, _key: &InstanceKey, _update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
-        Err(StoreError::Throttled("ProvisionedThroughputExceededException: slow down".into()))
-    }
-    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
-        self.0.purge(key).await
-    }
-}
-
-#[tokio::test]
-async fn a_failing_write_fails_the_invocation_so_that_it_is_retried() {
-    let env = TestEnv::new().await;
-    let claim = started(&env, FOREVER, "order-1").await;
-    let throttled = env.app_with(ThrottledWrites(env.store()), env.engine());
-    let handled = events::handle(&throttled.service, event_fixture("succeeded", &claim)).await;
-    assert!(matches!(handled, Err(sfn_singleton::Error::Store(StoreError::Throttled(_)))), "{handled:?}");
-    // The retry, once the table answers again.
-    deliver(&env, event_fixture("succeeded", &claim)).await;
-    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Succeeded));
-}
-
 #[tokio::test]
 async fn a_lost_terminal_event_is_healed_by_reconciliation_on_the_next_start() {
     let env = TestEnv::new().await;
@@ -262,8 +221,10 @@ async fn terminate_stops_the_execution_and_the_id_starts_again() {
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
     let unknown = call(&app, request(Method::POST, "/instances/nobody/terminate", "")).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
-    let long = format!("/instances/order-1/terminate?reason={}", "x".repeat(32_769));
-    assert_eq!(call(&app, request(Method::POST, &long, "")).await.status, StatusCode::BAD_REQUEST);
+    let long = format!("/instances/order-1/terminate?reason={}", "x".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1));
+    let refused = call(&app, request(Method::POST, &long, "")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.body.contains("ReasonTooLong"), "{}", refused.body);
     assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
 }
 
