@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
+use std::sync::{Arc, Mutex};
 
 /// (path segment as sent, whether it is a valid instance ID)
 fn ids() -> Vec<(String, bool)> {
@@ -70,4 +71,59 @@ async fn hostile_ids_and_bodies_get_4xx_and_write_nothing() {
     // Only the accepted requests wrote anything: one item and one execution each.
     assert_eq!(env.item_count().await as usize, accepted);
     assert_eq!(env.executions(QUICK).await.len(), accepted);
+}
+
+/// Log lines, captured in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_name_the_instance_and_execution_never_inputs_outputs_or_keys() {
+    let env = TestEnv::new().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // The Lambdas' subscriber (lambda_runtime's, JSON, INFO), for this test's task only.
+    let subscriber = lambda_http::tracing::subscriber::fmt()
+        .json()
+        .with_target(false)
+        .with_max_level(lambda_http::tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let app = env.app();
+    let journey = async {
+        let mut keyed =
+            request(Method::POST, &format!("/orchestrators/{FOREVER}/order-1"), r#"{"card":"SECRET-INPUT"}"#);
+        keyed.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("SECRET-KEY"));
+        assert_eq!(call(&app, keyed).await.status, StatusCode::ACCEPTED);
+        let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+        let mut event = event_fixture("succeeded", &record);
+        event["detail"]["input"] = serde_json::json!(r#"{"card":"SECRET-INPUT"}"#);
+        event["detail"]["output"] = serde_json::json!(r#"{"token":"SECRET-OUTPUT"}"#);
+        sfn_singleton::events::handle(&app.service, event).await.unwrap_or_else(|e| panic!("{e}"));
+        let status = call(&app, request(Method::GET, "/instances/order-1", "")).await;
+        assert!(status.body.contains("SECRET-OUTPUT"), "the status answer carries the output: {}", status.body);
+        let refused = start(&app, FOREVER, "bad%01id", r#"{"card":"SECRET-INPUT"}"#).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        record
+    };
+    let record = lambda_http::tracing::instrument::WithSubscriber::with_subscriber(journey, subscriber).await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    for line in logs.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    assert!(logs.contains(r#""instance_id":"order-1""#), "{logs}");
+    assert!(logs.contains(&record.execution_arn), "{logs}");
+    for secret in ["SECRET-INPUT", "SECRET-OUTPUT", "SECRET-KEY"] {
+        assert!(!logs.contains(secret), "{secret} logged: {logs}");
+    }
 }
