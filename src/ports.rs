@@ -13,7 +13,7 @@ pub enum WorkflowType {
 }
 
 /// What Step Functions says about an execution (from DescribeExecution or an event).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExecutionState {
     /// `Running` or a terminal execution status (never `Starting`/`StartFailed`).
     pub status: Status,
@@ -81,7 +81,7 @@ impl ExecutionUpdate {
 }
 
 /// Which existing record a claim may overwrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClaimCondition {
     /// No record, or an ended one whose status is in `reusable`; and, with
     /// `not_started_by`, not a run that this idempotency key (hash) started

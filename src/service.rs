@@ -394,29 +394,39 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             // Claimed, and its starter is still within its lease.
             return Err(Error::StillStarting(instance_id.to_string()));
         };
+        let aborted = ExecutionState {
+            status: Status::Aborted,
+            redrive_count: record.redrive_count,
+            stop_date: Some(stop_date),
+            output: None,
+            error: Some(TERMINATED_ERROR.to_owned()),
+            cause: Some(reason.to_owned()),
+            input: None,
+        };
+        // Stopping an execution that has just ended changes nothing: record
+        // how it really ended, not ABORTED (found by the model check).
+        let state = match self.engine.describe(&record.execution_arn).await? {
+            Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
+            _ => aborted,
+        };
         let now = self.now();
         let update = ExecutionUpdate {
             execution_arn: record.execution_arn.clone(),
-            state: ExecutionState {
-                status: Status::Aborted,
-                redrive_count: record.redrive_count,
-                stop_date: Some(stop_date),
-                output: None,
-                error: Some(TERMINATED_ERROR.to_owned()),
-                cause: Some(reason.to_owned()),
-                input: None,
-            }
-            .bounded(),
+            state: state.bounded(),
             observed_at: now,
             from: &[Status::Starting, Status::Running],
             expires_at: Some(self.expires_at(now)),
         };
-        match self.store.apply(&record.key, &update).await? {
+        let written = match self.store.apply(&record.key, &update).await? {
             // Its end was recorded meanwhile (an event): that is its truth.
-            Conditional::Refused(Some(current)) if current.execution_arn == record.execution_arn => Ok(*current),
+            Conditional::Refused(Some(current)) if current.execution_arn == record.execution_arn => *current,
             // Written, or the record moved on to a newer execution: report the one stopped.
-            _ => Ok(update.applied_to(&record)),
+            _ => update.applied_to(&record),
+        };
+        if update.state.status != Status::Aborted {
+            return Err(Error::AlreadyTerminal { instance_id: instance_id.to_string(), status: update.state.status });
         }
+        Ok(written)
     }
 
     /// Deletes a terminal instance's record.

@@ -64,7 +64,7 @@ pub const SUPERSEDED_ERROR: &str = "SfnSingleton.Superseded";
 pub const MAX_STORED_INPUT_BYTES: usize = 16 * 1024;
 
 /// The orchestration input as the record keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoredInput {
     Inline(String),
     Digest { sha256: String, bytes: usize },
@@ -100,7 +100,7 @@ pub fn bounded(text: String, max: usize) -> String {
 }
 
 /// One instance ID's record: the current (latest) execution and what is known of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
     pub key: InstanceKey,
     pub instance_id: String,

@@ -87,41 +87,52 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The Lambdas' subscriber (lambda_runtime's, JSON, INFO), writing to memory:
+/// global for the test binary, since a scoped one misses events when other
+/// tests' threads register callsites first.
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = lambda_http::tracing::subscriber::fmt()
+            .json()
+            .with_target(false)
+            .with_max_level(lambda_http::tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        lambda_http::tracing::subscriber::util::SubscriberInitExt::init(subscriber);
+        captured
+    })
+}
+
 #[tokio::test]
 async fn logs_name_the_instance_and_execution_never_inputs_outputs_or_keys() {
     let env = TestEnv::new().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // The Lambdas' subscriber (lambda_runtime's, JSON, INFO), for this test's task only.
-    let subscriber = lambda_http::tracing::subscriber::fmt()
-        .json()
-        .with_target(false)
-        .with_max_level(lambda_http::tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
+    let captured = captured_logs();
     let app = env.app();
     let journey = async {
         let mut keyed =
-            request(Method::POST, &format!("/orchestrators/{FOREVER}/order-1"), r#"{"card":"SECRET-INPUT"}"#);
+            request(Method::POST, &format!("/orchestrators/{FOREVER}/logged-7"), r#"{"card":"SECRET-INPUT"}"#);
         keyed.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("SECRET-KEY"));
         assert_eq!(call(&app, keyed).await.status, StatusCode::ACCEPTED);
-        let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+        let record = env.record("logged-7").await.unwrap_or_else(|| panic!("no record"));
         let mut event = event_fixture("succeeded", &record);
         event["detail"]["input"] = serde_json::json!(r#"{"card":"SECRET-INPUT"}"#);
         event["detail"]["output"] = serde_json::json!(r#"{"token":"SECRET-OUTPUT"}"#);
         sfn_singleton::events::handle(&app.service, event).await.unwrap_or_else(|e| panic!("{e}"));
-        let status = call(&app, request(Method::GET, "/instances/order-1", "")).await;
+        let status = call(&app, request(Method::GET, "/instances/logged-7", "")).await;
         assert!(status.body.contains("SECRET-OUTPUT"), "the status answer carries the output: {}", status.body);
         let refused = start(&app, FOREVER, "bad%01id", r#"{"card":"SECRET-INPUT"}"#).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         record
     };
-    let record = lambda_http::tracing::instrument::WithSubscriber::with_subscriber(journey, subscriber).await;
+    let record = journey.await;
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
-    assert!(logs.contains(r#""instance_id":"order-1""#), "{logs}");
+    assert!(logs.contains(r#""instance_id":"logged-7""#), "{logs}");
     assert!(logs.contains(&record.execution_arn), "{logs}");
     for secret in ["SECRET-INPUT", "SECRET-OUTPUT", "SECRET-KEY"] {
         assert!(!logs.contains(secret), "{secret} logged: {logs}");

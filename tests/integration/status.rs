@@ -4,8 +4,9 @@
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{Record, Status};
+use sfn_singleton::domain::{ExecutionName, Record, StateMachineArn, Status};
 use sfn_singleton::events;
+use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use sfn_singleton::service::EventOutcome;
 
 /// Starts `id` on `function` and returns its record.
@@ -226,6 +227,44 @@ async fn terminate_stops_the_execution_and_the_id_starts_again() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(refused.body.contains("ReasonTooLong"), "{}", refused.body);
     assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
+}
+
+/// Step Functions' StopExecution of an execution that already ended leaves it
+/// as it ended (moto rewrites it to ABORTED instead).
+struct StopLeavesEndedAlone<E>(E);
+
+impl<E: Engine> Engine for StopLeavesEndedAlone<E> {
+    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
+        self.0.start(machine, name, input).await
+    }
+    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+        match self.0.describe(execution_arn).await? {
+            Some(ended) if ended.status.is_terminal() => Ok(ended.stop_date.or(Some(0))),
+            _ => self.0.stop(execution_arn, error, cause).await,
+        }
+    }
+    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        self.0.workflow_type(machine).await
+    }
+    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+        self.0.describe(execution_arn).await
+    }
+}
+
+#[tokio::test]
+async fn terminating_an_execution_that_just_ended_records_how_it_ended() {
+    let env = TestEnv::new().await;
+    let claim = started(&env, FAILS, "order-1").await;
+    // It fails; its event is still on its way when the terminate comes.
+    assert_eq!(env.finished(&claim.execution_arn).await, "FAILED");
+    let app = env.app_with(env.store(), StopLeavesEndedAlone(env.engine()));
+    let answer = call(&app, request(Method::POST, "/instances/order-1/terminate", "")).await;
+    assert_eq!(answer.status, StatusCode::GONE, "{}", answer.body);
+    assert!(answer.body.contains("already ended (FAILED)"), "{}", answer.body);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!((record.status, record.error.as_deref()), (Status::Failed, Some("Example.Failure")));
+    // Its FAILED event, arriving now, agrees.
+    assert_eq!(outcome(&env, event_fixture("failed", &claim)).await, EventOutcome::Ignored);
 }
 
 #[tokio::test]

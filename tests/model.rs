@@ -1,0 +1,924 @@
+//! Model check of the singleton protocol with Stateright: every interleaving
+//! of concurrent starts (which may die between their claim and
+//! StartExecution), the store's conditional writes, executions that end in
+//! any status or are redriven from outside, status events that are lost,
+//! duplicated and reordered, status reads that reconcile, terminate, and time
+//! passing (leases, the confirmation interval) — for one instance ID.
+//!
+//! The decisions are the crate's own: `decide` and `Trust` (what a refused
+//! start does), `ClaimCondition::permits` (DynamoDB's claim condition),
+//! `ExecutionUpdate::permits` / `applied_to` (the status write),
+//! `Record::is_same_claim` and `Record::lease_expired`. The steps between
+//! them mirror `Singleton::start`, `apply_event`, `reconcile` and
+//! `terminate` one AWS call per step, since a step is where another actor
+//! can interleave.
+//!
+//! Bounds: `SINGLETON_MODEL_BOUND=large` checks a larger model (minutes to
+//! an hour on 2 cores); the default finishes in a few minutes.
+
+use sfn_singleton::domain::policy::{ConflictPolicy, Decision, IdempotencyKey, StartPolicy, Trust, decide};
+use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use sfn_singleton::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
+use stateright::{Checker, Model, Property};
+use std::fmt::Write as _;
+
+/// One tick of model time is one "second"; only their order matters.
+const LEASE: Millis = 2;
+const RECONCILE_AFTER: Millis = 2;
+/// A starter lives this long at most (its function's timeout), less than the lease.
+const STARTER_LIFETIME: Millis = 1;
+/// `Singleton::start`'s bound on claim rounds.
+const MAX_CLAIM_ROUNDS: u8 = 4;
+const IDEMPOTENCY_WINDOW: Millis = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Algorithm {
+    /// This project: one conditional claim, then StartExecution.
+    ConditionalClaim,
+    /// The control: read the record, and start unless it says running.
+    ReadThenStart,
+}
+
+/// What a start request brings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Client {
+    on_conflict: ConflictPolicy,
+    key: Option<&'static str>,
+}
+
+#[derive(Clone, Debug)]
+struct Protocol {
+    algorithm: Algorithm,
+    clients: Vec<Client>,
+    max_time: Millis,
+    /// What this configuration must reach (`sometimes` properties), so that it checks something.
+    expect: Vec<Reach>,
+    /// Budgets of the environment's misbehaviour, to keep the model finite.
+    losses: u8,
+    duplicates: u8,
+    redrives: u8,
+    reads: u8,
+    terminates: u8,
+    id: InstanceId,
+    machine: StateMachineArn,
+}
+
+/// How often the environment may misbehave in one run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Budgets {
+    losses: u8,
+    duplicates: u8,
+    redrives: u8,
+    reads: u8,
+    terminates: u8,
+}
+
+/// Situations a configuration must reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    Replay,
+    Takeover,
+    Replace,
+    SupersededStop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Exec {
+    NotStarted,
+    Running { redrive: u32 },
+    Ended { status: Status, redrive: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Event {
+    exec: usize,
+    status: StatusOrd,
+    redrive: u32,
+}
+
+/// `Status`, ordered, so that the event multiset has one representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct StatusOrd(u8);
+
+const STATUSES: [Status; 7] = [
+    Status::Starting,
+    Status::Running,
+    Status::Succeeded,
+    Status::Failed,
+    Status::TimedOut,
+    Status::Aborted,
+    Status::StartFailed,
+];
+
+impl StatusOrd {
+    fn of(status: Status) -> Self {
+        StatusOrd(STATUSES.iter().position(|s| *s == status).unwrap_or(0) as u8)
+    }
+    fn status(self) -> Status {
+        STATUSES[self.0 as usize]
+    }
+}
+
+/// Where a start request is: one step per AWS call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Pc {
+    NotBegun,
+    Claim {
+        condition: ClaimCondition,
+    },
+    /// `verify`: DescribeExecution of the record that refused the claim.
+    Describe {
+        current: Box<Record>,
+    },
+    /// `verify`: the conditional write of what Step Functions said.
+    VerifyWrite {
+        current: Box<Record>,
+        state: ExecutionState,
+    },
+    /// `terminateExisting`: StopExecution of the running one.
+    Stop {
+        current: Box<Record>,
+    },
+    /// StartExecution of the claim.
+    Launch,
+    /// The control: the read before the start.
+    Read,
+    /// The control: the (unconditional) write of its record, then StartExecution.
+    Put,
+    Done,
+    Dead,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Request {
+    pc: Pc,
+    /// When it began: its claim's time, and its deadline.
+    began: Millis,
+    rounds: u8,
+    stopped: bool,
+}
+
+/// A status read (`Singleton::status` → `reconcile`) or a terminate, one AWS call per step.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Side {
+    Idle,
+    /// Read: the record got, DescribeExecution next.
+    ReadDescribe {
+        record: Box<Record>,
+    },
+    /// Read: the conditional write of what DescribeExecution said.
+    ReadWrite {
+        record: Box<Record>,
+        state: Option<ExecutionState>,
+    },
+    /// Terminate: the record got, StopExecution next.
+    TerminateStop {
+        record: Box<Record>,
+    },
+    /// Terminate: the conditional write of `Aborted`.
+    TerminateWrite {
+        record: Box<Record>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct State {
+    now: Millis,
+    record: Option<Record>,
+    /// Per start request: its execution (each start names its own).
+    execs: Vec<Exec>,
+    /// The execution the system started last.
+    last_started: Option<usize>,
+    /// Status events on their way to the status Lambda (a multiset).
+    events: Vec<Event>,
+    requests: Vec<Request>,
+    reader: Side,
+    terminator: Side,
+    losses: u8,
+    duplicates: u8,
+    redrives: u8,
+    reads: u8,
+    terminates: u8,
+    /// A property violation seen in a step (an answer, or an event's handling).
+    violation: Option<String>,
+    /// Sanity: what the checked runs did reach.
+    seen_replay: bool,
+    seen_takeover: bool,
+    seen_superseded_stop: bool,
+    seen_replace: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Action {
+    Begin(usize),
+    Step(usize),
+    Die(usize),
+    Tick,
+    End(usize, Status),
+    Redrive(usize),
+    Deliver(usize),
+    Duplicate(usize),
+    Lose(usize),
+    Read,
+    Terminate,
+    SideStep { terminate: bool },
+}
+
+/// An answer a start gives, checked when given.
+enum Answer {
+    /// 202: a new execution, or a replay (Idempotency-Key).
+    Accepted(usize),
+    /// 409 naming the record that refused it, or 200 with it (useExisting).
+    Refused(Box<Record>),
+    /// 409 StillStarting, 409 reuse forbidden, 503 contention: nothing named.
+    RetryLater,
+}
+
+impl Protocol {
+    fn new(algorithm: Algorithm, clients: Vec<Client>, max_time: Millis, budgets: Budgets, expect: Vec<Reach>) -> Self {
+        Protocol {
+            algorithm,
+            clients,
+            max_time,
+            expect,
+            losses: budgets.losses,
+            duplicates: budgets.duplicates,
+            redrives: budgets.redrives,
+            reads: budgets.reads,
+            terminates: budgets.terminates,
+            id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")),
+            machine: StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    fn name(&self, request: usize) -> ExecutionName {
+        ExecutionName::new(&self.id, StartToken::new(request as u64, 0))
+    }
+
+    fn arn(&self, request: usize) -> String {
+        self.machine.execution_arn(&self.name(request))
+    }
+
+    fn exec_of(&self, record: &Record) -> usize {
+        (0..self.clients.len() + 1).find(|&r| self.arn(r) == record.execution_arn).unwrap_or(usize::MAX)
+    }
+
+    fn policy(&self, request: usize) -> StartPolicy {
+        let client = self.client(request);
+        StartPolicy {
+            on_conflict: client.on_conflict,
+            idempotency_key: client
+                .key
+                .map(|k| IdempotencyKey::parse(k, self.id.key().as_str()).unwrap_or_else(|e| panic!("{e}"))),
+            ..StartPolicy::default()
+        }
+    }
+
+    /// The probe request (index `clients.len()`) is a plain start.
+    fn client(&self, request: usize) -> Client {
+        self.clients.get(request).cloned().unwrap_or(Client { on_conflict: ConflictPolicy::Reject, key: None })
+    }
+
+    /// The claim a request writes (`Singleton::start`).
+    fn claim_record(&self, request: usize, began: Millis) -> Record {
+        let mut record = Record::starting(&self.id, "Orders", &self.machine, &self.name(request), "{}", began, LEASE);
+        if let Some(key) = self.policy(request).idempotency_key {
+            record.idempotency_key_hash = Some(key.hash().to_owned());
+            record.idempotency_until = Some(began + IDEMPOTENCY_WINDOW);
+        }
+        record
+    }
+
+    fn free(&self, request: usize, began: Millis) -> ClaimCondition {
+        let policy = self.policy(request);
+        ClaimCondition::Free {
+            reusable: policy.reuse.reusable(),
+            not_started_by: policy.idempotency_key.as_ref().map(|key| (key.hash().to_owned(), began)),
+        }
+    }
+
+    fn describe(&self, state: &State, record: &Record) -> Option<ExecutionState> {
+        let exec = self.exec_of(record);
+        let (status, redrive) = match state.execs.get(exec)? {
+            Exec::NotStarted => return None,
+            Exec::Running { redrive } => (Status::Running, *redrive),
+            Exec::Ended { status, redrive } => (*status, *redrive),
+        };
+        Some(ExecutionState {
+            status,
+            redrive_count: redrive,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            input: None,
+        })
+    }
+
+    /// StopExecution: `None` when the execution does not exist.
+    fn stop(&self, state: &mut State, exec: usize) -> Option<()> {
+        match state.execs[exec] {
+            Exec::NotStarted => None,
+            Exec::Running { redrive } => {
+                state.execs[exec] = Exec::Ended { status: Status::Aborted, redrive };
+                emit(state, exec, Status::Aborted, redrive);
+                Some(())
+            }
+            Exec::Ended { .. } => Some(()),
+        }
+    }
+
+    /// The store's conditional write of Step Functions' word (`InstanceStore::apply`).
+    fn apply(state: &mut State, update: &ExecutionUpdate) -> bool {
+        match &state.record {
+            Some(record) if update.permits(record) => {
+                state.record = Some(update.applied_to(record));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn update(
+        &self,
+        record: &Record,
+        exec_state: ExecutionState,
+        now: Millis,
+        from: &'static [Status],
+    ) -> ExecutionUpdate {
+        let terminal = exec_state.status.is_terminal();
+        ExecutionUpdate {
+            execution_arn: record.execution_arn.clone(),
+            state: exec_state,
+            observed_at: now,
+            from,
+            expires_at: terminal.then_some(now),
+        }
+    }
+
+    fn answer(&self, state: &mut State, request: usize, answer: Answer) {
+        state.requests[request].pc = Pc::Done;
+        let problem = match answer {
+            Answer::Accepted(exec) if state.execs.get(exec).is_none_or(|e| *e == Exec::NotStarted) => {
+                Some(format!("request {request} answered 202 naming execution {exec}, which was never started"))
+            }
+            Answer::Refused(record) => {
+                let exec = self.exec_of(&record);
+                let trusted = !Trust::of(&record, state.now, RECONCILE_AFTER).doubtful();
+                match state.execs.get(exec) {
+                    _ if record.status.is_terminal() => {
+                        Some(format!("request {request} refused by ended execution {exec} ({})", record.status))
+                    }
+                    Some(Exec::Running { .. } | Exec::NotStarted) => None,
+                    // Its end not seen yet: believed for the confirmation interval.
+                    Some(Exec::Ended { .. }) if trusted => None,
+                    other => Some(format!("request {request} refused by execution {exec} in state {other:?}")),
+                }
+            }
+            _ => None,
+        };
+        if state.violation.is_none() {
+            state.violation = problem;
+        }
+    }
+
+    /// A refused claim: `Singleton::start`'s answer to the record in the way.
+    fn refused(&self, state: &mut State, request: usize, current: Record, decision: Decision) {
+        let now = state.now;
+        let next = match decision {
+            Decision::Verify => Pc::Describe { current: Box::new(current) },
+            Decision::Replay => {
+                state.seen_replay = true;
+                let exec = self.exec_of(&current);
+                return self.answer(state, request, Answer::Accepted(exec));
+            }
+            Decision::UseExisting | Decision::Reject => {
+                return self.answer(state, request, Answer::Refused(Box::new(current)));
+            }
+            Decision::ReuseForbidden => return self.answer(state, request, Answer::RetryLater),
+            Decision::Reuse => Pc::Claim { condition: self.free(request, now) },
+            Decision::Replace if state.requests[request].stopped => {
+                return self.answer(state, request, Answer::Refused(Box::new(current)));
+            }
+            Decision::Replace => Pc::Stop { current: Box::new(current) },
+        };
+        state.requests[request].pc = next;
+    }
+
+    fn step(&self, state: &mut State, request: usize) {
+        let now = state.now;
+        let began = state.requests[request].began;
+        match state.requests[request].pc.clone() {
+            Pc::Claim { condition } => {
+                let rounds = &mut state.requests[request].rounds;
+                if *rounds == MAX_CLAIM_ROUNDS {
+                    return self.answer(state, request, Answer::RetryLater);
+                }
+                *rounds += 1;
+                let claim = self.claim_record(request, began);
+                if condition.permits(state.record.as_ref()) {
+                    if matches!(condition, ClaimCondition::Replaces { .. }) && !state.requests[request].stopped {
+                        state.seen_takeover = true;
+                    }
+                    state.record = Some(claim);
+                    state.requests[request].pc = Pc::Launch;
+                    return;
+                }
+                let Some(current) = state.record.clone() else {
+                    state.requests[request].pc = Pc::Claim { condition: self.free(request, began) };
+                    return;
+                };
+                if current.is_same_claim(&claim) {
+                    state.requests[request].pc = Pc::Launch;
+                    return;
+                }
+                let decision = decide(&current, &self.policy(request), now, Trust::of(&current, now, RECONCILE_AFTER));
+                self.refused(state, request, current, decision);
+            }
+            Pc::Describe { current } => match self.describe(state, &current) {
+                Some(exec_state) => state.requests[request].pc = Pc::VerifyWrite { current, state: exec_state },
+                None if current.status == Status::Starting && !current.lease_expired(now) => {
+                    self.answer(state, request, Answer::RetryLater)
+                }
+                None => {
+                    state.requests[request].pc = Pc::Claim {
+                        condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
+                    }
+                }
+            },
+            Pc::VerifyWrite { current, state: exec_state } => {
+                let update = self.update(&current, exec_state, now, &[Status::Starting, Status::Running]);
+                let known = if Self::apply(state, &update) {
+                    update.applied_to(&current)
+                } else {
+                    state.record.clone().unwrap_or_else(|| update.applied_to(&current))
+                };
+                let decision = decide(&known, &self.policy(request), now, Trust::CONFIRMED);
+                let decision = if decision == Decision::Verify { Decision::Reuse } else { decision };
+                self.refused(state, request, known, decision);
+            }
+            Pc::Stop { current } => {
+                let exec = self.exec_of(&current);
+                if self.stop(state, exec).is_none() {
+                    return self.answer(state, request, Answer::RetryLater);
+                }
+                state.seen_replace = true;
+                state.requests[request].stopped = true;
+                state.requests[request].pc = Pc::Claim {
+                    condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
+                };
+            }
+            Pc::Launch => {
+                if state.execs[request] == Exec::NotStarted {
+                    state.execs[request] = Exec::Running { redrive: 0 };
+                    state.last_started = Some(request);
+                    emit(state, request, Status::Running, 0);
+                }
+                self.answer(state, request, Answer::Accepted(request));
+            }
+            Pc::Read => match state.record.clone() {
+                Some(current) if !current.status.is_terminal() => {
+                    self.answer(state, request, Answer::Refused(Box::new(current)))
+                }
+                _ => state.requests[request].pc = Pc::Put,
+            },
+            Pc::Put => {
+                state.record = Some(self.claim_record(request, began));
+                state.requests[request].pc = Pc::Launch;
+            }
+            Pc::NotBegun | Pc::Done | Pc::Dead => {}
+        }
+    }
+
+    /// The status Lambda handles one event (`Singleton::apply_event`).
+    fn deliver(&self, state: &mut State, event: Event) {
+        let status = event.status.status();
+        let running = status == Status::Running;
+        let Some(record) = state.record.clone() else { return };
+        let target = Record { execution_arn: self.arn(event.exec), ..record.clone() };
+        let exec_state = ExecutionState {
+            status,
+            redrive_count: event.redrive,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            input: None,
+        };
+        let from: &'static [Status] = if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] };
+        let update = self.update(&target, exec_state, state.now, from);
+        if !(Self::apply(state, &update) || !running || record.execution_arn == update.execution_arn) {
+            // An older execution runs: stop it if it still does (DescribeExecution, then StopExecution).
+            if matches!(state.execs[event.exec], Exec::Running { .. }) {
+                self.stop(state, event.exec);
+                state.seen_superseded_stop = true;
+            }
+        }
+        // A redrive's event handled: unless the record names it, it must not run on.
+        let named = state.record.as_ref().is_some_and(|r| r.execution_arn == self.arn(event.exec));
+        if event.redrive > 0 && running && !named && matches!(state.execs[event.exec], Exec::Running { .. }) {
+            state.violation.get_or_insert(format!("redriven execution {} runs on after its event", event.exec));
+        }
+    }
+
+    /// One step of a status read or a terminate.
+    fn side_step(&self, state: &mut State, terminate: bool) {
+        let now = state.now;
+        let side = if terminate { state.terminator.clone() } else { state.reader.clone() };
+        let next = match side {
+            Side::Idle => Side::Idle,
+            Side::ReadDescribe { record } => {
+                let described = self.describe(state, &record);
+                Side::ReadWrite { record, state: described }
+            }
+            Side::ReadWrite { record, state: Some(exec_state) } => {
+                let update = self.update(&record, exec_state, now, &[Status::Starting, Status::Running]);
+                Self::apply(state, &update);
+                Side::Idle
+            }
+            Side::ReadWrite { record, state: None } => {
+                // `mark_start_failed`: DynamoDB's condition is `#status = STARTING AND #executionName = :name`.
+                if let Some(current) = &mut state.record
+                    && current.status == Status::Starting
+                    && current.execution_name == record.execution_name
+                {
+                    current.status = Status::StartFailed;
+                    current.lease_until = None;
+                }
+                Side::Idle
+            }
+            Side::TerminateStop { record } => {
+                let exec = self.exec_of(&record);
+                match self.stop(state, exec) {
+                    None => Side::Idle,
+                    Some(()) => Side::TerminateWrite { record },
+                }
+            }
+            Side::TerminateWrite { record } => {
+                // `terminate` writes what DescribeExecution says if it ended on its own, else ABORTED.
+                let aborted = ExecutionState {
+                    status: Status::Aborted,
+                    redrive_count: record.redrive_count,
+                    stop_date: None,
+                    output: None,
+                    error: None,
+                    cause: None,
+                    input: None,
+                };
+                let ended = match self.describe(state, &record) {
+                    Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
+                    _ => aborted,
+                };
+                let update = self.update(&record, ended, now, &[Status::Starting, Status::Running]);
+                Self::apply(state, &update);
+                Side::Idle
+            }
+        };
+        if terminate {
+            state.terminator = next;
+        } else {
+            state.reader = next;
+        }
+    }
+
+    /// A status read's first step: get, and `reconcile` only a doubtful record.
+    fn begin_read(state: &State) -> Side {
+        match &state.record {
+            Some(record)
+                if !record.status.is_terminal() && Trust::of(record, state.now, RECONCILE_AFTER).doubtful() =>
+            {
+                Side::ReadDescribe { record: Box::new(record.clone()) }
+            }
+            _ => Side::Idle,
+        }
+    }
+
+    fn quiescent(state: &State) -> bool {
+        state.requests.iter().all(|r| matches!(r.pc, Pc::Done | Pc::Dead | Pc::NotBegun))
+            && state.reader == Side::Idle
+            && state.terminator == Side::Idle
+            && !state.execs.iter().any(|e| matches!(e, Exec::Running { .. }))
+    }
+
+    /// From a quiescent state, once the events not lost have arrived and
+    /// leases and the confirmation interval have passed, a status read
+    /// reports the truth and a plain start of the ID succeeds.
+    fn probe(&self, state: &State) -> Result<(), String> {
+        let mut s = state.clone();
+        // Events not lost (explicitly, by `Lose`) arrive in the end: EventBridge retries for a day.
+        while let Some(event) = s.events.pop() {
+            self.deliver(&mut s, event);
+        }
+        s.now += LEASE + RECONCILE_AFTER;
+        s.reader = Self::begin_read(&s);
+        while s.reader != Side::Idle {
+            self.side_step(&mut s, false);
+        }
+        if let Some(record) = &s.record {
+            // The truth: Step Functions' status, or START_FAILED for a claim never started.
+            let truth = self.describe(&s, record).map(|d| d.status).unwrap_or(Status::StartFailed);
+            if record.status != truth {
+                return Err(format!("a status read reports {} where Step Functions says {truth}", record.status));
+            }
+        }
+        let probe = self.clients.len();
+        s.requests.push(Request {
+            pc: Pc::Claim { condition: self.free(probe, s.now) },
+            began: s.now,
+            rounds: 0,
+            stopped: false,
+        });
+        s.execs.push(Exec::NotStarted);
+        while !matches!(s.requests[probe].pc, Pc::Done) {
+            self.step(&mut s, probe);
+        }
+        if s.execs[probe] == Exec::NotStarted {
+            return Err(format!(
+                "a start after every execution ended was not started: record {:?}",
+                s.record.map(|r| r.status)
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn emit(state: &mut State, exec: usize, status: Status, redrive: u32) {
+    state.events.push(Event { exec, status: StatusOrd::of(status), redrive });
+    state.events.sort();
+}
+
+impl Model for Protocol {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let n = self.clients.len();
+        vec![State {
+            now: 0,
+            record: None,
+            execs: vec![Exec::NotStarted; n],
+            last_started: None,
+            events: Vec::new(),
+            requests: vec![Request { pc: Pc::NotBegun, began: 0, rounds: 0, stopped: false }; n],
+            reader: Side::Idle,
+            terminator: Side::Idle,
+            losses: self.losses,
+            duplicates: self.duplicates,
+            redrives: self.redrives,
+            reads: self.reads,
+            terminates: self.terminates,
+            violation: None,
+            seen_replay: false,
+            seen_takeover: false,
+            seen_superseded_stop: false,
+            seen_replace: false,
+        }]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        if state.violation.is_some() {
+            return;
+        }
+        for (i, request) in state.requests.iter().enumerate() {
+            match request.pc {
+                Pc::NotBegun => actions.push(Action::Begin(i)),
+                Pc::Done | Pc::Dead => {}
+                // A crash that matters: between the claim and StartExecution, or between a read and its write.
+                Pc::Launch | Pc::VerifyWrite { .. } | Pc::Put => {
+                    actions.push(Action::Step(i));
+                    actions.push(Action::Die(i));
+                }
+                _ => actions.push(Action::Step(i)),
+            }
+        }
+        if state.now < self.max_time {
+            actions.push(Action::Tick);
+        }
+        for (exec, e) in state.execs.iter().enumerate() {
+            match e {
+                Exec::Running { .. } => {
+                    actions.push(Action::End(exec, Status::Succeeded));
+                    actions.push(Action::End(exec, Status::Failed));
+                }
+                Exec::Ended { status, .. } if state.redrives > 0 && *status != Status::Succeeded => {
+                    actions.push(Action::Redrive(exec))
+                }
+                _ => {}
+            }
+        }
+        for (i, event) in state.events.iter().enumerate() {
+            if i > 0 && state.events[i - 1] == *event {
+                continue;
+            }
+            actions.push(Action::Deliver(i));
+            if state.duplicates > 0 {
+                actions.push(Action::Duplicate(i));
+            }
+            if state.losses > 0 {
+                actions.push(Action::Lose(i));
+            }
+        }
+        if state.reads > 0 && state.reader == Side::Idle && state.record.is_some() {
+            actions.push(Action::Read);
+        }
+        if state.terminates > 0 && state.terminator == Side::Idle && state.record.is_some() {
+            actions.push(Action::Terminate);
+        }
+        if state.reader != Side::Idle {
+            actions.push(Action::SideStep { terminate: false });
+        }
+        if state.terminator != Side::Idle {
+            actions.push(Action::SideStep { terminate: true });
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut state = last.clone();
+        match action {
+            Action::Begin(i) => {
+                state.requests[i] = Request {
+                    pc: match self.algorithm {
+                        Algorithm::ConditionalClaim => Pc::Claim { condition: self.free(i, state.now) },
+                        Algorithm::ReadThenStart => Pc::Read,
+                    },
+                    began: state.now,
+                    rounds: 0,
+                    stopped: false,
+                }
+            }
+            Action::Step(i) => self.step(&mut state, i),
+            Action::Die(i) => state.requests[i].pc = Pc::Dead,
+            Action::Tick => {
+                state.now += 1;
+                // A starter past its function's timeout is dead (the lease outlasts it).
+                for request in &mut state.requests {
+                    if !matches!(request.pc, Pc::NotBegun | Pc::Done) && state.now > request.began + STARTER_LIFETIME {
+                        request.pc = Pc::Dead;
+                    }
+                }
+            }
+            Action::End(exec, status) => {
+                let Exec::Running { redrive } = state.execs[exec] else { return None };
+                state.execs[exec] = Exec::Ended { status, redrive };
+                emit(&mut state, exec, status, redrive);
+            }
+            Action::Redrive(exec) => {
+                let Exec::Ended { redrive, .. } = state.execs[exec] else { return None };
+                state.execs[exec] = Exec::Running { redrive: redrive + 1 };
+                state.redrives -= 1;
+                emit(&mut state, exec, Status::Running, redrive + 1);
+            }
+            Action::Deliver(i) => {
+                let event = state.events.remove(i);
+                self.deliver(&mut state, event);
+            }
+            Action::Duplicate(i) => {
+                let event = state.events[i];
+                state.duplicates -= 1;
+                emit(&mut state, event.exec, event.status.status(), event.redrive);
+            }
+            Action::Lose(i) => {
+                state.events.remove(i);
+                state.losses -= 1;
+            }
+            Action::Read => {
+                state.reads -= 1;
+                state.reader = Self::begin_read(&state);
+            }
+            Action::Terminate => {
+                state.terminates -= 1;
+                // `terminate`: get (and reconcile, not modelled: the read above covers it), refuse an ended one.
+                state.terminator = match &state.record {
+                    Some(record) if !record.status.is_terminal() => {
+                        Side::TerminateStop { record: Box::new(record.clone()) }
+                    }
+                    _ => Side::Idle,
+                };
+            }
+            Action::SideStep { terminate } => self.side_step(&mut state, terminate),
+        }
+        Some(state)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut properties = vec![
+            Property::always("at most one execution started by the system runs", |_, s: &State| {
+                s.execs.iter().filter(|e| matches!(e, Exec::Running { redrive: 0 })).count() <= 1
+            }),
+            // Also: a redriven older execution is stopped once its RUNNING event is handled.
+            Property::always("answers are true, redriven older executions stopped", |_, s: &State| {
+                s.violation.is_none()
+            }),
+            Property::always(
+                "the record never points at an execution older than the latest started",
+                |model: &Protocol, s: &State| match (&s.record, s.last_started) {
+                    (Some(record), Some(last)) => {
+                        let exec = model.exec_of(record);
+                        exec == last || s.execs.get(exec) == Some(&Exec::NotStarted)
+                    }
+                    _ => true,
+                },
+            ),
+            Property::always(
+                "no stuck ID: after every execution ended, reads tell the truth and a start starts",
+                |model: &Protocol, s: &State| !Protocol::quiescent(s) || model.probe(s).is_ok(),
+            ),
+        ];
+        for reach in &self.expect {
+            properties.push(match reach {
+                Reach::Replay => {
+                    Property::sometimes("a start replays for its Idempotency-Key", |_, s: &State| s.seen_replay)
+                }
+                Reach::Takeover => {
+                    Property::sometimes("a dead starter's claim is taken over", |_, s: &State| s.seen_takeover)
+                }
+                Reach::Replace => {
+                    Property::sometimes("terminateExisting stops and replaces", |_, s: &State| s.seen_replace)
+                }
+                Reach::SupersededStop => {
+                    Property::sometimes("an older execution found running by its event is stopped", |_, s: &State| {
+                        s.seen_superseded_stop
+                    })
+                }
+            });
+        }
+        properties
+    }
+}
+
+fn bound() -> bool {
+    std::env::var("SINGLETON_MODEL_BOUND").is_ok_and(|v| v == "large")
+}
+
+fn report<C: Checker<Protocol>>(label: &str, checker: &C) -> String {
+    let mut text = format!(
+        "{label}: {} states ({} unique), max depth {}",
+        checker.state_count(),
+        checker.unique_state_count(),
+        checker.max_depth()
+    );
+    let mut names: Vec<_> = checker.discoveries().into_keys().collect();
+    names.sort();
+    let _ = write!(text, "; discoveries: {names:?}");
+    text
+}
+
+fn check(label: &str, model: Protocol) {
+    let checker = model.checker().threads(2).spawn_bfs().join();
+    println!("{}", report(label, &checker));
+    checker.assert_properties();
+}
+
+const REJECT: Client = Client { on_conflict: ConflictPolicy::Reject, key: None };
+const KEYED: Client = Client { on_conflict: ConflictPolicy::Reject, key: Some("k-1") };
+const REPLACE: Client = Client { on_conflict: ConflictPolicy::TerminateExisting, key: None };
+const USE_EXISTING: Client = Client { on_conflict: ConflictPolicy::UseExisting, key: None };
+
+/// Concurrent plain starts, deaths between claim and start, lost and
+/// duplicated events, a status read and a terminate, over leases and the confirmation interval.
+#[test]
+fn plain_starts_keep_the_promises_over_every_interleaving() {
+    let budgets = Budgets { losses: 1, duplicates: u8::from(bound()), reads: 1, terminates: 1, ..Budgets::default() };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 4) } else { (vec![REJECT, REJECT], 3) };
+    check(
+        "plain starts",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::Takeover]),
+    );
+}
+
+/// Two deliveries of one keyed start, and a terminateExisting against a plain start.
+#[test]
+fn policies_keep_the_promises_over_every_interleaving() {
+    let budgets = Budgets { losses: 1, duplicates: 0, reads: 1, ..Budgets::default() };
+    let keyed = if bound() { vec![KEYED, KEYED, REJECT] } else { vec![KEYED, KEYED] };
+    check("idempotency key", Protocol::new(Algorithm::ConditionalClaim, keyed, 4, budgets, vec![Reach::Replay]));
+    let replace = if bound() { vec![REJECT, REPLACE, REPLACE] } else { vec![REJECT, REPLACE] };
+    check("terminateExisting", Protocol::new(Algorithm::ConditionalClaim, replace, 3, budgets, vec![Reach::Replace]));
+    check("useExisting", Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, USE_EXISTING], 3, budgets, vec![]));
+}
+
+/// An ended execution redriven from outside while a newer one starts.
+#[test]
+fn redriven_executions_never_run_beside_the_current_one() {
+    let budgets = Budgets { redrives: 1, duplicates: 1, ..Budgets::default() };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 4) } else { (vec![REJECT, REJECT], 3) };
+    check(
+        "redrive",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::SupersededStop]),
+    );
+}
+
+#[test]
+fn the_read_then_start_control_runs_two_executions() {
+    let model = Protocol::new(Algorithm::ReadThenStart, vec![REJECT, REJECT], 1, Budgets::default(), vec![]);
+    let checker = model.checker().threads(2).spawn_bfs().join();
+    println!("{}", report("read-then-start (control)", &checker));
+    let path = checker
+        .discovery("at most one execution started by the system runs")
+        .unwrap_or_else(|| panic!("the control should run two executions at once"));
+    println!("counterexample:");
+    for action in path.into_actions() {
+        println!("  {action:?}");
+    }
+}
