@@ -55,6 +55,18 @@ async fn assert_settles(env: &TestEnv, function: &str, id: &str) {
     assert_eq!(after, vec![record.execution_name], "exactly the record's execution runs");
 }
 
+/// A StartExecution that failed all the SDK's attempts without an answer is
+/// tried once more with the same name: a 202, and one execution, the record's.
+async fn starts_once_despite(fault: Fault) {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", fault, CALL);
+    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
 #[tokio::test]
 async fn start_execution_throttled_releases_the_claim_and_answers_503_with_retry_after() {
     let env = TestEnv::new().await;
@@ -70,13 +82,7 @@ async fn start_execution_throttled_releases_the_claim_and_answers_503_with_retry
 
 #[tokio::test]
 async fn start_execution_failing_with_5xx_is_tried_again_with_the_same_name_and_starts_once() {
-    let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", Fault::ServerError, CALL);
-    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
-    assert_settles(&env, FOREVER, "order-1").await;
+    starts_once_despite(Fault::ServerError).await;
 }
 
 #[tokio::test]
@@ -94,23 +100,12 @@ async fn start_execution_failing_with_5xx_throughout_answers_503_and_the_lease_f
 
 #[tokio::test]
 async fn start_execution_timing_out_after_it_started_is_confirmed_by_the_retry() {
-    let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", Fault::TimeoutAfter, CALL);
-    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
-    assert_settles(&env, FOREVER, "order-1").await;
+    starts_once_despite(Fault::TimeoutAfter).await;
 }
 
 #[tokio::test]
 async fn start_execution_timing_out_before_it_started_is_started_by_the_retry() {
-    let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", Fault::TimeoutBefore, CALL);
-    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await.len(), 1);
-    assert_settles(&env, FOREVER, "order-1").await;
+    starts_once_despite(Fault::TimeoutBefore).await;
 }
 
 #[tokio::test]
