@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// Standard starts now, in the background, and every start waits for it.
 /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `_SFN`) points the clients at an emulator.
 pub async fn singleton(config: &Config, check_state_machines: bool) -> Singleton<DynamoStore, StepFunctions> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await;
     let engine = StepFunctions::new(aws_sdk_sfn::Client::new(&sdk));
     let service = Singleton::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
@@ -33,6 +33,16 @@ pub async fn singleton(config: &Config, check_state_machines: bool) -> Singleton
     let background = check.clone();
     tokio::spawn(async move { background.run(&engine).await });
     service.with_standard_check(check)
+}
+
+/// A call that hangs is worse than one that fails: each attempt gets 3 s (DynamoDB and
+/// Step Functions answer in tens of ms) and each call, with the SDK's retries, 8 s, so
+/// that a start's three calls end well within the function's 30 s and its lease.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(8))
+        .build()
 }
 
 /// How an SDK call failed, in the terms the ports use.
