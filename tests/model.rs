@@ -865,7 +865,15 @@ fn report<C: Checker<Protocol>>(label: &str, checker: &C) -> String {
 }
 
 fn check(label: &str, model: Protocol) {
-    let checker = model.checker().threads(2).spawn_bfs().join();
+    // The large bound searches depth-first: it keeps fingerprints, not a queue of whole states.
+    if bound() {
+        finish(label, model.checker().threads(2).spawn_dfs().join());
+    } else {
+        finish(label, model.checker().threads(2).spawn_bfs().join());
+    }
+}
+
+fn finish(label: &str, checker: impl Checker<Protocol>) {
     println!("{}", report(label, &checker));
     checker.assert_properties();
 }
