@@ -901,8 +901,8 @@ fn plain_starts_keep_the_promises_over_every_interleaving() {
 #[test]
 fn policies_keep_the_promises_over_every_interleaving() {
     let budgets = Budgets { losses: 1, duplicates: 0, reads: 1, ..Budgets::default() };
-    let keyed = if bound() { vec![KEYED, KEYED, REJECT] } else { vec![KEYED, KEYED] };
-    check("idempotency key", Protocol::new(Algorithm::ConditionalClaim, keyed, 4, budgets, vec![Reach::Replay]));
+    let (keyed, max_time) = if bound() { (vec![KEYED, KEYED, REJECT], 3) } else { (vec![KEYED, KEYED], 4) };
+    check("idempotency key", Protocol::new(Algorithm::ConditionalClaim, keyed, max_time, budgets, vec![Reach::Replay]));
     let replace = if bound() { vec![REJECT, REPLACE, REPLACE] } else { vec![REJECT, REPLACE] };
     check("terminateExisting", Protocol::new(Algorithm::ConditionalClaim, replace, 3, budgets, vec![Reach::Replace]));
     check("useExisting", Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, USE_EXISTING], 3, budgets, vec![]));
@@ -912,7 +912,7 @@ fn policies_keep_the_promises_over_every_interleaving() {
 #[test]
 fn redriven_executions_never_run_beside_the_current_one() {
     let budgets = Budgets { redrives: 1, duplicates: 1, ..Budgets::default() };
-    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 4) } else { (vec![REJECT, REJECT], 3) };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 3) } else { (vec![REJECT, REJECT], 3) };
     check(
         "redrive",
         Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::SupersededStop]),
