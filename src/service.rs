@@ -257,7 +257,15 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                         continue;
                     }
                     Some(known) => {
-                        decision = decide(&known, policy, now, Trust::CONFIRMED);
+                        // Confirmed only if it is the one just verified: a newer claim may have
+                        // replaced it meanwhile, and that one earns no trust from this check
+                        // (found by the model check).
+                        let trust = if known.execution_arn == current.execution_arn {
+                            Trust::CONFIRMED
+                        } else {
+                            Trust::of(&known, now, self.timings.reconcile_after_millis)
+                        };
+                        decision = decide(&known, policy, now, trust);
                         known
                     }
                 }

@@ -454,7 +454,12 @@ impl Protocol {
                 } else {
                     state.record.clone().unwrap_or_else(|| update.applied_to(&current))
                 };
-                let decision = decide(&known, &self.policy(request), now, Trust::CONFIRMED);
+                let trust = if known.execution_arn == current.execution_arn {
+                    Trust::CONFIRMED
+                } else {
+                    Trust::of(&known, now, RECONCILE_AFTER)
+                };
+                let decision = decide(&known, &self.policy(request), now, trust);
                 let decision = if decision == Decision::Verify { Decision::Reuse } else { decision };
                 self.refused(state, request, known, decision);
             }
@@ -893,6 +898,19 @@ fn plain_starts_keep_the_promises_over_every_interleaving() {
     let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 3) } else { (vec![REJECT, REJECT], 3) };
     check(
         "plain starts",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::Takeover]),
+    );
+}
+
+/// Three starts across a reconciliation: the one that verifies an old
+/// execution must not trust the newer claim it finds in its place.
+#[test]
+fn three_starts_across_a_verification_keep_the_promises() {
+    let (max_time, budgets) =
+        if bound() { (4, Budgets { losses: 1, ..Budgets::default() }) } else { (3, Budgets::default()) };
+    let clients = vec![REJECT, REJECT, REJECT];
+    check(
+        "three starts",
         Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::Takeover]),
     );
 }
