@@ -46,6 +46,7 @@ async fn assert_settles(env: &TestEnv, function: &str, id: &str) {
             .send()
             .await
             .unwrap_or_else(|e| panic!("stop: {e:?}"));
+        assert_eq!(env.finished(&record.execution_arn).await, "ABORTED");
     }
     env.clock.advance(env.timings.lease_millis.max(env.timings.reconcile_after_millis));
     let again = start(&env.app(), function, id, "{}").await;

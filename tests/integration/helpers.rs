@@ -246,6 +246,20 @@ impl TestEnv {
         out
     }
 
+    /// Executions of a function's state machine, once every one but `current`
+    /// has left RUNNING (moto applies StopExecution a moment later), or as
+    /// they stand after 10 s.
+    pub async fn settled_executions(&self, function: &str, current: &str) -> Vec<(String, String)> {
+        for _ in 0..100 {
+            let executions = self.executions(function).await;
+            if executions.iter().all(|(name, status)| name == current || status != "RUNNING") {
+                return executions;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.executions(function).await
+    }
+
     /// Executions of every configured state machine.
     pub async fn all_executions(&self) -> usize {
         let mut total = 0;

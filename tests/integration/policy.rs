@@ -64,7 +64,7 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_four_calls() {
     let body = replaced.json();
     assert_eq!(body["terminatedExecutionArn"], first.as_str());
     assert_ne!(body["executionArn"], first.as_str());
-    assert_eq!(env.execution_status(&first).await, "ABORTED");
+    assert_eq!(env.finished(&first).await, "ABORTED");
     let causes = app.service.engine().causes.lock().map(|c| c.clone()).unwrap_or_default();
     assert_eq!(causes, [(first.clone(), "Terminated".to_owned(), "new order data".to_owned())]);
     let current = record(&env).await;
@@ -122,9 +122,9 @@ async fn storm_of_200_terminate_existing_leaves_exactly_one_execution_running() 
         assert!(matches!(answer.status.as_u16(), 202 | 409), "{answer:?}");
         *answers.entry(answer.status.as_u16()).or_default() += 1;
     }
-    let executions = env.executions(FOREVER).await;
-    let running: Vec<_> = executions.iter().filter(|(_, status)| status == "RUNNING").collect();
     let record = env.record("storm").await.unwrap_or_else(|| panic!("no record"));
+    let executions = env.settled_executions(FOREVER, &record.execution_name).await;
+    let running: Vec<_> = executions.iter().filter(|(_, status)| status == "RUNNING").collect();
     assert_eq!(running, vec![&(record.execution_name.clone(), "RUNNING".to_owned())], "answers {answers:?}");
     assert!(executions.iter().all(|(name, status)| *name == record.execution_name || status == "ABORTED"));
     assert!(answers.get(&202).is_some_and(|&n| n >= 1), "{answers:?}");
@@ -304,7 +304,7 @@ async fn restart_while_running_is_409_unless_terminate_existing() {
     let replaced = call(&app, post("/instances/order-1/restart?onConflict=terminateExisting", "", None)).await;
     assert_eq!(replaced.status, StatusCode::ACCEPTED, "{}", replaced.body);
     assert_eq!(replaced.json()["terminatedExecutionArn"], first.as_str());
-    assert_eq!(env.execution_status(&first).await, "ABORTED");
+    assert_eq!(env.finished(&first).await, "ABORTED");
     let unknown = call(&app, post("/instances/nobody/restart", "", None)).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let wrong = call(&app, request(Method::GET, "/instances/order-1/restart", "")).await;

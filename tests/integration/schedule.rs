@@ -58,7 +58,7 @@ async fn replace_terminates_the_running_one_then_starts() {
     match run(&env, input("nightly", "replace")).await {
         Ok(ScheduleOutcome::Replaced { terminated_execution_arn, execution_arn }) => {
             assert_eq!(terminated_execution_arn, first);
-            assert_eq!(env.execution_status(&first).await, "ABORTED");
+            assert_eq!(env.finished(&first).await, "ABORTED");
             assert_eq!(env.execution_status(&execution_arn).await, "RUNNING");
             let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
             assert_eq!((record.execution_arn, record.status), (execution_arn, Status::Starting));
@@ -101,7 +101,7 @@ async fn concurrent_schedules_keep_one_execution_running() {
     }
     let record = env.record("replace-storm").await.unwrap_or_else(|| panic!("no record"));
     let running: Vec<_> = env
-        .executions(FOREVER)
+        .settled_executions(FOREVER, &record.execution_name)
         .await
         .into_iter()
         .filter(|(name, status)| status == "RUNNING" && name.starts_with("replace-storm"))

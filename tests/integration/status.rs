@@ -158,7 +158,7 @@ async fn a_redriven_older_execution_is_stopped_so_two_never_run_at_once() {
     deliver(&env, event_fixture("failed", &old)).await;
     let current = started(&env, FOREVER, "order-1").await;
     assert_eq!(outcome(&env, event_fixture("redriven_running", &old)).await, EventOutcome::StoppedSuperseded);
-    assert_eq!(env.execution_status(&old.execution_arn).await, "ABORTED");
+    assert_eq!(env.finished(&old.execution_arn).await, "ABORTED");
     assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
     assert_eq!(env.record("order-1").await, Some(current));
 }
@@ -212,7 +212,7 @@ async fn terminate_stops_the_execution_and_the_id_starts_again() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     assert_eq!(answer.json()["runtimeStatus"], "Terminated");
     assert_eq!(answer.json()["cause"], "customer cancelled");
-    assert_eq!(env.execution_status(&claim.execution_arn).await, "ABORTED");
+    assert_eq!(env.finished(&claim.execution_arn).await, "ABORTED");
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
     assert_eq!((record.status, record.cause.as_deref()), (Status::Aborted, Some("customer cancelled")));
     // Its ABORTED event arrives later and changes nothing.
