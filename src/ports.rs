@@ -27,6 +27,15 @@ pub struct ExecutionState {
 }
 
 impl ExecutionState {
+    /// What a terminate records after stopping an execution: `aborted`, unless
+    /// Step Functions says it had just ended on its own (stopping it changed nothing).
+    pub fn after_stop(described: Option<Self>, aborted: Self) -> Self {
+        match described {
+            Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
+            _ => aborted,
+        }
+    }
+
     /// Cut to what a record keeps (see `record::MAX_STORED_*`).
     pub fn bounded(self) -> Self {
         use crate::domain::record::{MAX_STORED_CAUSE_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_OUTPUT_BYTES, bounded};

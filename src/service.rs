@@ -248,7 +248,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let current = if decision == Decision::Verify {
                 match self.verify(&current).await? {
                     // Not started, and its starter may still be at it.
-                    None if current.status == Status::Starting && !current.lease_expired(now) => {
+                    None if current.starter_may_be_alive(now) => {
                         return Err(Error::StillStarting(request.instance_id.to_string()));
                     }
                     // Its starter died before starting it: take the record over.
@@ -257,14 +257,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                         continue;
                     }
                     Some(known) => {
-                        // Confirmed only if it is the one just verified: a newer claim may have
-                        // replaced it meanwhile, and that one earns no trust from this check
-                        // (found by the model check).
-                        let trust = if known.execution_arn == current.execution_arn {
-                            Trust::CONFIRMED
-                        } else {
-                            Trust::of(&known, now, self.timings.reconcile_after_millis)
-                        };
+                        // (A newer claim found in its place is not trusted: found by the model check.)
+                        let trust = Trust::after_verifying(&current, &known, now, self.timings.reconcile_after_millis);
                         decision = decide(&known, policy, now, trust);
                         known
                     }
@@ -413,10 +407,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         };
         // Stopping an execution that has just ended changes nothing: record
         // how it really ended, not ABORTED (found by the model check).
-        let state = match self.engine.describe(&record.execution_arn).await? {
-            Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
-            _ => aborted,
-        };
+        let state = ExecutionState::after_stop(self.engine.describe(&record.execution_arn).await?, aborted);
         let now = self.now();
         let update = ExecutionUpdate {
             execution_arn: record.execution_arn.clone(),

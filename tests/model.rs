@@ -8,7 +8,8 @@
 //! The decisions are the crate's own: `decide` and `Trust` (what a refused
 //! start does), `ClaimCondition::permits` (DynamoDB's claim condition),
 //! `ExecutionUpdate::permits` / `applied_to` (the status write),
-//! `Record::is_same_claim` and `Record::lease_expired`. The steps between
+//! `Trust::after_verifying`, `ExecutionState::after_stop`,
+//! `Record::is_same_claim` and `Record::starter_may_be_alive`. The steps between
 //! them mirror `Singleton::start`, `apply_event`, `reconcile` and
 //! `terminate` one AWS call per step, since a step is where another actor
 //! can interleave.
@@ -438,9 +439,7 @@ impl Protocol {
             }
             Pc::Describe { current } => match self.describe(state, &current) {
                 Some(exec_state) => state.requests[request].pc = Pc::VerifyWrite { current, state: exec_state },
-                None if current.status == Status::Starting && !current.lease_expired(now) => {
-                    self.answer(state, request, Answer::RetryLater)
-                }
+                None if current.starter_may_be_alive(now) => self.answer(state, request, Answer::RetryLater),
                 None => {
                     state.requests[request].pc = Pc::Claim {
                         condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
@@ -454,11 +453,7 @@ impl Protocol {
                 } else {
                     state.record.clone().unwrap_or_else(|| update.applied_to(&current))
                 };
-                let trust = if known.execution_arn == current.execution_arn {
-                    Trust::CONFIRMED
-                } else {
-                    Trust::of(&known, now, RECONCILE_AFTER)
-                };
+                let trust = Trust::after_verifying(&current, &known, now, RECONCILE_AFTER);
                 let decision = decide(&known, &self.policy(request), now, trust);
                 let decision = if decision == Decision::Verify { Decision::Reuse } else { decision };
                 self.refused(state, request, known, decision);
@@ -571,10 +566,7 @@ impl Protocol {
                     cause: None,
                     input: None,
                 };
-                let ended = match self.describe(state, &record) {
-                    Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
-                    _ => aborted,
-                };
+                let ended = ExecutionState::after_stop(self.describe(state, &record), aborted);
                 let update = self.update(&record, ended, now, &[Status::Starting, Status::Running]);
                 Self::apply(state, &update);
                 Side::Idle

@@ -190,6 +190,17 @@ impl Trust {
     /// Just confirmed by Step Functions.
     pub const CONFIRMED: Trust = Trust { lease_expired: false, unconfirmed_too_long: false };
 
+    /// The trust in `known`, the record found after verifying `verified`'s
+    /// execution: confirmed only if it is that execution; a newer claim that
+    /// replaced it meanwhile earns nothing from the check.
+    pub fn after_verifying(verified: &Record, known: &Record, now: Millis, reconcile_after_millis: Millis) -> Self {
+        if known.execution_arn == verified.execution_arn {
+            Trust::CONFIRMED
+        } else {
+            Trust::of(known, now, reconcile_after_millis)
+        }
+    }
+
     pub fn doubtful(self) -> bool {
         self.lease_expired || self.unconfirmed_too_long
     }

@@ -171,6 +171,11 @@ impl Record {
     }
 
     /// A `Starting` record whose starter must be dead by now.
+    /// Not started, and its starter may still be at it (within its lease).
+    pub fn starter_may_be_alive(&self, now: Millis) -> bool {
+        self.status == Status::Starting && !self.lease_expired(now)
+    }
+
     pub fn lease_expired(&self, now: Millis) -> bool {
         self.status == Status::Starting && self.lease_until.is_none_or(|until| now >= until)
     }
