@@ -12,6 +12,13 @@ pub const RETENTION_DAYS: &str = "SINGLETON_RETENTION_DAYS";
 pub const RETRY_AFTER_SECONDS: &str = "SINGLETON_RETRY_AFTER_SECONDS";
 pub const PUBLIC_BASE_URL: &str = "SINGLETON_PUBLIC_BASE_URL";
 pub const IDEMPOTENCY_WINDOW_SECONDS: &str = "SINGLETON_IDEMPOTENCY_WINDOW_SECONDS";
+/// The functions' timeout (the template sets it from the same parameter as
+/// their `Timeout`): a claim's lease must outlive its starter.
+pub const FUNCTION_TIMEOUT_SECONDS: &str = "SINGLETON_FUNCTION_TIMEOUT_SECONDS";
+
+/// How much longer than the function timeout a lease must be at least
+/// (clock skew between containers, and the SDK's last attempt).
+pub const LEASE_MARGIN_SECONDS: u32 = 30;
 
 /// A configured function: its state machine and its default start policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +79,21 @@ impl Config {
                 },
             }
         };
+        let function_timeout = seconds(FUNCTION_TIMEOUT_SECONDS, 30, 1)?;
+        let min_lease = function_timeout.saturating_add(LEASE_MARGIN_SECONDS);
+        let lease = seconds(START_LEASE_SECONDS, 120.max(min_lease), 1)?;
+        if lease < min_lease {
+            return Err(invalid(
+                START_LEASE_SECONDS,
+                format!(
+                    "{lease} s is too short: a claim's lease must outlive its starter, so it must be at least the \
+                     function timeout ({function_timeout} s, {FUNCTION_TIMEOUT_SECONDS}) + {LEASE_MARGIN_SECONDS} s \
+                     = {min_lease} s"
+                ),
+            ));
+        }
         let timings = Timings {
-            lease_millis: i64::from(seconds(START_LEASE_SECONDS, 120, 1)?) * 1000,
+            lease_millis: i64::from(lease) * 1000,
             reconcile_after_millis: i64::from(seconds(RECONCILE_AFTER_SECONDS, 300, 1)?) * 1000,
             retention_secs: i64::from(seconds(RETENTION_DAYS, 30, 1)?) * 86_400,
             idempotency_window_millis: i64::from(seconds(IDEMPOTENCY_WINDOW_SECONDS, 3600, 1)?) * 1000,
@@ -224,6 +244,20 @@ mod tests {
             (
                 vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (START_LEASE_SECONDS, "0")],
                 "SINGLETON_START_LEASE_SECONDS is invalid",
+            ),
+            (
+                vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (START_LEASE_SECONDS, "59")],
+                "59 s is too short: a claim's lease must outlive its starter, so it must be at least the function \
+                 timeout (30 s, SINGLETON_FUNCTION_TIMEOUT_SECONDS) + 30 s = 60 s",
+            ),
+            (
+                vec![
+                    (TABLE_NAME, "instances"),
+                    (FUNCTIONS, &functions),
+                    (START_LEASE_SECONDS, "100"),
+                    (FUNCTION_TIMEOUT_SECONDS, "90"),
+                ],
+                "= 120 s",
             ),
             (
                 vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (PUBLIC_BASE_URL, "example.com")],

@@ -1,11 +1,18 @@
 //! The status Lambda's entry point: EventBridge "Step Functions Execution
-//! Status Change" events → the service.
+//! Status Change" events, in SQS batches → the service.
+//!
+//! Why a queue between the rule and the Lambda: EventBridge invokes Lambda
+//! asynchronously, so its retry policy covers delivery only, and a failing
+//! write would get Lambda's two async retries (about 3 minutes). SQS keeps a
+//! failing event for days, retries it alone (`ReportBatchItemFailures`), and
+//! its dead-letter queue has a native redrive.
 
 use crate::domain::{Millis, Status};
 use crate::error::Error;
 use crate::ports::{Engine, ExecutionState, InstanceStore};
 use crate::service::{EventOutcome, Singleton, StatusChange};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -124,4 +131,35 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     }
     .instrument(span)
     .await
+}
+
+/// Handles one SQS batch of EventBridge events (each message's body is the
+/// whole event). Records that failed for a reason a retry can fix are
+/// reported, so that SQS retries them alone and deletes the others; the
+/// invocation fails only when such a record has no message ID to report.
+pub async fn handle_batch<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    batch: SqsEvent,
+) -> Result<SqsBatchResponse, Error> {
+    let mut response = SqsBatchResponse::default();
+    for record in batch.records {
+        let receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?");
+        let event = match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(message_id = ?record.message_id, %error, "message body is not JSON; acknowledged");
+                continue;
+            }
+        };
+        if let Err(error) = handle(service, event).await {
+            match record.message_id {
+                Some(message_id) => {
+                    tracing::warn!(%message_id, receive_count, "reported for a retry of this record alone");
+                    response.add_failure(message_id);
+                }
+                None => return Err(error),
+            }
+        }
+    }
+    Ok(response)
 }

@@ -144,6 +144,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Throttled(_) | StoreError::Unavailable(_))
+    }
+}
+
 pub trait InstanceStore: Send + Sync {
     /// Writes `record` if `condition` holds, atomically.
     fn claim(
@@ -173,7 +180,8 @@ pub trait InstanceStore: Send + Sync {
         update: &ExecutionUpdate,
     ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 
-    /// Deletes the record if it is terminal.
+    /// Deletes the record if it is terminal. One attempt, never retried below
+    /// the port: the service retries, knowing whether an attempt may have landed.
     fn purge(&self, key: &InstanceKey) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 }
 
@@ -195,7 +203,9 @@ pub enum EngineError {
 }
 
 pub trait Engine: Send + Sync {
-    /// StartExecution. Same name and input again is idempotent (Standard workflows).
+    /// One StartExecution attempt, never retried below the port: the service
+    /// retries it itself, knowing what each attempt did. Same name and input
+    /// again is idempotent while the execution runs (Standard workflows).
     fn start(
         &self,
         state_machine: &StateMachineArn,

@@ -1,11 +1,13 @@
 //! The singleton algorithms, generic over the two ports.
 
-use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
+use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
+use crate::domain::policy::{Decision, RefusedRunning, StartPolicy, Trust, decide, refused_running};
 use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
 use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status, StoredInput};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, WorkflowType,
+    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, StoreError,
+    WorkflowType,
 };
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -92,6 +94,12 @@ pub enum EventOutcome {
 /// finished; past this many rounds the caller is told to retry.
 const MAX_CLAIM_ROUNDS: usize = 4;
 
+/// Full-jitter backoff before retry `attempt` (1, 2, …): up to 50 ms × 2^attempt.
+async fn pause(attempt: usize) {
+    let ceiling = 50u64 << attempt.min(6);
+    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+}
+
 pub struct Singleton<S, E> {
     store: S,
     engine: E,
@@ -108,43 +116,52 @@ pub struct Singleton<S, E> {
 /// and its StartExecution waits for its result. Other requests do not need it.
 pub struct StandardCheck {
     state_machines: Vec<(String, StateMachineArn)>,
-    result: tokio::sync::OnceCell<std::result::Result<(), String>>,
+    /// Only a definite verdict is kept: a throttled or unanswered check is
+    /// asked again by the next start, never cached for the container's life.
+    verdict: tokio::sync::OnceCell<std::result::Result<(), String>>,
 }
 
 impl StandardCheck {
     pub fn new(state_machines: Vec<(String, StateMachineArn)>) -> Self {
-        Self { state_machines, result: tokio::sync::OnceCell::new() }
+        Self { state_machines, verdict: tokio::sync::OnceCell::new() }
     }
 
-    /// Runs the check, or waits for the run under way, or returns its result.
+    /// Runs the check, or waits for the run under way, or returns its verdict.
+    /// A transient failure is this call's error (503 to a start), not a verdict.
     pub async fn run<E: Engine>(&self, engine: &E) -> Result<()> {
-        let result = self
-            .result
-            .get_or_init(|| async {
+        let verdict = self
+            .verdict
+            .get_or_try_init(|| async {
                 for (function, state_machine) in &self.state_machines {
-                    if let Err(error) = check_standard(engine, function, state_machine).await {
-                        tracing::error!(%error, "state machine check failed: starts are refused");
-                        return Err(error.to_string());
+                    if let Err(misconfigured) = check_standard(engine, function, state_machine).await? {
+                        tracing::error!(error = %misconfigured, "state machine check failed: starts are refused");
+                        return Ok(Err(misconfigured));
                     }
                 }
-                Ok(())
+                Ok::<_, EngineError>(Ok(()))
             })
-            .await;
-        result.clone().map_err(Error::Misconfigured)
+            .await
+            .inspect_err(
+                |error| tracing::warn!(%error, "state machine check not answered; the next start asks again"),
+            )?;
+        verdict.clone().map_err(Error::Misconfigured)
     }
 }
 
-async fn check_standard<E: Engine>(engine: &E, function: &str, state_machine: &StateMachineArn) -> Result<()> {
-    match engine.workflow_type(state_machine).await? {
+/// `Ok(Err(why))` is a definite "unusable"; `Err` is Step Functions not answering.
+async fn check_standard<E: Engine>(
+    engine: &E,
+    function: &str,
+    state_machine: &StateMachineArn,
+) -> std::result::Result<std::result::Result<(), String>, EngineError> {
+    Ok(match engine.workflow_type(state_machine).await? {
         Some(WorkflowType::Standard) => Ok(()),
-        Some(WorkflowType::Express) => Err(Error::Misconfigured(format!(
+        Some(WorkflowType::Express) => Err(format!(
             "function {function:?}: {state_machine} is an EXPRESS state machine; sfn-singleton needs STANDARD \
              (Express workflows emit no status events and their StartExecution is not idempotent)"
-        ))),
-        None => {
-            Err(Error::Misconfigured(format!("function {function:?}: state machine {state_machine} does not exist")))
-        }
-    }
+        )),
+        None => Err(format!("function {function:?}: state machine {state_machine} does not exist")),
+    })
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -171,7 +188,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         functions: impl IntoIterator<Item = (&'a String, &'a StateMachineArn)>,
     ) -> Result<()> {
         for (function, state_machine) in functions {
-            check_standard(&self.engine, function, state_machine).await?;
+            check_standard(&self.engine, function, state_machine).await?.map_err(Error::Misconfigured)?;
         }
         Ok(())
     }
@@ -429,22 +446,43 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// Deletes a terminal instance's record.
+    ///
+    /// The attempts are the service's own (the store makes one per call): when
+    /// an attempt got no answer, its delete may have landed, and a later
+    /// attempt that finds nothing found its own work, not a missing instance.
     pub async fn purge(&self, instance_id: &InstanceId) -> Result<()> {
         let key = instance_id.key();
-        for _ in 0..MAX_CLAIM_ROUNDS {
-            let current = match self.store.purge(&key).await? {
-                Conditional::Written => return Ok(()),
-                Conditional::Refused(Some(current)) => *current,
-                Conditional::Refused(None) => match self.store.get(&key).await? {
+        let (mut failed_attempts, mut rounds, mut may_have_deleted) = (0, 0, false);
+        loop {
+            let refused = match self.store.purge(&key).await {
+                Ok(Conditional::Written) => return Ok(()),
+                Ok(Conditional::Refused(refused)) => refused,
+                Err(error) => {
+                    may_have_deleted |= matches!(error, StoreError::Unavailable(_));
+                    failed_attempts += 1;
+                    if failed_attempts >= START_ATTEMPTS || !error.is_transient() {
+                        return Err(error.into());
+                    }
+                    pause(failed_attempts).await;
+                    continue;
+                }
+            };
+            let current = match refused {
+                Some(current) => *current,
+                None => match self.store.get(&key).await? {
                     Some(current) => current,
+                    None if may_have_deleted => return Ok(()),
                     None => return Err(Error::InstanceNotFound(instance_id.to_string())),
                 },
             };
             if !self.reconcile(current).await?.status.is_terminal() {
                 return Err(Error::StillRunning(instance_id.to_string()));
             }
+            rounds += 1;
+            if rounds >= MAX_CLAIM_ROUNDS {
+                return Err(Error::Contention(instance_id.to_string()));
+            }
         }
-        Err(Error::Contention(instance_id.to_string()))
     }
 
     /// Writes a status event back. Idempotent and order-proof: the store's
@@ -469,17 +507,23 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             Conditional::Refused(Some(current)) => Some(*current),
             Conditional::Refused(None) => self.store.get(&key).await?,
         };
-        match current {
-            None => Ok(EventOutcome::UnknownInstance),
-            Some(current) if current.execution_arn == update.execution_arn => Ok(EventOutcome::Ignored),
-            // An older execution of this ID runs (redriven from outside, or a
-            // start that landed late): only the record's execution may run.
-            Some(current) => {
+        match refused_running(current.as_ref(), &update.execution_arn, update.state.redrive_count) {
+            RefusedRunning::Ignore => Ok(EventOutcome::Ignored),
+            RefusedRunning::Unknown => Ok(EventOutcome::UnknownInstance),
+            RefusedRunning::StopIfRunning => {
                 let still_running = self.engine.describe(&update.execution_arn).await?;
                 if still_running.is_none_or(|state| state.status != Status::Running) {
                     return Ok(EventOutcome::Ignored);
                 }
-                let cause = format!("superseded by {} of instance {:?}", current.execution_arn, current.instance_id);
+                // (A deleted record cannot be recreated for it: the name carries the instance key, a hash.)
+                let cause = match current {
+                    Some(current) => {
+                        format!("superseded by {} of instance {:?}", current.execution_arn, current.instance_id)
+                    }
+                    None => "redriven after its instance's record was deleted (purged or expired); \
+                             the instance ID is free for new starts"
+                        .to_owned(),
+                };
                 self.engine.stop(&update.execution_arn, SUPERSEDED_ERROR, &cause).await?;
                 Ok(EventOutcome::StoppedSuperseded)
             }
@@ -518,29 +562,43 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// The second call of a start. The claim is ours; make the execution exist or give the claim up.
+    ///
+    /// The attempts are the service's own (the adapter makes one per call), because what
+    /// decides is what *each* attempt did (see `domain::launch`).
     async fn launch(&self, record: Record, name: &ExecutionName, request: StartRequest<'_>) -> Result<Record> {
-        let first = self.engine.start(request.state_machine, name, request.input).await;
-        let outcome = match first {
-            // No answer: it may have started. Same name and input again is
-            // idempotent, so a second try tells which, and starts it if not.
-            Err(EngineError::Ambiguous(reason)) => {
-                tracing::warn!(%reason, "StartExecution did not answer; trying once more with the same name");
-                match self.engine.start(request.state_machine, name, request.input).await {
-                    Err(EngineError::ExecutionAlreadyExists) => Ok(()),
-                    other => other,
+        let mut attempts = Vec::with_capacity(START_ATTEMPTS);
+        let mut last_error = None;
+        loop {
+            let answer = self.engine.start(request.state_machine, name, request.input).await;
+            attempts.push(match &answer {
+                Ok(()) => StartAttempt::Started,
+                Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
+                Err(EngineError::ExecutionAlreadyExists) => StartAttempt::AlreadyExists,
+                Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
+                Err(EngineError::Refused { .. }) => StartAttempt::Refused,
+            });
+            if let Err(error) = answer {
+                tracing::warn!(%error, attempt = attempts.len(), "StartExecution attempt failed");
+                last_error = Some(error);
+            }
+            match after_attempts(&attempts) {
+                LaunchVerdict::Started => return Ok(record),
+                LaunchVerdict::Retry => pause(attempts.len()).await,
+                LaunchVerdict::AskStepFunctions => {
+                    return match self.engine.describe(&record.execution_arn).await {
+                        Ok(Some(_)) => Ok(record),
+                        // Not (yet) known, or no answer: the lease decides.
+                        Ok(None) | Err(_) => Err(Error::StartUnconfirmed {
+                            instance_id: record.instance_id,
+                            reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
+                        }),
+                    };
                 }
-            }
-            other => other,
-        };
-        match outcome {
-            Ok(()) => Ok(record),
-            Err(EngineError::Ambiguous(reason)) => {
-                // Leave the claim: after its lease, DescribeExecution decides.
-                Err(Error::StartUnconfirmed { instance_id: record.instance_id, reason })
-            }
-            Err(refusal) => {
-                self.release(&record, name, &refusal.to_string()).await;
-                Err(Error::StartRefused(refusal))
+                LaunchVerdict::Release => {
+                    let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
+                    self.release(&record, name, &refusal.to_string()).await;
+                    return Err(Error::StartRefused(refusal));
+                }
             }
         }
     }

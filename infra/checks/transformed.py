@@ -1,7 +1,8 @@
 """Transform template.yaml offline with the SAM translator, so that cfn-lint
 can check what CloudFormation will really get (cfn-lint skips its
-circular-dependency rule E3004 on SAM resources), and check that no IAM
-statement of the result grants a "*" resource.
+circular-dependency rule E3004 on SAM resources), check that no IAM
+statement of the result grants a "*" resource, and that status events reach
+the status Lambda through SQS as the README says.
 
 Usage: transformed.py TEMPLATE OUTPUT.json"""
 
@@ -55,6 +56,43 @@ def wildcard_resources(template):
     return found
 
 
+def status_queue_problems(template):
+    """What would make status events fail silently: the status Lambda must read
+    them from an SQS queue that reports failed records one by one, keeps them
+    for days, hides a record longer than the function may run, and moves one
+    that keeps failing to a dead-letter queue that outlives it."""
+    resources = template["Resources"]
+    problems = []
+    mappings = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"].get("FunctionName") == {"Ref": "StatusEventsFunction"}
+    ]
+    if len(mappings) != 1 or mappings[0].get("EventSourceArn") != {"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}:
+        return ["the status function must have exactly one event source: StatusEventsQueue"]
+    if mappings[0].get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append("the status queue mapping must report failed records (ReportBatchItemFailures)")
+    queue = resources["StatusEventsQueue"]["Properties"]
+    dead = resources["StatusEventsDeadLetterQueue"]["Properties"]
+    max_timeout = int(template["Parameters"]["FunctionTimeoutSeconds"]["MaxValue"])
+    if int(queue["VisibilityTimeout"]) < max_timeout:
+        problems.append(f"VisibilityTimeout {queue['VisibilityTimeout']} < the largest function timeout {max_timeout}")
+    if int(queue["MessageRetentionPeriod"]) < 4 * 86400:
+        problems.append("the status queue must keep events at least 4 days")
+    redrive = queue.get("RedrivePolicy", {})
+    if redrive.get("deadLetterTargetArn") != {"Fn::GetAtt": ["StatusEventsDeadLetterQueue", "Arn"]}:
+        problems.append("the status queue must dead-letter to StatusEventsDeadLetterQueue")
+    if int(redrive.get("maxReceiveCount", 0)) < 5:
+        problems.append("maxReceiveCount must be at least 5")
+    if int(dead["MessageRetentionPeriod"]) <= int(queue["MessageRetentionPeriod"]):
+        problems.append("the dead-letter queue must keep messages longer than the status queue")
+    targets = resources["StatusEventsRule"]["Properties"]["Targets"]
+    if [t["Arn"] for t in targets] != [{"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}]:
+        problems.append("the status rule must target the status queue only")
+    return problems
+
+
 def main() -> int:
     source, output = sys.argv[1], sys.argv[2]
     with open(source) as f:
@@ -67,7 +105,11 @@ def main() -> int:
     for name, statement in wildcards:
         print(f'{name}: a statement grants Resource "*": {json.dumps(statement)}')
     print(f"{len(transformed['Resources'])} resources after the SAM transform; {len(wildcards)} wildcard grants")
-    return 1 if wildcards else 0
+    problems = status_queue_problems(transformed)
+    for problem in problems:
+        print(f"status events: {problem}")
+    print(f"status events through SQS: {len(problems)} problems")
+    return 1 if wildcards or problems else 0
 
 
 if __name__ == "__main__":

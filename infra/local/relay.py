@@ -4,8 +4,10 @@ Lambda, as EventBridge would on AWS.
 moto runs state machines but emits no EventBridge events. This polls its
 executions and, for every new status it sees, invokes the status Lambda
 (served by `cargo lambda watch`) with a "Step Functions Execution Status
-Change" event in the documented format. Like EventBridge, it delivers at
-least once: a failed invocation is tried again at the next poll."""
+Change" event in the documented format, inside an SQS batch, as the stack's
+rule → queue → event source mapping delivers it on AWS. Like SQS, it
+delivers at least once: a record the Lambda reports failed
+(`batchItemFailures`), or a failed invocation, is tried again at the next poll."""
 
 import argparse
 import json
@@ -50,6 +52,31 @@ def event_for(execution):
     }
 
 
+def sqs_batch(event):
+    """One SQS record whose body is the whole event (the event source mapping's shape)."""
+    now = str(int(time.time() * 1000))
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "local-relay",
+                "body": json.dumps(event),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now,
+                    "SenderId": "local-relay",
+                    "ApproximateFirstReceiveTimestamp": now,
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{event['region']}:{event['account']}:StatusEventsQueue",
+                "awsRegion": event["region"],
+            }
+        ]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--endpoint", required=True, help="emulator URL")
@@ -68,7 +95,7 @@ def main() -> None:
                     if delivered.get(arn) == status:
                         continue
                     execution = sfn.describe_execution(executionArn=arn)
-                    body = json.dumps(event_for(execution)).encode()
+                    body = json.dumps(sqs_batch(event_for(execution))).encode()
                     request = urllib.request.Request(args.invoke_url, data=body, method="POST")
                     try:
                         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -76,6 +103,8 @@ def main() -> None:
                             reply = answer.read()
                         if failed:
                             raise OSError(f"{failed}: {reply[:200]!r}")
+                        if json.loads(reply or b"{}").get("batchItemFailures"):
+                            raise OSError("the record was reported failed")
                         delivered[arn] = status
                         print(f"relayed {status:<9} {execution['name']}", flush=True)
                     except OSError as error:

@@ -7,6 +7,7 @@ use crate::domain::{InstanceKey, Millis, Record, Status, StoredInput};
 use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -341,6 +342,9 @@ impl InstanceStore for DynamoStore {
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // One attempt per call: the service retries, knowing which attempts may have deleted it.
+            .customize()
+            .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         conditional(result, |e| match e {

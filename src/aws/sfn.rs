@@ -5,6 +5,7 @@ use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
 use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
+use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineError;
@@ -60,6 +61,9 @@ impl Engine for StepFunctions {
             .state_machine_arn(state_machine.as_str())
             .name(name.as_str())
             .input(input)
+            // One attempt per call: the service retries, knowing which attempts may have started it.
+            .customize()
+            .config_override(aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         let Err(err) = result else { return Ok(()) };

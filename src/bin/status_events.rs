@@ -1,4 +1,4 @@
-//! The status Lambda: Step Functions status-change events from EventBridge.
+//! The status Lambda: Step Functions status-change events from EventBridge, through SQS.
 // The start path's futures nest deeper than rustc's default layout limit in release builds.
 #![recursion_limit = "256"]
 
@@ -11,9 +11,9 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let service = aws::singleton(&config, false).await;
     let service = &service;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        // Boxed: the runtime reports the error and the invocation is retried.
-        events::handle(service, event.payload).await.map_err(Error::from)
+    lambda_runtime::run(service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
+        // Failed records are reported in the answer; an error retries the whole batch.
+        events::handle_batch(service, batch.payload).await.map_err(Error::from)
     }))
     .await
 }

@@ -19,9 +19,12 @@ pub enum InvalidInstanceId {
     ForbiddenChar(char),
     #[error("instance ID must not contain control characters (found U+{0:04X})")]
     ControlChar(u32),
+    /// URLs cannot address them: every HTTP client and front removes dot segments.
+    #[error("instance ID must not be \".\" or \"..\" (a URL cannot address them)")]
+    DotSegment,
 }
 
-/// A valid instance ID: 1–256 characters, no `/ \ # ?`, no control characters.
+/// A valid instance ID: 1–256 characters, no `/ \ # ?`, no control characters, not `.` or `..`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InstanceId(String);
 
@@ -29,6 +32,9 @@ impl InstanceId {
     pub fn parse(raw: &str) -> Result<Self, InvalidInstanceId> {
         if raw.is_empty() {
             return Err(InvalidInstanceId::Empty);
+        }
+        if raw == "." || raw == ".." {
+            return Err(InvalidInstanceId::DotSegment);
         }
         let chars = raw.chars().count();
         if chars > MAX_INSTANCE_ID_CHARS {
@@ -123,6 +129,8 @@ mod tests {
         }
         assert_eq!(InstanceId::parse("a\u{7}"), Err(InvalidInstanceId::ControlChar(7)));
         assert_eq!(InstanceId::parse("a\nb"), Err(InvalidInstanceId::ControlChar(10)));
+        assert_eq!(InstanceId::parse("."), Err(InvalidInstanceId::DotSegment));
+        assert_eq!(InstanceId::parse(".."), Err(InvalidInstanceId::DotSegment));
     }
 
     #[test]

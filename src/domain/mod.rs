@@ -2,6 +2,7 @@
 
 pub mod execution_name;
 pub mod instance_id;
+pub mod launch;
 pub mod policy;
 pub mod record;
 pub mod time;

@@ -206,6 +206,32 @@ impl Trust {
     }
 }
 
+/// What the status Lambda does with a RUNNING event that the record refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedRunning {
+    /// About the record's own execution: a duplicate or a late one.
+    Ignore,
+    /// A first run that no record knows: not this table's (or long gone).
+    Unknown,
+    /// An execution of this ID runs that the record does not name: an older
+    /// one redriven from outside, a start that landed late, or a redrive of
+    /// one whose record was deleted (purged, or expired by TTL while Step
+    /// Functions allows redrives for 14 days). Only the record's execution
+    /// may run, and a deleted record frees the ID for any start: stop it if
+    /// it still runs.
+    StopIfRunning,
+}
+
+/// The decision for a RUNNING event of `execution_arn` (its `redrive_count`)
+/// that the record `current` (or no record) refused.
+pub fn refused_running(current: Option<&Record>, execution_arn: &str, redrive_count: u32) -> RefusedRunning {
+    match current {
+        Some(current) if current.execution_arn == execution_arn => RefusedRunning::Ignore,
+        None if redrive_count == 0 => RefusedRunning::Unknown,
+        _ => RefusedRunning::StopIfRunning,
+    }
+}
+
 /// The answer to a start that found `current` in the way.
 pub fn decide(current: &Record, policy: &StartPolicy, now: Millis, trust: Trust) -> Decision {
     if policy.idempotency_key.as_ref().is_some_and(|key| key.started(current, now)) {

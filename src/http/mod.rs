@@ -53,24 +53,54 @@ fn stage(request: &Request) -> Option<String> {
     (stage != "$default" && !stage.is_empty()).then_some(stage)
 }
 
-/// The path's segments after the stage, percent-decoded.
+/// The path's segments after the stage, each percent-decoded exactly once.
+///
+/// Event sources disagree: HTTP APIs (payload 2.0) hand `rawPath` already
+/// decoded (a decoded `%` would be decoded again, a `#` or `?` cuts it) and
+/// their `pathParameters` decoded; REST APIs hand both still encoded; function
+/// URLs have no path parameters and an encoded `rawPath`. So: the route
+/// template's parameters where API Gateway matched one, else the raw path.
 fn segments(request: &Request, stage: Option<&str>) -> Result<Vec<String>, Error> {
-    let mut path = request.uri().path();
+    let decode = |segment: &str| {
+        percent_decode_str(segment)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| Error::NoRoute(format!("{segment} (not UTF-8 once percent-decoded)")))
+    };
+    let template = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, path)| (path, false))
+        }
+        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.as_deref().map(|path| (path, true)),
+        _ => None,
+    };
+    // A greedy `{proxy+}` parameter holds several segments: read the raw path instead.
+    if let (Some((template, encoded)), Some(parameters)) = (template, request.path_parameters_ref())
+        && template.contains('{')
+        && !template.contains("+}")
+    {
+        return template
+            .trim_start_matches('/')
+            .split('/')
+            .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => {
+                    let value = parameters.first(name).ok_or_else(|| Error::NoRoute(template.to_owned()))?;
+                    if encoded { decode(value) } else { Ok(value.to_owned()) }
+                }
+                None => Ok(part.to_owned()),
+            })
+            .collect();
+    }
+    // The path as the event gave it (lambda_http's URI drops dot segments and cuts at `#`).
+    let raw = request.raw_http_path();
+    let mut path = if raw.is_empty() { request.uri().path() } else { raw };
     if let Some(stage) = stage {
         let prefix = format!("/{stage}");
         if let Some(rest) = path.strip_prefix(&prefix).filter(|rest| rest.is_empty() || rest.starts_with('/')) {
             path = rest;
         }
     }
-    path.trim_start_matches('/')
-        .split('/')
-        .map(|segment| {
-            percent_decode_str(segment)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| Error::NoRoute(format!("{path} (a segment is not UTF-8 once percent-decoded)")))
-        })
-        .collect()
+    path.trim_start_matches('/').split('/').map(decode).collect()
 }
 
 async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) -> Result<Response<Body>, Error> {
@@ -151,19 +181,40 @@ fn query_param(request: &Request, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
-/// The request's start policy: `?onConflict=` and `?reuse=` over the
-/// function's defaults, and the `Idempotency-Key` header.
-fn policy_of(request: &Request, function: &Function, instance_id: &InstanceId) -> Result<StartPolicy, Error> {
-    let on_conflict = query_param(request, ConflictPolicy::NAME).map_or(Ok(function.on_conflict), |v| v.parse())?;
-    let reuse = query_param(request, ReusePolicy::NAME).map_or(Ok(function.reuse), |v| v.parse())?;
-    let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(raw) => {
-            let raw = raw.to_str().map_err(|_| InvalidIdempotencyKey)?;
-            Some(IdempotencyKey::parse(raw, instance_id.key().as_str())?)
+/// What a start request asks for beyond its route, validated before any AWS
+/// call: `?onConflict=` and `?reuse=` (over the function's defaults),
+/// `?reason=`, and the `Idempotency-Key` header.
+struct StartOptions {
+    on_conflict: Option<ConflictPolicy>,
+    reuse: Option<ReusePolicy>,
+    idempotency_key: Option<IdempotencyKey>,
+    reason: Option<String>,
+}
+
+impl StartOptions {
+    fn of(request: &Request, instance_id: &InstanceId) -> Result<Self, Error> {
+        let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
+            None => None,
+            Some(raw) => {
+                let raw = raw.to_str().map_err(|_| InvalidIdempotencyKey)?;
+                Some(IdempotencyKey::parse(raw, instance_id.key().as_str())?)
+            }
+        };
+        Ok(Self {
+            on_conflict: query_param(request, ConflictPolicy::NAME).map(|v| v.parse()).transpose()?,
+            reuse: query_param(request, ReusePolicy::NAME).map(|v| v.parse()).transpose()?,
+            idempotency_key,
+            reason: reason_of(request)?,
+        })
+    }
+
+    fn policy(&self, function: &Function) -> StartPolicy {
+        StartPolicy {
+            on_conflict: self.on_conflict.unwrap_or(function.on_conflict),
+            reuse: self.reuse.unwrap_or(function.reuse),
+            idempotency_key: self.idempotency_key.clone(),
         }
-    };
-    Ok(StartPolicy { on_conflict, reuse, idempotency_key })
+    }
 }
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -178,7 +229,8 @@ async fn start<S: InstanceStore, E: Engine>(
     let instance_id = InstanceId::parse(raw_id)?;
     configured(app, function_name)?;
     let input = input_of(request)?;
-    start_with(app, request, links, &instance_id, function_name, &input).await
+    let options = StartOptions::of(request, &instance_id)?;
+    start_with(app, links, &instance_id, function_name, &input, &options).await
 }
 
 fn configured<'a, S, E>(app: &'a App<S, E>, function_name: &str) -> Result<&'a Function, Error> {
@@ -191,15 +243,14 @@ fn configured<'a, S, E>(app: &'a App<S, E>, function_name: &str) -> Result<&'a F
 /// Starts `function_name` for the instance under the request's policies, and answers.
 async fn start_with<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
-    request: &Request,
     links: &Links,
     instance_id: &InstanceId,
     function_name: &str,
     input: &str,
+    options: &StartOptions,
 ) -> Result<Response<Body>, Error> {
     let function = configured(app, function_name)?;
-    let policy = policy_of(request, function, instance_id)?;
-    let reason = reason_of(request)?;
+    let policy = options.policy(function);
     let started = app
         .service
         .start(StartRequest {
@@ -208,7 +259,7 @@ async fn start_with<S: InstanceStore, E: Engine>(
             state_machine: &function.state_machine,
             input,
             policy: &policy,
-            reason: reason.as_deref(),
+            reason: options.reason.as_deref(),
         })
         .await?;
     let record = &started.record;
@@ -235,9 +286,10 @@ async fn restart<S: InstanceStore, E: Engine>(
     instance_id: &InstanceId,
     links: &Links,
 ) -> Result<Response<Body>, Error> {
+    let options = StartOptions::of(request, instance_id)?;
     let (last, input) =
         app.service.last_run(instance_id).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_string()))?;
-    start_with(app, request, links, instance_id, &last.function_name, &input).await
+    start_with(app, links, instance_id, &last.function_name, &input, &options).await
 }
 
 async fn status<S: InstanceStore, E: Engine>(app: &App<S, E>, id: &InstanceId) -> Result<Response<Body>, Error> {

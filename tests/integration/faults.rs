@@ -9,6 +9,7 @@ use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, InstanceId, StateMachineArn, Status};
 use sfn_singleton::events;
 use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use sfn_singleton::service::StandardCheck;
 
 /// Every SDK call makes 3 attempts (the default): faulting 3 fails the call.
 const CALL: usize = 3;
@@ -56,11 +57,11 @@ async fn assert_settles(env: &TestEnv, function: &str, id: &str) {
     assert_eq!(after, vec![record.execution_name], "exactly the record's execution runs");
 }
 
-/// A StartExecution that failed all the SDK's attempts without an answer is
-/// tried once more with the same name: a 202, and one execution, the record's.
+/// A StartExecution attempt without an answer is tried again with the same
+/// name: a 202, and one execution, the record's.
 async fn starts_once_despite(fault: Fault) {
     let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", fault, CALL);
+    env.faults.inject("StartExecution", fault, CALL - 1);
     let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
@@ -89,13 +90,90 @@ async fn start_execution_failing_with_5xx_is_tried_again_with_the_same_name_and_
 #[tokio::test]
 async fn start_execution_failing_with_5xx_throughout_answers_503_and_the_lease_frees_the_id() {
     let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", Fault::ServerError, 2 * CALL);
+    env.faults.inject("StartExecution", Fault::ServerError, CALL);
+    env.calls.take();
     let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
     assert_retry_after(&answer, StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed");
-    // Unknown whether it started: the claim holds until its lease ends.
+    // Each attempt may have started it: Step Functions is asked, and knows none yet.
+    let attempts = ["StartExecution"; CALL];
+    assert_eq!(env.calls.take(), [&["PutItem"][..], &attempts, &["DescribeExecution"]].concat());
+    // Unknown whether one lands late: the claim holds until its lease ends.
     assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Starting));
     assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
     assert_eq!(executions_of(&env, FOREVER, "order-1").await.len(), 0);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
+/// Hole 1 of issue 12: an attempt that started it lost its answer; the later
+/// attempts were throttled. The old code took the last error for the call's
+/// and released the claim (START_FAILED), so a retry started a second run.
+#[tokio::test]
+async fn start_that_took_effect_then_was_throttled_keeps_its_claim_and_is_confirmed() {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", Fault::TimeoutAfter, 1);
+    env.faults.inject("StartExecution", Fault::Throttled, CALL - 1);
+    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(record.status, Status::Starting, "never released");
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
+    let retry = start(&env.app(), FOREVER, "order-1", "{}").await;
+    assert_eq!(retry.status, StatusCode::CONFLICT, "{}", retry.body);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
+/// The same, refused for good after the lost attempt: still never released.
+#[tokio::test]
+async fn start_that_took_effect_then_was_refused_is_not_released_as_start_failed() {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", Fault::ServerErrorAfter, 1);
+    env.faults.inject("StartExecution", Fault::Error("AccessDeniedException"), 1);
+    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Starting));
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await.len(), 1);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
+/// A fast run ended between the lost attempt and the next, which AWS answers
+/// `ExecutionAlreadyExists` (same name, ended). The old code answered 502 and
+/// released the claim for work that ran, and a keyed retry ran it again.
+#[tokio::test]
+async fn start_whose_retry_meets_execution_already_exists_answers_202_for_the_run_that_happened() {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", Fault::TimeoutAfter, 1);
+    env.faults.inject("StartExecution", Fault::Error("ExecutionAlreadyExists"), 1);
+    let keyed = || {
+        let mut request = request(Method::POST, &format!("/orchestrators/{FOREVER}/order-1"), "{}");
+        request.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("k-1"));
+        request
+    };
+    let answer = call(&env.app(), keyed()).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_ne!(env.record("order-1").await.map(|r| r.status), Some(Status::StartFailed));
+    let replay = call(&env.app(), keyed()).await;
+    assert_eq!((replay.status, &replay.body), (StatusCode::ACCEPTED, &answer.body));
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await.len(), 1);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
+/// Every attempt lost its answer and Step Functions cannot be asked either:
+/// the claim holds (503), and after the lease DescribeExecution decides.
+#[tokio::test]
+async fn start_whose_attempts_and_describe_all_fail_keeps_the_claim_until_the_lease_decides() {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", Fault::TimeoutAfter, CALL);
+    env.faults.inject("DescribeExecution", Fault::ServerError, CALL);
+    let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
+    assert_retry_after(&answer, StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed");
+    let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
+    assert_eq!(claim.status, Status::Starting);
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(claim.execution_name.clone(), "RUNNING".into())]);
+    // After the lease, Step Functions decides: it runs, so the record says so and starts are refused.
+    env.clock.advance(env.timings.lease_millis);
+    assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!((record.status, record.execution_name), (Status::Running, claim.execution_name));
     assert_settles(&env, FOREVER, "order-1").await;
 }
 
@@ -110,18 +188,13 @@ async fn start_execution_timing_out_before_it_started_is_started_by_the_retry() 
 }
 
 #[tokio::test]
-async fn start_execution_timing_out_throughout_after_it_started_is_found_running_after_the_lease() {
+async fn start_execution_timing_out_throughout_after_it_started_is_confirmed_by_describe_execution() {
     let env = TestEnv::new().await;
-    env.faults.inject("StartExecution", Fault::TimeoutAfter, 2 * CALL);
+    env.faults.inject("StartExecution", Fault::TimeoutAfter, CALL);
     let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
-    assert_retry_after(&answer, StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(claim.execution_name.clone(), "RUNNING".into())]);
-    // After the lease, Step Functions decides: it runs, so the record says so and starts are refused.
-    env.clock.advance(env.timings.lease_millis);
-    assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
-    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_eq!((record.status, record.execution_name), (Status::Running, claim.execution_name));
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(claim.execution_name, "RUNNING".into())]);
     assert_settles(&env, FOREVER, "order-1").await;
 }
 
@@ -175,16 +248,18 @@ async fn claim_whose_answers_were_all_lost_answers_503_and_its_retry_never_runs_
 }
 
 #[tokio::test]
-async fn status_write_throttled_fails_the_invocation_and_its_retry_applies() {
+async fn status_write_throttled_reports_the_record_and_its_retry_applies() {
     let env = TestEnv::new().await;
     let claim = (start(&env.app(), FOREVER, "order-1", "{}").await, env.record("order-1").await);
     let claim = claim.1.unwrap_or_else(|| panic!("no claim: {}", claim.0.body));
     env.faults.inject("UpdateItem", Fault::Throttled, CALL);
     let app = env.app();
-    let handled = events::handle(&app.service, event_fixture("running", &claim)).await;
-    assert!(handled.is_err(), "the invocation must fail, so that Lambda retries it");
+    let batch = sqs_batch(&[event_fixture("running", &claim)]);
+    let answer = events::handle_batch(&app.service, batch.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = answer.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, message_ids(&batch), "reported, so that SQS retries it");
     assert_eq!(env.record("order-1").await.map(|r| r.confirmed_at), Some(None));
-    events::handle(&app.service, event_fixture("running", &claim)).await.unwrap_or_else(|e| panic!("{e}"));
+    deliver_event(&app.service, event_fixture("running", &claim)).await;
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!(record.status, Status::Running);
     assert!(record.confirmed_at.is_some());
@@ -211,8 +286,11 @@ async fn reconciliation_write_throttled_answers_503_and_starts_nothing_until_it_
     assert_eq!(env.faults.pending(), 0);
 }
 
+/// Hole 5 of issue 12: status events arrive in SQS batches. A record whose
+/// write fails is reported alone (`ReportBatchItemFailures`), so SQS retries
+/// it for days and deletes the others; a redelivered batch changes nothing.
 #[tokio::test]
-async fn status_lambda_failing_mid_batch_is_retried_whole_and_every_record_ends_once() {
+async fn a_status_batch_reports_only_its_failing_record_and_the_retry_ends_each_record_once() {
     let env = TestEnv::new().await;
     let ids = ["order-1", "order-2", "order-3", "order-4"];
     let mut claims = Vec::new();
@@ -220,14 +298,14 @@ async fn status_lambda_failing_mid_batch_is_retried_whole_and_every_record_ends_
         assert_eq!(start(&env.app(), FOREVER, id, "{}").await.status, StatusCode::ACCEPTED);
         claims.push(env.record(id).await.unwrap_or_else(|| panic!("no claim")));
     }
-    let batch: Vec<_> = claims.iter().map(|claim| event_fixture("failed", claim)).collect();
+    let events: Vec<_> = claims.iter().map(|claim| event_fixture("failed", claim)).collect();
+    let batch = sqs_batch(&events);
     let app = env.app();
-    // The first delivery: two writes land, the third is throttled, and the invocation fails there.
-    for event in &batch[..2] {
-        events::handle(&app.service, event.clone()).await.unwrap_or_else(|e| panic!("{e}"));
-    }
+    // The first record's write is throttled through all the SDK's attempts; the others land.
     env.faults.inject("UpdateItem", Fault::Throttled, CALL);
-    assert!(events::handle(&app.service, batch[2].clone()).await.is_err());
+    let answer = events::handle_batch(&app.service, batch.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = answer.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, message_ids(&batch)[..1], "only the failing record");
     let statuses = async || {
         let mut out = Vec::new();
         for id in ids {
@@ -235,12 +313,14 @@ async fn status_lambda_failing_mid_batch_is_retried_whole_and_every_record_ends_
         }
         out
     };
-    let failed = Some(Status::Failed);
-    let starting = Some(Status::Starting);
-    assert_eq!(statuses().await, [failed, failed, starting, starting]);
-    // The retry delivers the whole batch again: each record ends once.
-    for event in &batch {
-        events::handle(&app.service, event.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let (failed, starting) = (Some(Status::Failed), Some(Status::Starting));
+    assert_eq!(statuses().await, [starting, failed, failed, failed]);
+    // SQS redelivers that record alone; then, at least once, the whole batch again.
+    let mut retry = batch.clone();
+    retry.records.truncate(1);
+    for redelivery in [retry, batch] {
+        let answer = events::handle_batch(&app.service, redelivery).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     }
     assert_eq!(statuses().await, [failed; 4]);
     for (id, claim) in ids.iter().zip(&claims) {
@@ -363,4 +443,71 @@ async fn a_claim_whose_execution_exists_gets_its_real_status_instead_of_a_takeov
     assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
     assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT]));
     assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+/// A purge whose DeleteItem landed but whose answer was lost: the old code's
+/// SDK retry found nothing and answered 404 for its own delete.
+#[tokio::test]
+async fn a_purge_whose_answer_was_lost_is_recognised_as_done() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    assert_eq!(start(&app, QUICK, "order-1", "{}").await.status, StatusCode::ACCEPTED);
+    let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
+    assert_eq!(env.finished(&claim.execution_arn).await, "SUCCEEDED");
+    deliver_event(&app.service, env.relayed_event(&claim.execution_arn).await).await;
+    env.faults.inject("DeleteItem", Fault::ServerErrorAfter, 1);
+    let purged = call(&app, request(Method::DELETE, "/instances/order-1", "")).await;
+    assert_eq!((purged.status, purged.body.as_str()), (StatusCode::OK, r#"{"instancesDeleted":1}"#));
+    assert_eq!(env.item_count().await, 0);
+    assert_eq!(env.faults.pending(), 0);
+    // A purge of what was never there is still 404.
+    let unknown = call(&app, request(Method::DELETE, "/instances/order-2", "")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+}
+
+/// Hole 6 of issue 12: a throttled state machine check at cold start was
+/// cached, and every later start on the container answered 500 Misconfigured.
+#[tokio::test]
+async fn a_state_machine_check_that_was_not_answered_is_asked_again_by_the_next_start() {
+    let env = TestEnv::new().await;
+    env.faults.inject("DescribeStateMachine", Fault::Throttled, CALL);
+    let machines = env.functions.iter().filter(|(f, _)| *f != MISSING).map(|(f, m)| (f.clone(), m.clone()));
+    let check = std::sync::Arc::new(StandardCheck::new(machines.collect()));
+    let mut app = env.app();
+    app.service = app.service.with_standard_check(check);
+    let first = start(&app, FOREVER, "order-1", "{}").await;
+    assert_retry_after(&first, StatusCode::SERVICE_UNAVAILABLE, "Throttled");
+    assert_eq!(executions_of(&env, FOREVER, "order-1").await.len(), 0);
+    let second = start(&app, FOREVER, "order-1", "{}").await;
+    assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
+    assert_settles(&env, FOREVER, "order-1").await;
+}
+
+/// The responses `openapi.yaml` lists for an operation (a plain text scan of its block).
+fn documented_statuses(operation_id: &str) -> Vec<String> {
+    let spec = std::fs::read_to_string(format!("{}/openapi.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("openapi.yaml: {e}"));
+    let start = spec.find(&format!("operationId: {operation_id}\n")).unwrap_or_else(|| panic!("no {operation_id}"));
+    let block = &spec[start..];
+    let end =
+        block.find("operationId:").and_then(|first| block[first + 1..].find("operationId:")).unwrap_or(block.len());
+    let block = &block[..end];
+    block.lines().filter_map(|line| line.trim().strip_prefix('"')?.split('"').next()).map(str::to_owned).collect()
+}
+
+/// A status read and a purge that must ask Step Functions, refused by it
+/// (access denied, say): 502, which the contract lists for both.
+#[tokio::test]
+async fn status_and_purge_answer_502_when_step_functions_refuses_and_the_contract_lists_it() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
+    env.clock.advance(env.timings.lease_millis.max(env.timings.reconcile_after_millis));
+    for (method, operation) in [(Method::GET, "status"), (Method::DELETE, "purge")] {
+        env.faults.inject("DescribeExecution", Fault::Error("AccessDeniedException"), 1);
+        let answer = call(&app, request(method.clone(), "/instances/order-1", "")).await;
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{method}: {}", answer.body);
+        assert!(documented_statuses(operation).contains(&"502".to_owned()), "{operation} lacks 502 in openapi.yaml");
+    }
+    assert_settles(&env, FOREVER, "order-1").await;
 }

@@ -424,6 +424,9 @@ pub enum Fault {
     TimeoutBefore,
     /// The request takes effect, then the connection times out: its answer is lost.
     TimeoutAfter,
+    /// Answered 400 with this error code; the request never reaches the service
+    /// (e.g. `ExecutionAlreadyExists`, AWS's answer to a same-name start of an ended execution).
+    Error(&'static str),
 }
 
 impl Fault {
@@ -497,6 +500,7 @@ impl HttpConnector for FaultyConnector {
                 }
                 Fault::Throttled => (400, "ThrottlingException"),
                 Fault::ServerError | Fault::ServerErrorAfter => (500, "InternalServerError"),
+                Fault::Error(code) => (400, code),
             };
             let body = serde_json::json!({"__type": code, "message": "injected fault"}).to_string();
             let mut response = aws_smithy_runtime_api::http::Response::new(
@@ -507,4 +511,43 @@ impl HttpConnector for FaultyConnector {
             Ok(response)
         })
     }
+}
+
+/// EventBridge events as the status Lambda receives them: one SQS batch
+/// (the event source mapping's documented shape), each body a whole event.
+pub fn sqs_batch(events: &[serde_json::Value]) -> sfn_singleton::events::SqsEvent {
+    let records: Vec<_> = events
+        .iter()
+        .map(|event| {
+            serde_json::json!({
+                "messageId": unique("message"),
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+                "body": event.to_string(),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795615200000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1795615200010"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sfn-singleton-StatusEventsQueue",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_else(|e| panic!("SQS batch: {e}"))
+}
+
+/// The message IDs of a batch's records, in order.
+pub fn message_ids(batch: &sfn_singleton::events::SqsEvent) -> Vec<String> {
+    batch.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).collect()
+}
+
+/// Delivers one event in an SQS batch of its own; it must not be reported failed.
+pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E>, event: serde_json::Value) {
+    let answer = sfn_singleton::events::handle_batch(service, sqs_batch(&[event])).await;
+    let answer = answer.unwrap_or_else(|e| panic!("batch failed: {e}"));
+    assert!(answer.batch_item_failures.is_empty(), "a record was reported failed: {answer:?}");
 }

@@ -6,5 +6,6 @@ mod helpers;
 mod hostile;
 mod policy;
 mod schedule;
+mod sources;
 mod start;
 mod status;

@@ -5,7 +5,6 @@ use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::config::Function;
 use sfn_singleton::domain::{ConflictPolicy, ExecutionName, Record, ReusePolicy, StateMachineArn, Status};
-use sfn_singleton::events;
 use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,7 +28,7 @@ async fn record(env: &TestEnv) -> Record {
 /// Ends the current run with the status a fixture event of that name says.
 async fn end(env: &TestEnv, fixture: &str) {
     let app = env.app();
-    events::handle(&app.service, event_fixture(fixture, &record(env).await)).await.unwrap_or_else(|e| panic!("{e}"));
+    deliver_event(&app.service, event_fixture(fixture, &record(env).await)).await;
 }
 
 #[tokio::test]
@@ -77,7 +76,7 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_four_calls() {
         execution_name: first.rsplit(':').next().unwrap_or("").into(),
         ..current.clone()
     };
-    events::handle(&app.service, event_fixture("aborted", &late)).await.unwrap_or_else(|e| panic!("{e}"));
+    deliver_event(&app.service, event_fixture("aborted", &late)).await;
     assert_eq!(record(&env).await, current);
 }
 
@@ -234,7 +233,7 @@ async fn reuse_policies_across_every_terminal_status() {
             let path = format!("/orchestrators/{FOREVER}/{id}?reuse={reuse}");
             assert_eq!(call(&env.app(), post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
             let record = env.record(&id).await.unwrap_or_else(|| panic!("no record"));
-            events::handle(&env.app().service, event_fixture(fixture, &record)).await.unwrap_or_else(|e| panic!("{e}"));
+            deliver_event(&env.app().service, event_fixture(fixture, &record)).await;
             let again = call(&env.app(), post(&path, "{}", None)).await;
             let allowed = match reuse {
                 ReusePolicy::AllowAll => true,
@@ -279,7 +278,7 @@ async fn restart_starts_a_finished_instance_again_with_its_last_input() {
         let first = call(&app, post(&format!("/orchestrators/{FOREVER}/{id}"), r#"{"n":7}"#, None)).await;
         assert_eq!(first.json()["restartPostUri"], format!("https://api.example.com/instances/{id}/restart"));
         let record = env.record(&id).await.unwrap_or_else(|| panic!("no record"));
-        events::handle(&app.service, event_fixture(fixture, &record)).await.unwrap_or_else(|e| panic!("{e}"));
+        deliver_event(&app.service, event_fixture(fixture, &record)).await;
         env.calls.take();
         let restarted = call(&app, post(&format!("/instances/{id}/restart"), "", None)).await;
         assert_eq!(restarted.status, StatusCode::ACCEPTED, "{fixture}: {}", restarted.body);
@@ -370,4 +369,32 @@ async fn per_function_defaults_come_from_the_configuration() {
         call(&app, post("/orchestrators/Shared/job?onConflict=reject", "{}", None)).await.status,
         StatusCode::CONFLICT
     );
+}
+
+/// Hole 7 of issue 12: restart read the record (and could describe and write)
+/// before it refused a bad policy, reason or key.
+#[tokio::test]
+async fn restart_refuses_bad_input_before_any_aws_call() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    assert_eq!(started(&env, "").await.status, StatusCode::ACCEPTED);
+    end(&env, "succeeded").await;
+    let before = record(&env).await;
+    let long_reason = "r".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1);
+    let cases = [
+        (post("/instances/order-1/restart?onConflict=replace", "", None), "InvalidPolicy"),
+        (post("/instances/order-1/restart?reuse=never", "", None), "InvalidPolicy"),
+        (post(&format!("/instances/order-1/restart?reason={long_reason}"), "", None), "ReasonTooLong"),
+        (post("/instances/order-1/restart", "", Some(&"k".repeat(256))), "InvalidIdempotencyKey"),
+    ];
+    env.calls.take();
+    for (request, code) in cases {
+        let path = request.uri().to_string();
+        let answer = call(&app, request).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}: {}", answer.body);
+        assert!(answer.body.contains(code), "{path}: {}", answer.body);
+        assert_eq!(env.calls.take(), Vec::<String>::new(), "{path}");
+    }
+    assert_eq!(record(&env).await, before);
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
 }

@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use sfn_singleton::Error;
 use sfn_singleton::domain::{StateMachineArn, Status};
-use sfn_singleton::events;
 use sfn_singleton::schedule::{self, ScheduleOutcome};
 use sfn_singleton::service::StandardCheck;
 use std::collections::BTreeMap;
@@ -45,7 +44,7 @@ async fn skip_does_nothing_while_the_previous_run_runs_and_starts_once_it_ended(
     assert_eq!(env.executions(FOREVER).await.len(), 1);
 
     let app = env.app();
-    events::handle(&app.service, event_fixture("succeeded", &record)).await.unwrap_or_else(|e| panic!("{e}"));
+    deliver_event(&app.service, event_fixture("succeeded", &record)).await;
     let second = started_arn(run(&env, input("nightly", "skip")).await);
     assert_ne!(second, first);
     assert_eq!(env.executions(FOREVER).await.len(), 2);

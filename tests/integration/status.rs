@@ -17,9 +17,7 @@ async fn started(env: &TestEnv, function: &str, id: &str) -> Record {
 }
 
 async fn deliver(env: &TestEnv, event: serde_json::Value) {
-    let app = env.app();
-    let handled = events::handle(&app.service, event).await;
-    assert!(handled.is_ok(), "{handled:?}");
+    deliver_event(&env.app().service, event).await;
 }
 
 async fn outcome(env: &TestEnv, event: serde_json::Value) -> EventOutcome {
@@ -161,6 +159,28 @@ async fn a_redriven_older_execution_is_stopped_so_two_never_run_at_once() {
     assert_eq!(env.finished(&old.execution_arn).await, "ABORTED");
     assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
     assert_eq!(env.record("order-1").await, Some(current));
+}
+
+/// Hole 3 of issue 12: the record is purged (or expired by TTL) while the
+/// execution can still be redriven for 14 days. The old code acknowledged the
+/// redrive's RUNNING as "unknown instance", so it ran beside the next start.
+#[tokio::test]
+async fn a_redrive_after_the_record_was_deleted_is_stopped_and_the_id_stays_free() {
+    let env = TestEnv::new().await;
+    let old = started(&env, FOREVER, "order-1").await;
+    // It failed (the emulator's execution keeps running: as if redriven later); the record is purged.
+    deliver(&env, event_fixture("failed", &old)).await;
+    let purged = call(&env.app(), request(Method::DELETE, "/instances/order-1", "")).await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    assert_eq!(outcome(&env, event_fixture("redriven_running", &old)).await, EventOutcome::StoppedSuperseded);
+    assert_eq!(env.finished(&old.execution_arn).await, "ABORTED");
+    assert_eq!(env.item_count().await, 0, "nothing recreated");
+    let current = started(&env, FOREVER, "order-1").await;
+    assert_eq!(env.settled_executions(FOREVER, &current.execution_name).await.len(), 2);
+    // A first run no record knows is not stopped (another table's, say): only redrives are.
+    let mut fresh = event_fixture("running", &old);
+    fresh["detail"]["name"] = serde_json::json!(format!("x-{}-0000000000000", "0".repeat(32)));
+    assert_eq!(outcome(&env, fresh).await, EventOutcome::UnknownInstance);
 }
 
 #[tokio::test]
