@@ -17,7 +17,10 @@
 //! Bounds: `SINGLETON_MODEL_BOUND=large` checks a larger model (minutes to
 //! an hour on 2 cores); the default finishes in a few minutes.
 
-use sfn_singleton::domain::policy::{ConflictPolicy, Decision, IdempotencyKey, StartPolicy, Trust, decide};
+use sfn_singleton::domain::launch::{LaunchVerdict, StartAttempt, after_attempts};
+use sfn_singleton::domain::policy::{
+    ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, StartPolicy, Trust, decide, refused_running,
+};
 use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
 use sfn_singleton::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
 use stateright::{Checker, Model, Property};
@@ -47,9 +50,25 @@ struct Client {
     key: Option<&'static str>,
 }
 
+/// The decisions under check: the crate's, or an old one a test shows the model catches.
+#[derive(Clone, Copy)]
+struct Decisions {
+    launch: fn(&[StartAttempt]) -> LaunchVerdict,
+    refused_running: fn(Option<&Record>, &str, u32) -> RefusedRunning,
+}
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decisions")
+    }
+}
+
+const CRATE: Decisions = Decisions { launch: after_attempts, refused_running };
+
 #[derive(Clone, Debug)]
 struct Protocol {
     algorithm: Algorithm,
+    decisions: Decisions,
     clients: Vec<Client>,
     max_time: Millis,
     /// What this configuration must reach (`sometimes` properties), so that it checks something.
@@ -60,6 +79,8 @@ struct Protocol {
     redrives: u8,
     reads: u8,
     terminates: u8,
+    attempt_faults: u8,
+    deletes: u8,
     id: InstanceId,
     machine: StateMachineArn,
 }
@@ -72,6 +93,10 @@ struct Budgets {
     redrives: u8,
     reads: u8,
     terminates: u8,
+    /// StartExecution attempts that fail: lost after taking effect, or throttled.
+    attempt_faults: u8,
+    /// Deletions of a terminal record (purge, or TTL, at any time).
+    deletes: u8,
 }
 
 /// Situations a configuration must reach.
@@ -81,6 +106,8 @@ enum Reach {
     Takeover,
     Replace,
     SupersededStop,
+    /// A start whose attempts' word was not enough asks Step Functions.
+    AskedAfterAttempts,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,8 +167,12 @@ enum Pc {
     Stop {
         current: Box<Record>,
     },
-    /// StartExecution of the claim.
-    Launch,
+    /// StartExecution attempts of the claim, and what each answered.
+    Launch {
+        attempts: Vec<StartAttempt>,
+    },
+    /// The attempts left it open: DescribeExecution of the claim's execution.
+    LaunchDescribe,
     /// The control: the read before the start.
     Read,
     /// The control: the (unconditional) write of its record, then StartExecution.
@@ -200,6 +231,8 @@ struct State {
     redrives: u8,
     reads: u8,
     terminates: u8,
+    attempt_faults: u8,
+    deletes: u8,
     /// A property violation seen in a step (an answer, or an event's handling).
     violation: Option<String>,
     /// Sanity: what the checked runs did reach.
@@ -207,12 +240,16 @@ struct State {
     seen_takeover: bool,
     seen_superseded_stop: bool,
     seen_replace: bool,
+    seen_asked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Action {
     Begin(usize),
     Step(usize),
+    /// A StartExecution attempt that fails: `Unanswered` (it took effect, its
+    /// answer was lost) or `Throttled` (nothing happened).
+    AttemptFails(usize, StartAttempt),
     Die(usize),
     Tick,
     End(usize, Status),
@@ -222,7 +259,11 @@ enum Action {
     Lose(usize),
     Read,
     Terminate,
-    SideStep { terminate: bool },
+    SideStep {
+        terminate: bool,
+    },
+    /// A terminal record deleted (purge, or TTL).
+    Delete,
 }
 
 /// An answer a start gives, checked when given.
@@ -239,6 +280,7 @@ impl Protocol {
     fn new(algorithm: Algorithm, clients: Vec<Client>, max_time: Millis, budgets: Budgets, expect: Vec<Reach>) -> Self {
         Protocol {
             algorithm,
+            decisions: CRATE,
             clients,
             max_time,
             expect,
@@ -247,6 +289,8 @@ impl Protocol {
             redrives: budgets.redrives,
             reads: budgets.reads,
             terminates: budgets.terminates,
+            attempt_faults: budgets.attempt_faults,
+            deletes: budgets.deletes,
             id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")),
             machine: StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
                 .unwrap_or_else(|e| panic!("{e}")),
@@ -423,7 +467,7 @@ impl Protocol {
                         state.seen_takeover = true;
                     }
                     state.record = Some(claim);
-                    state.requests[request].pc = Pc::Launch;
+                    state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
                     return;
                 }
                 let Some(current) = state.record.clone() else {
@@ -431,7 +475,7 @@ impl Protocol {
                     return;
                 };
                 if current.is_same_claim(&claim) {
-                    state.requests[request].pc = Pc::Launch;
+                    state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
                     return;
                 }
                 let decision = decide(&current, &self.policy(request), now, Trust::of(&current, now, RECONCILE_AFTER));
@@ -469,13 +513,21 @@ impl Protocol {
                     condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
                 };
             }
-            Pc::Launch => {
-                if state.execs[request] == Exec::NotStarted {
-                    state.execs[request] = Exec::Running { redrive: 0 };
-                    state.last_started = Some(request);
-                    emit(state, request, Status::Running, 0);
+            // An attempt that gets its answer: started, or (same name, same input) already
+            // running; `ExecutionAlreadyExists` once that execution has ended.
+            Pc::Launch { attempts } => {
+                let answered = match state.execs[request] {
+                    Exec::NotStarted | Exec::Running { .. } => StartAttempt::Started,
+                    Exec::Ended { .. } => StartAttempt::AlreadyExists,
+                };
+                self.attempt(state, request, attempts, answered);
+            }
+            Pc::LaunchDescribe => {
+                state.seen_asked = true;
+                match state.execs[request] {
+                    Exec::NotStarted => self.answer(state, request, Answer::RetryLater),
+                    _ => self.answer(state, request, Answer::Accepted(request)),
                 }
-                self.answer(state, request, Answer::Accepted(request));
             }
             Pc::Read => match state.record.clone() {
                 Some(current) if !current.status.is_terminal() => {
@@ -485,9 +537,38 @@ impl Protocol {
             },
             Pc::Put => {
                 state.record = Some(self.claim_record(request, began));
-                state.requests[request].pc = Pc::Launch;
+                state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
             }
             Pc::NotBegun | Pc::Done | Pc::Dead => {}
+        }
+    }
+
+    /// One StartExecution attempt of `request`'s claim and what it answered
+    /// (`Singleton::launch`, with the decisions under check).
+    fn attempt(&self, state: &mut State, request: usize, mut attempts: Vec<StartAttempt>, answered: StartAttempt) {
+        let takes_effect = matches!(answered, StartAttempt::Started | StartAttempt::Unanswered);
+        if takes_effect && state.execs[request] == Exec::NotStarted {
+            state.execs[request] = Exec::Running { redrive: 0 };
+            state.last_started = Some(request);
+            emit(state, request, Status::Running, 0);
+        }
+        attempts.push(answered);
+        match (self.decisions.launch)(&attempts) {
+            LaunchVerdict::Started => self.answer(state, request, Answer::Accepted(request)),
+            LaunchVerdict::Retry => state.requests[request].pc = Pc::Launch { attempts },
+            LaunchVerdict::AskStepFunctions => state.requests[request].pc = Pc::LaunchDescribe,
+            LaunchVerdict::Release => {
+                // `mark_start_failed`: conditional on the claim still being this `Starting` one.
+                let name = self.name(request);
+                if let Some(current) = &mut state.record
+                    && current.status == Status::Starting
+                    && current.execution_name == name.as_str()
+                {
+                    current.status = Status::StartFailed;
+                    current.lease_until = None;
+                }
+                self.answer(state, request, Answer::RetryLater);
+            }
         }
     }
 
@@ -495,28 +576,35 @@ impl Protocol {
     fn deliver(&self, state: &mut State, event: Event) {
         let status = event.status.status();
         let running = status == Status::Running;
-        let Some(record) = state.record.clone() else { return };
-        let target = Record { execution_arn: self.arn(event.exec), ..record.clone() };
-        let exec_state = ExecutionState {
-            status,
-            redrive_count: event.redrive,
-            stop_date: None,
-            output: None,
-            error: None,
-            cause: None,
-            input: None,
+        let arn = self.arn(event.exec);
+        let applied = match state.record.clone() {
+            Some(record) => {
+                let target = Record { execution_arn: arn.clone(), ..record };
+                let exec_state = ExecutionState {
+                    status,
+                    redrive_count: event.redrive,
+                    stop_date: None,
+                    output: None,
+                    error: None,
+                    cause: None,
+                    input: None,
+                };
+                let from: &'static [Status] =
+                    if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] };
+                Self::apply(state, &self.update(&target, exec_state, state.now, from))
+            }
+            None => false,
         };
-        let from: &'static [Status] = if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] };
-        let update = self.update(&target, exec_state, state.now, from);
-        if !(Self::apply(state, &update) || !running || record.execution_arn == update.execution_arn) {
-            // An older execution runs: stop it if it still does (DescribeExecution, then StopExecution).
-            if matches!(state.execs[event.exec], Exec::Running { .. }) {
+        if !applied && running {
+            let decision = (self.decisions.refused_running)(state.record.as_ref(), &arn, event.redrive);
+            // DescribeExecution, then StopExecution if it still runs.
+            if decision == RefusedRunning::StopIfRunning && matches!(state.execs[event.exec], Exec::Running { .. }) {
                 self.stop(state, event.exec);
                 state.seen_superseded_stop = true;
             }
         }
         // A redrive's event handled: unless the record names it, it must not run on.
-        let named = state.record.as_ref().is_some_and(|r| r.execution_arn == self.arn(event.exec));
+        let named = state.record.as_ref().is_some_and(|r| r.execution_arn == arn);
         if event.redrive > 0 && running && !named && matches!(state.execs[event.exec], Exec::Running { .. }) {
             state.violation.get_or_insert(format!("redriven execution {} runs on after its event", event.exec));
         }
@@ -665,11 +753,14 @@ impl Model for Protocol {
             redrives: self.redrives,
             reads: self.reads,
             terminates: self.terminates,
+            attempt_faults: self.attempt_faults,
+            deletes: self.deletes,
             violation: None,
             seen_replay: false,
             seen_takeover: false,
             seen_superseded_stop: false,
             seen_replace: false,
+            seen_asked: false,
         }]
     }
 
@@ -682,9 +773,13 @@ impl Model for Protocol {
                 Pc::NotBegun => actions.push(Action::Begin(i)),
                 Pc::Done | Pc::Dead => {}
                 // A crash that matters: between the claim and StartExecution, or between a read and its write.
-                Pc::Launch | Pc::VerifyWrite { .. } | Pc::Put => {
+                Pc::Launch { .. } | Pc::VerifyWrite { .. } | Pc::Put => {
                     actions.push(Action::Step(i));
                     actions.push(Action::Die(i));
+                    if matches!(request.pc, Pc::Launch { .. }) && state.attempt_faults > 0 {
+                        actions.push(Action::AttemptFails(i, StartAttempt::Unanswered));
+                        actions.push(Action::AttemptFails(i, StartAttempt::Throttled));
+                    }
                 }
                 _ => actions.push(Action::Step(i)),
             }
@@ -728,6 +823,9 @@ impl Model for Protocol {
         if state.terminator != Side::Idle {
             actions.push(Action::SideStep { terminate: true });
         }
+        if state.deletes > 0 && state.record.as_ref().is_some_and(|r| r.status.is_terminal()) {
+            actions.push(Action::Delete);
+        }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
@@ -745,6 +843,15 @@ impl Model for Protocol {
                 }
             }
             Action::Step(i) => self.step(&mut state, i),
+            Action::AttemptFails(i, answered) => {
+                let Pc::Launch { attempts } = state.requests[i].pc.clone() else { return None };
+                state.attempt_faults -= 1;
+                self.attempt(&mut state, i, attempts, answered);
+            }
+            Action::Delete => {
+                state.deletes -= 1;
+                state.record = None;
+            }
             Action::Die(i) => state.requests[i].pc = Pc::Dead,
             Action::Tick => {
                 state.now += 1;
@@ -837,6 +944,9 @@ impl Model for Protocol {
                     Property::sometimes("an older execution found running by its event is stopped", |_, s: &State| {
                         s.seen_superseded_stop
                     })
+                }
+                Reach::AskedAfterAttempts => {
+                    Property::sometimes("a start asks Step Functions after its attempts", |_, s: &State| s.seen_asked)
                 }
             });
         }
@@ -941,4 +1051,79 @@ fn the_read_then_start_control_runs_two_executions() {
     for action in path.into_actions() {
         println!("  {action:?}");
     }
+}
+
+/// Runs `model` and returns the counterexample it must find for `property`.
+fn counterexample(label: &str, model: Protocol, property: &'static str) -> Vec<Action> {
+    let checker = model.checker().threads(2).spawn_bfs().join();
+    println!("{}", report(label, &checker));
+    let path = checker.discovery(property).unwrap_or_else(|| panic!("{label}: no counterexample to {property:?}"));
+    let actions = path.into_actions();
+    println!("counterexample ({label}):");
+    for action in &actions {
+        println!("  {action:?}");
+    }
+    actions
+}
+
+/// SDK-level faults below the service: StartExecution attempts that take
+/// effect without an answer, and throttled ones, in every order.
+#[test]
+fn start_attempts_that_may_have_started_it_never_release_the_claim() {
+    let budgets = Budgets { attempt_faults: 3, ..Budgets::default() };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 3) } else { (vec![REJECT, REJECT], 2) };
+    check(
+        "start attempts",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::AskedAfterAttempts]),
+    );
+}
+
+/// Before issue 12 the SDK retried StartExecution and the service saw only
+/// the last attempt's error: a throttle after a lost answer released the claim.
+fn last_attempt_decides(attempts: &[StartAttempt]) -> LaunchVerdict {
+    match attempts.last() {
+        Some(StartAttempt::Started) => LaunchVerdict::Started,
+        Some(StartAttempt::Throttled | StartAttempt::Refused | StartAttempt::AlreadyExists) => LaunchVerdict::Release,
+        _ if attempts.len() < 3 => LaunchVerdict::Retry,
+        _ => LaunchVerdict::AskStepFunctions,
+    }
+}
+
+#[test]
+fn the_model_finds_two_runs_under_the_old_launch_decision() {
+    let budgets = Budgets { attempt_faults: 3, ..Budgets::default() };
+    let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, REJECT], 2, budgets, vec![]);
+    model.decisions.launch = last_attempt_decides;
+    let actions = counterexample("old launch decision", model, "at most one execution started by the system runs");
+    assert!(actions.iter().any(|a| matches!(a, Action::AttemptFails(_, StartAttempt::Unanswered))), "{actions:?}");
+}
+
+/// Terminal records deleted at any time (purge, or TTL) while their ended
+/// executions may still be redriven from outside.
+#[test]
+fn deleted_records_and_late_redrives_keep_the_promises() {
+    let budgets = Budgets { redrives: 1, deletes: 1, ..Budgets::default() };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 3) } else { (vec![REJECT, REJECT], 3) };
+    check(
+        "deletion and redrive",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::SupersededStop]),
+    );
+}
+
+/// Before issue 12 a RUNNING event whose record was gone was acknowledged
+/// as "unknown instance", and the redriven execution ran on.
+fn unknown_when_deleted(current: Option<&Record>, execution_arn: &str, redrive_count: u32) -> RefusedRunning {
+    match current {
+        None => RefusedRunning::Unknown,
+        current => refused_running(current, execution_arn, redrive_count),
+    }
+}
+
+#[test]
+fn the_model_finds_a_redrive_running_on_under_the_old_event_decision() {
+    let budgets = Budgets { redrives: 1, deletes: 1, ..Budgets::default() };
+    let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![REJECT], 2, budgets, vec![]);
+    model.decisions.refused_running = unknown_when_deleted;
+    let actions = counterexample("old event decision", model, "answers are true, redriven older executions stopped");
+    assert!(actions.contains(&Action::Delete), "{actions:?}");
 }
