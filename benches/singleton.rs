@@ -15,8 +15,8 @@ use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, InstanceKey, Record, StateMachineArn};
 use sfn_singleton::events;
 use sfn_singleton::ports::{
-    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, StoreError,
-    WorkflowType,
+    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, KeyClaim,
+    KeyEntry, StoreError, WorkflowType,
 };
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -198,6 +198,18 @@ impl InstanceStore for Instantaneous {
     }
     async fn purge(&self, _: &InstanceKey) -> Result<Conditional, StoreError> {
         Ok(Conditional::Written)
+    }
+    async fn put_key(&self, _: &KeyEntry, _: i64) -> Result<KeyClaim, StoreError> {
+        Ok(KeyClaim::Written)
+    }
+    async fn get_key(&self, _: &str) -> Result<Option<KeyEntry>, StoreError> {
+        Ok(None)
+    }
+    async fn replace_key(&self, _: &KeyEntry, _: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn delete_key(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -1,7 +1,10 @@
 //! A local HTTP front for the http Lambda's handler, for the property-based
 //! API test (`scripts/api-fuzz`). Each request becomes the API Gateway HTTP
 //! API (payload 2.0) event that production receives, parsed by `lambda_http`
-//! as in production, and handled by the same code the Lambda runs.
+//! as in production, and handled by the same code the Lambda runs. Like the
+//! stack's API, it matches the template's routes (on the path's encoded
+//! segments) and hands over `routeKey`, `pathParameters` decoded once, and a
+//! `rawPath` decoded and cut at a decoded `?`, as HTTP APIs do.
 //!
 //! Why not `cargo lambda watch`: its own front answers 500 before invoking the
 //! function when a header value is not UTF-8, and 414 for long URLs; neither
@@ -105,10 +108,22 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8], id: u64) -> serde_jso
         headers.insert(name.as_str().to_owned(), json!(values.join(",")));
     }
     let host = headers.get("host").and_then(|h| h.as_str()).unwrap_or("localhost").to_owned();
-    let path = parts.uri.path();
+    let encoded = parts.uri.path();
+    let decode = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+    let decoded = decode(encoded);
+    let path = decoded.split('?').next().unwrap_or_default();
+    let (route_key, parameters) = match route(encoded) {
+        Some((template, parameters)) => {
+            let parameters: serde_json::Map<_, _> =
+                parameters.into_iter().map(|(name, value)| (name.to_owned(), json!(decode(value)))).collect();
+            (format!("ANY {template}"), Some(parameters))
+        }
+        None => ("$default".to_owned(), None),
+    };
     json!({
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
+        "pathParameters": parameters,
         "rawPath": path,
         "rawQueryString": parts.uri.query().unwrap_or(""),
         "headers": headers,
@@ -125,13 +140,42 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8], id: u64) -> serde_jso
                 "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
             },
             "requestId": format!("local-{id}"),
-            "routeKey": "$default",
+            "routeKey": route_key,
             "stage": "$default",
             "time": "25/Nov/2026:00:00:00 +0000",
             "timeEpoch": 0,
         },
         "body": base64::engine::general_purpose::STANDARD.encode(body),
         "isBase64Encoded": true,
+    })
+}
+
+/// The template's routes (`ANY` each), as API Gateway matches them.
+const ROUTES: [&str; 4] = [
+    "/orchestrators/{functionName}/{instanceId}",
+    "/instances/{instanceId}",
+    "/instances/{instanceId}/terminate",
+    "/instances/{instanceId}/restart",
+];
+
+/// The route an encoded path matches, and its parameters (still encoded).
+fn route(encoded: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
+    let segments: Vec<&str> = encoded.trim_start_matches('/').split('/').collect();
+    ROUTES.into_iter().find_map(|template| {
+        let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut parameters = Vec::new();
+        for (part, segment) in parts.iter().zip(&segments) {
+            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !segment.is_empty() => parameters.push((name, *segment)),
+                Some(_) => return None,
+                None if part == segment => {}
+                None => return None,
+            }
+        }
+        Some((template, parameters))
     })
 }
 

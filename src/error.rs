@@ -39,6 +39,11 @@ pub enum Error {
     InvalidPolicy(#[from] crate::domain::policy::InvalidPolicy),
     #[error(transparent)]
     InvalidIdempotencyKey(#[from] crate::domain::policy::InvalidIdempotencyKey),
+    #[error(
+        "the Idempotency-Key of this start of instance {0:?} was first used with another request (function or input); \
+         a retry must repeat the request exactly, a new request needs a new key"
+    )]
+    IdempotencyKeyReused(String),
     #[error("An instance with ID '{0}' already exists.")]
     AlreadyExists(String),
     #[error("Step Functions refused to start the execution: {0}")]

@@ -9,11 +9,13 @@
 
 use crate::domain::{Millis, Status};
 use crate::error::Error;
-use crate::ports::{Engine, ExecutionState, InstanceStore};
+use crate::ports::{Engine, ExecutionState, InstanceStore, StoreError};
 use crate::service::{EventOutcome, Singleton, StatusChange};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use tracing::Instrument;
 
 pub const SOURCE: &str = "aws.states";
@@ -123,7 +125,7 @@ pub async fn handle<S: InstanceStore, E: Engine>(
             Ok(EventOutcome::NotOurs) => tracing::warn!("not an execution started by sfn-singleton; acknowledged"),
             Ok(outcome) => tracing::info!(?outcome, "event handled"),
             Err(error) => {
-                tracing::error!(%error, "event not handled; failing the invocation so that it is retried");
+                tracing::error!(%error, "event not handled; it will be retried");
                 return Err(error);
             }
         }
@@ -134,31 +136,46 @@ pub async fn handle<S: InstanceStore, E: Engine>(
 }
 
 /// Handles one SQS batch of EventBridge events (each message's body is the
-/// whole event). Records that failed for a reason a retry can fix are
-/// reported, so that SQS retries them alone and deletes the others; the
-/// invocation fails only when such a record has no message ID to report.
+/// whole event), its records at once: they are order-proof, and one slow
+/// record must not hold the others past the function's timeout. Records that
+/// failed for a reason a retry can fix, or that did not finish within
+/// `budget` (the invocation's time left, less a margin), are reported, so that
+/// SQS retries them alone and deletes the others; the invocation fails only
+/// when such a record has no message ID to report.
 pub async fn handle_batch<S: InstanceStore, E: Engine>(
     service: &Singleton<S, E>,
     batch: SqsEvent,
+    budget: Duration,
 ) -> Result<SqsBatchResponse, Error> {
-    let mut response = SqsBatchResponse::default();
-    for record in batch.records {
-        let receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?");
+    let outcomes = join_all(batch.records.into_iter().map(|record| async move {
+        let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
         let event = match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
             Ok(event) => event,
             Err(error) => {
                 tracing::warn!(message_id = ?record.message_id, %error, "message body is not JSON; acknowledged");
-                continue;
+                return Ok(());
             }
         };
-        if let Err(error) = handle(service, event).await {
-            match record.message_id {
-                Some(message_id) => {
-                    tracing::warn!(%message_id, receive_count, "reported for a retry of this record alone");
-                    response.add_failure(message_id);
-                }
-                None => return Err(error),
+        let failed = match tokio::time::timeout(budget, handle(service, event)).await {
+            Ok(handled) => handled.err(),
+            Err(_) => Some(Error::Store(StoreError::Unavailable(format!("not handled within {budget:?}")))),
+        };
+        match (failed, record.message_id) {
+            (None, _) => Ok(()),
+            (Some(error), Some(message_id)) => {
+                tracing::warn!(%message_id, %error, receive_count, "reported for a retry of this record alone");
+                Err(Ok(message_id))
             }
+            (Some(error), None) => Err(Err(error)),
+        }
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => {}
+            Err(Ok(message_id)) => response.add_failure(message_id),
+            Err(Err(error)) => return Err(error),
         }
     }
     Ok(response)

@@ -120,6 +120,34 @@ impl ClaimCondition {
     }
 }
 
+/// What a start's `Idempotency-Key` started, kept apart from the record for
+/// the key's whole window: a record can be replaced (another start, a
+/// restart, a schedule) or purged while a client still retries with the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyEntry {
+    /// The key's hash (salted with the instance key; never the key).
+    pub key_hash: String,
+    pub instance_key: InstanceKey,
+    pub execution_name: String,
+    pub execution_arn: String,
+    /// SHA-256 of what the request asked for (function and input): the same
+    /// key with another request is refused, not replayed.
+    pub request_digest: String,
+    /// When the first request with the key began.
+    pub began: Millis,
+    /// The window's end; the store forgets the entry after it (TTL).
+    pub until: Millis,
+}
+
+/// The outcome of writing a key's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    Written,
+    /// A live entry holds the key: the one the store returned with the
+    /// refusal, if it did (not every store does).
+    Taken(Option<Box<KeyEntry>>),
+}
+
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conditional {
@@ -179,6 +207,22 @@ pub trait InstanceStore: Send + Sync {
         key: &InstanceKey,
         update: &ExecutionUpdate,
     ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
+
+    /// Writes a key's entry unless a live one (window still open at `now`) holds the key.
+    fn put_key(&self, entry: &KeyEntry, now: Millis) -> impl Future<Output = Result<KeyClaim, StoreError>> + Send;
+
+    /// The key's entry, strongly consistent.
+    fn get_key(&self, key_hash: &str) -> impl Future<Output = Result<Option<KeyEntry>, StoreError>> + Send;
+
+    /// Replaces the key's entry by `entry` if it still names `execution_name`. Returns whether it wrote.
+    fn replace_key(
+        &self,
+        entry: &KeyEntry,
+        execution_name: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the key's entry if it still names `execution_name`.
+    fn delete_key(&self, key_hash: &str, execution_name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes the record if it is terminal. One attempt, never retried below
     /// the port: the service retries, knowing whether an attempt may have landed.

@@ -3,12 +3,12 @@
 //! the same singleton start as the HTTP API.
 
 use crate::config::Config;
-use crate::domain::InstanceId;
-use crate::domain::{ConflictPolicy, StartPolicy};
+use crate::domain::{ConflictPolicy, IdempotencyKey, InstanceId, StartPolicy};
 use crate::error::Error;
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{Singleton, StartOutcome, StartRequest, Started};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
 /// What a schedule runs when the previous run of its instance still runs.
@@ -22,17 +22,42 @@ pub enum Overlap {
     Replace,
 }
 
-/// The schedule's input, e.g. `{"functionName":"Reports","instanceId":"nightly","input":{…},"overlap":"skip"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The schedule's input, e.g.
+/// `{"functionName":"Reports","instanceId":"nightly","input":{…},"overlap":"skip",
+///   "executionId":"<aws.scheduler.execution-id>","scheduledTime":"<aws.scheduler.scheduled-time>"}`
+/// (EventBridge Scheduler fills in the two placeholders).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledStart {
     pub function_name: String,
     pub instance_id: String,
-    /// The orchestration input; `null` when absent.
+    /// The orchestration input, passed to Step Functions exactly as written
+    /// (big numbers, long decimals and repeated keys included); `null` when absent.
     #[serde(default)]
-    pub input: serde_json::Value,
+    pub input: Option<Box<RawValue>>,
     #[serde(default)]
     pub overlap: Overlap,
+    /// Scheduler's ID of this occurrence: the same in its retries and duplicates.
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    /// The occurrence's scheduled time: its ID when there is no execution ID.
+    #[serde(default)]
+    pub scheduled_time: Option<String>,
+}
+
+impl ScheduledStart {
+    /// The occurrence's idempotency key: each occurrence starts at most once,
+    /// however often Scheduler and Lambda deliver it.
+    fn occurrence_key(&self, instance_id: &InstanceId) -> Result<Option<IdempotencyKey>, Error> {
+        let occurrence = match (&self.execution_id, &self.scheduled_time) {
+            (Some(id), _) => format!("schedule:{id}"),
+            (None, Some(time)) => format!("schedule-time:{time}"),
+            (None, None) => return Ok(None),
+        };
+        IdempotencyKey::parse(&occurrence, instance_id.key().as_str()).map(Some).map_err(|_| {
+            Error::InvalidSchedule("executionId and scheduledTime must be 1–240 visible ASCII characters".into())
+        })
+    }
 }
 
 /// What a scheduled run did (the Lambda's answer).
@@ -51,23 +76,42 @@ pub enum ScheduleOutcome {
         terminated_execution_arn: String,
         execution_arn: String,
     },
+    /// This occurrence was delivered before and started this execution: nothing more is done.
+    Replayed {
+        execution_arn: String,
+    },
 }
 
-/// Runs one scheduled start. Errors (bad input, a start that failed) fail the
-/// invocation, so the schedule's retry policy and dead-letter queue see them.
+const EXPECTED: &str = "{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\", \
+     \"executionId\": \"<aws.scheduler.execution-id>\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}";
+
+/// Runs one scheduled start from the invocation's payload (JSON text, read
+/// raw so that the input reaches Step Functions as written). Errors (bad
+/// input, a start that failed) are logged and fail the invocation, so that
+/// Lambda's and the schedule's retries and dead-letter queue see them.
 pub async fn handle<S: InstanceStore, E: Engine>(
     service: &Singleton<S, E>,
     config: &Config,
-    event: serde_json::Value,
+    payload: &str,
 ) -> Result<ScheduleOutcome, Error> {
-    let scheduled: ScheduledStart = serde_json::from_value(event).map_err(|e| {
-        Error::InvalidSchedule(format!(
-            "{e}; the schedule's input must be {{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\"}}"
-        ))
-    })?;
-    let span =
-        tracing::info_span!("schedule", instance_id = %scheduled.instance_id, function = %scheduled.function_name);
-    run(service, config, scheduled).instrument(span).await
+    let scheduled: ScheduledStart = match serde_json::from_str(payload) {
+        Ok(scheduled) => scheduled,
+        Err(e) => {
+            let error = Error::InvalidSchedule(format!("{e}; the schedule's input must be {EXPECTED}"));
+            tracing::error!(%error, "scheduled start refused");
+            return Err(error);
+        }
+    };
+    let span = tracing::info_span!(
+        "schedule",
+        instance_id = %scheduled.instance_id,
+        function = %scheduled.function_name,
+        occurrence = scheduled.execution_id.as_deref().or(scheduled.scheduled_time.as_deref()).unwrap_or("-"),
+    );
+    run(service, config, scheduled)
+        .instrument(span.clone())
+        .await
+        .inspect_err(|error| span.in_scope(|| tracing::error!(%error, "scheduled start failed; the invocation fails")))
 }
 
 async fn run<S: InstanceStore, E: Engine>(
@@ -77,11 +121,11 @@ async fn run<S: InstanceStore, E: Engine>(
 ) -> Result<ScheduleOutcome, Error> {
     let instance_id = InstanceId::parse(&scheduled.instance_id)?;
     let function_name = scheduled.function_name.as_str();
-    let state_machine = config.state_machine(function_name).ok_or_else(|| Error::UnknownFunction {
+    let function = config.function(function_name).ok_or_else(|| Error::UnknownFunction {
         name: function_name.to_owned(),
         configured: config.function_names(),
     })?;
-    let input = scheduled.input.to_string();
+    let input = scheduled.input.as_deref().map_or("null", RawValue::get);
     if input.len() > crate::http::MAX_BODY_BYTES {
         return Err(Error::BodyTooLarge(input.len()));
     }
@@ -92,26 +136,31 @@ async fn run<S: InstanceStore, E: Engine>(
         Overlap::Skip => ConflictPolicy::Reject,
         Overlap::Replace => ConflictPolicy::TerminateExisting,
     };
-    let policy = StartPolicy { on_conflict, ..StartPolicy::default() };
+    let policy =
+        StartPolicy { on_conflict, reuse: function.reuse, idempotency_key: scheduled.occurrence_key(&instance_id)? };
     let request = StartRequest {
         instance_id: &instance_id,
         function_name,
-        state_machine,
-        input: &input,
+        state_machine: &function.state_machine,
+        input,
         policy: &policy,
         reason: Some("replaced by its schedule"),
     };
     match service.start(request).await {
-        Ok(Started { record, outcome: StartOutcome::Replaced { terminated } }) => {
-            tracing::info!(execution_arn = %record.execution_arn, %terminated, "previous run terminated, new one started");
-            Ok(ScheduleOutcome::Replaced { terminated_execution_arn: terminated, execution_arn: record.execution_arn })
+        Ok(Started { execution_arn, outcome: StartOutcome::Replaced { terminated } }) => {
+            tracing::info!(%execution_arn, %terminated, "previous run terminated, new one started");
+            Ok(ScheduleOutcome::Replaced { terminated_execution_arn: terminated, execution_arn })
         }
-        Ok(Started { record, outcome: StartOutcome::Started }) => {
-            tracing::info!(execution_arn = %record.execution_arn, "scheduled start");
-            Ok(ScheduleOutcome::Started { execution_arn: record.execution_arn })
+        Ok(Started { execution_arn, outcome: StartOutcome::Started }) => {
+            tracing::info!(%execution_arn, "scheduled start");
+            Ok(ScheduleOutcome::Started { execution_arn })
         }
-        Ok(Started { record, .. }) => {
-            Ok(ScheduleOutcome::Skipped { running_execution_arn: Some(record.execution_arn) })
+        Ok(Started { execution_arn, outcome: StartOutcome::Replayed }) => {
+            tracing::info!(%execution_arn, "this occurrence was delivered before; it started this execution");
+            Ok(ScheduleOutcome::Replayed { execution_arn })
+        }
+        Ok(Started { execution_arn, outcome: StartOutcome::Existing }) => {
+            Ok(ScheduleOutcome::Skipped { running_execution_arn: Some(execution_arn) })
         }
         Err(Error::AlreadyExists(_)) => {
             let running = service.status(&instance_id).await.ok().flatten().map(|r| r.execution_arn);

@@ -1,13 +1,13 @@
 //! The singleton algorithms, generic over the two ports.
 
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
-use crate::domain::policy::{Decision, RefusedRunning, StartPolicy, Trust, decide, refused_running};
+use crate::domain::policy::{Decision, IdempotencyKey, RefusedRunning, StartPolicy, Trust, decide, refused_running};
 use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
 use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status, StoredInput};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, StoreError,
-    WorkflowType,
+    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, KeyClaim,
+    KeyEntry, StoreError, WorkflowType,
 };
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,8 +62,9 @@ pub enum StartOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
-    /// The instance's current run.
-    pub record: Record,
+    /// The execution the answer names: the new one, the running one
+    /// (`useExisting`), or the one the request's idempotency key started.
+    pub execution_arn: String,
     pub outcome: StartOutcome,
 }
 
@@ -94,9 +95,11 @@ pub enum EventOutcome {
 /// finished; past this many rounds the caller is told to retry.
 const MAX_CLAIM_ROUNDS: usize = 4;
 
-/// Full-jitter backoff before retry `attempt` (1, 2, …): up to 50 ms × 2^attempt.
+/// Full-jitter backoff before retry `attempt` (1, 2, …): up to 200 ms × 2^attempt, so a
+/// throttled call waits up to 1.2 s over three attempts (within the function's time; the
+/// SDK's standard backoff, up to 20 s, would not be).
 async fn pause(attempt: usize) {
-    let ceiling = 50u64 << attempt.min(6);
+    let ceiling = 200u64 << attempt.min(6);
     tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=ceiling))).await;
 }
 
@@ -209,10 +212,79 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Starts the instance unless an execution of it is starting or running
     /// (or whatever the request's policy says instead).
     /// Happy path: one conditional put, one StartExecution. Refusal: one put.
+    /// With an idempotency key, one more put first: the key's own entry.
     pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
         let now = self.now();
-        let policy = request.policy;
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
+        let Some(key) = &request.policy.idempotency_key else {
+            return self.claim_and_launch(request, &name, now).await;
+        };
+        let entry = KeyEntry {
+            key_hash: key.hash().to_owned(),
+            instance_key: request.instance_id.key(),
+            execution_name: name.as_str().to_owned(),
+            execution_arn: request.state_machine.execution_arn(&name),
+            request_digest: IdempotencyKey::request_digest(request.function_name, request.input),
+            began: now,
+            until: now + self.timings.idempotency_window_millis,
+        };
+        if let Some(replayed) = self.hold_key(&entry, request).await? {
+            return Ok(replayed);
+        }
+        let started = self.claim_and_launch(request, &name, now).await;
+        // Started nothing and never will: the key's retry is evaluated afresh.
+        let gave_up = match &started {
+            Ok(Started { outcome, .. }) => matches!(outcome, StartOutcome::Existing | StartOutcome::Replayed),
+            Err(error) => !matches!(error, Error::StartUnconfirmed { .. } | Error::Store(_) | Error::Engine(_)),
+        };
+        if gave_up && let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
+            // Its retry gets 409 StillStarting until the start's lease ends, then starts afresh.
+            tracing::warn!(%error, "the idempotency key's entry could not be released");
+        }
+        started
+    }
+
+    /// Holds the request's idempotency key for its window, or answers as the
+    /// key's first request did. The entry is apart from the record, so a key's
+    /// retry replays its start even after the record was replaced or purged.
+    async fn hold_key(&self, entry: &KeyEntry, request: StartRequest<'_>) -> Result<Option<Started>> {
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let now = self.now();
+            let held = match self.store.put_key(entry, now).await? {
+                KeyClaim::Written => return Ok(None),
+                KeyClaim::Taken(Some(held)) => *held,
+                // The store did not say what holds it: read it once.
+                KeyClaim::Taken(None) => match self.store.get_key(&entry.key_hash).await? {
+                    Some(held) if held.until > now => held,
+                    _ => continue,
+                },
+            };
+            // Our own put, whose answer was lost to the SDK's retry.
+            if held.execution_name == entry.execution_name {
+                return Ok(None);
+            }
+            if held.request_digest != entry.request_digest {
+                return Err(Error::IdempotencyKeyReused(request.instance_id.to_string()));
+            }
+            if self.engine.describe(&held.execution_arn).await?.is_some() {
+                return Ok(Some(Started { execution_arn: held.execution_arn, outcome: StartOutcome::Replayed }));
+            }
+            // Not started (yet): the first request may still be at it.
+            if now < held.began + self.timings.lease_millis {
+                return Err(Error::StillStarting(request.instance_id.to_string()));
+            }
+            // It died before starting anything: the key is this request's now.
+            if self.store.replace_key(entry, &held.execution_name).await? {
+                return Ok(None);
+            }
+        }
+        Err(Error::Contention(request.instance_id.to_string()))
+    }
+
+    /// The start itself: claim (deciding on whatever is in the way), then launch.
+    async fn claim_and_launch(&self, request: StartRequest<'_>, name: &ExecutionName, now: Millis) -> Result<Started> {
+        let name = name.clone();
+        let policy = request.policy;
         let mut record = Record::starting(
             request.instance_id,
             request.function_name,
@@ -256,7 +328,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     let record = self.launch(record, &name, request).await?;
                     let outcome =
                         stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
-                    return Ok(Started { record, outcome });
+                    return Ok(Started { execution_arn: record.execution_arn, outcome });
                 }
             };
             let now = self.now();
@@ -284,8 +356,12 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 current
             };
             condition = match decision {
-                Decision::Replay => return Ok(Started { record: current, outcome: StartOutcome::Replayed }),
-                Decision::UseExisting => return Ok(Started { record: current, outcome: StartOutcome::Existing }),
+                Decision::Replay => {
+                    return Ok(Started { execution_arn: current.execution_arn, outcome: StartOutcome::Replayed });
+                }
+                Decision::UseExisting => {
+                    return Ok(Started { execution_arn: current.execution_arn, outcome: StartOutcome::Existing });
+                }
                 Decision::Reject => return Err(already_exists()),
                 Decision::ReuseForbidden => {
                     return Err(Error::ReuseForbidden {
@@ -498,8 +574,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             expires_at: (!running).then(|| self.expires_at(now)),
             state: change.state.bounded(),
             observed_at: now,
-            // A RUNNING event only confirms a claim; a redrive (higher count) always applies.
-            from: if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] },
+            // A RUNNING event only confirms a claim; a redrive (higher count) always applies. A claim
+            // released as START_FAILED on Step Functions' word (DescribeExecution is eventually
+            // consistent) whose execution turns out to exist takes its events: it runs, so the ID is busy.
+            from: if running {
+                &[Status::Starting, Status::StartFailed]
+            } else {
+                &[Status::Starting, Status::Running, Status::StartFailed]
+            },
         };
         let current = match self.store.apply(&key, &update).await? {
             Conditional::Written => return Ok(EventOutcome::Applied),
@@ -575,6 +657,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
                 Err(EngineError::ExecutionAlreadyExists) => StartAttempt::AlreadyExists,
                 Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
+                Err(EngineError::Refused { caller_fault: true, .. }) => StartAttempt::Invalid,
                 Err(EngineError::Refused { .. }) => StartAttempt::Refused,
             });
             if let Err(error) = answer {

@@ -76,8 +76,8 @@ def status_queue_problems(template):
     queue = resources["StatusEventsQueue"]["Properties"]
     dead = resources["StatusEventsDeadLetterQueue"]["Properties"]
     max_timeout = int(template["Parameters"]["FunctionTimeoutSeconds"]["MaxValue"])
-    if int(queue["VisibilityTimeout"]) < max_timeout:
-        problems.append(f"VisibilityTimeout {queue['VisibilityTimeout']} < the largest function timeout {max_timeout}")
+    if int(queue["VisibilityTimeout"]) < 6 * max_timeout:
+        problems.append(f"VisibilityTimeout {queue['VisibilityTimeout']} < 6 × the largest function timeout {max_timeout}")
     if int(queue["MessageRetentionPeriod"]) < 4 * 86400:
         problems.append("the status queue must keep events at least 4 days")
     redrive = queue.get("RedrivePolicy", {})
@@ -90,6 +90,24 @@ def status_queue_problems(template):
     targets = resources["StatusEventsRule"]["Properties"]["Targets"]
     if [t["Arn"] for t in targets] != [{"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}]:
         problems.append("the status rule must target the status queue only")
+    elif targets[0].get("DeadLetterConfig", {}).get("Arn") != {"Fn::GetAtt": ["StatusEventsDeadLetterQueue", "Arn"]}:
+        problems.append("events the rule cannot deliver must land in StatusEventsDeadLetterQueue (one redrive for all)")
+    return problems
+
+
+def schedule_problems(template):
+    """Each schedule must let a second stack deploy (no fixed name) and carry
+    its occurrence's ID, so that a duplicate delivery starts nothing twice."""
+    problems = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        properties = resource["Properties"]
+        if "Name" in properties:
+            problems.append(f"{name}: a fixed schedule name keeps a second stack from deploying (OmitName: true)")
+        scheduled = json.loads(properties["Target"].get("Input", "{}"))
+        if scheduled.get("executionId") != "<aws.scheduler.execution-id>":
+            problems.append(f"{name}: its input lacks \"executionId\": \"<aws.scheduler.execution-id>\"")
     return problems
 
 
@@ -109,6 +127,11 @@ def main() -> int:
     for problem in problems:
         print(f"status events: {problem}")
     print(f"status events through SQS: {len(problems)} problems")
+    schedules = schedule_problems(transformed)
+    for problem in schedules:
+        print(f"schedules: {problem}")
+    print(f"schedules: {len(schedules)} problems")
+    problems += schedules
     return 1 if wildcards or problems else 0
 
 

@@ -4,7 +4,7 @@
 
 use super::{Failure, classify, describe_error};
 use crate::domain::{InstanceKey, Millis, Record, Status, StoredInput};
-use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, StoreError};
+use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -135,6 +135,52 @@ fn from_item(item: &Item) -> Result<Record, StoreError> {
         expires_at: number(TTL_ATTRIBUTE)?,
         idempotency_key_hash: text("idempotencyKeyHash")?,
         idempotency_until: number("idempotencyUntil")?,
+    })
+}
+
+/// Key entries share the table with records: `key#` + the key's hash (records' keys are bare hex).
+const KEY_PREFIX: &str = "key#";
+
+fn key_pk(key_hash: &str) -> AttributeValue {
+    s(format!("{KEY_PREFIX}{key_hash}"))
+}
+
+fn key_to_item(entry: &KeyEntry) -> Item {
+    Item::from([
+        (PK.into(), key_pk(&entry.key_hash)),
+        ("instanceKey".into(), s(entry.instance_key.as_str())),
+        ("executionName".into(), s(&entry.execution_name)),
+        ("executionArn".into(), s(&entry.execution_arn)),
+        ("requestDigest".into(), s(&entry.request_digest)),
+        ("began".into(), n(entry.began)),
+        ("until".into(), n(entry.until)),
+        // TTL: DynamoDB forgets the entry once its window is over.
+        (TTL_ATTRIBUTE.into(), n(entry.until / 1000 + 1)),
+    ])
+}
+
+fn key_from_item(item: &Item) -> Result<KeyEntry, StoreError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Corrupt(format!("key entry: {name} missing or not a string"))),
+    };
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => {
+            v.parse::<i64>().map_err(|_| StoreError::Corrupt(format!("key entry: {name} is not an integer")))
+        }
+        _ => Err(StoreError::Corrupt(format!("key entry: {name} missing or not a number"))),
+    };
+    let pk = text(PK)?;
+    let instance_key = text("instanceKey")?;
+    Ok(KeyEntry {
+        key_hash: pk.strip_prefix(KEY_PREFIX).unwrap_or(&pk).to_owned(),
+        instance_key: InstanceKey::from_hex(&instance_key)
+            .ok_or_else(|| StoreError::Corrupt(format!("key entry: {instance_key:?} is not an instance key")))?,
+        execution_name: text("executionName")?,
+        execution_arn: text("executionArn")?,
+        request_digest: text("requestDigest")?,
+        began: number("began")?,
+        until: number("until")?,
     })
 }
 
@@ -328,6 +374,87 @@ impl InstanceStore for DynamoStore {
             UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
             _ => None,
         })
+    }
+
+    async fn put_key(&self, entry: &KeyEntry, now: Millis) -> Result<KeyClaim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key_to_item(entry)))
+            .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(KeyClaim::Written),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refusal)) => {
+                    Ok(KeyClaim::Taken(refusal.item().map(key_from_item).transpose()?.map(Box::new)))
+                }
+                _ => Err(store_error(&err)),
+            },
+        }
+    }
+
+    async fn get_key(&self, key_hash: &str) -> Result<Option<KeyEntry>, StoreError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, key_pk(key_hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        answer.item().map(key_from_item).transpose()
+    }
+
+    async fn replace_key(&self, entry: &KeyEntry, execution_name: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key_to_item(entry)))
+            .condition_expression("#executionName = :old")
+            .expression_attribute_names("#executionName", "executionName")
+            .expression_attribute_values(":old", s(execution_name))
+            .send()
+            .await;
+        let outcome = conditional(result, |e| match e {
+            PutItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        });
+        // The refusal's old item (a key entry) is not a record: only whether it wrote matters.
+        match outcome {
+            Ok(outcome) => Ok(outcome == Conditional::Written),
+            Err(StoreError::Corrupt(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn delete_key(&self, key_hash: &str, execution_name: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, key_pk(key_hash))
+            .condition_expression("#executionName = :name")
+            .expression_attribute_names("#executionName", "executionName")
+            .expression_attribute_values(":name", s(execution_name))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another request's entry now: not ours to delete.
+            Err(err) if matches!(err.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => {
+                Ok(())
+            }
+            Err(err) => Err(store_error(&err)),
+        }
     }
 
     async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {

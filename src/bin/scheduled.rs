@@ -11,8 +11,9 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let service = aws::singleton(&config, true).await;
     let (service, config) = (&service, &config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        schedule::handle(service, config, event.payload).await.map_err(Error::from)
+    // The payload raw: the input reaches Step Functions as written.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+        schedule::handle(service, config, event.payload.get()).await.map_err(Error::from)
     }))
     .await
 }

@@ -4,6 +4,10 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sfn_singleton::{aws, config::Config, events};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Time kept back from the invocation's deadline to answer with the records not done.
+const MARGIN: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,8 +16,11 @@ async fn main() -> Result<(), Error> {
     let service = aws::singleton(&config, false).await;
     let service = &service;
     lambda_runtime::run(service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
+        // Records not done 2 s before the deadline are reported, not lost with a timed-out invocation.
+        let deadline = UNIX_EPOCH + Duration::from_millis(batch.context.deadline);
+        let budget = deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(MARGIN);
         // Failed records are reported in the answer; an error retries the whole batch.
-        events::handle_batch(service, batch.payload).await.map_err(Error::from)
+        events::handle_batch(service, batch.payload, budget).await.map_err(Error::from)
     }))
     .await
 }

@@ -15,12 +15,16 @@ pub enum StartAttempt {
     /// No answer, or a 5xx: it may have taken effect.
     Unanswered,
     /// `ExecutionAlreadyExists` for this start's fresh name: only an earlier
-    /// attempt of this start can have made it (AWS's answer once it ended).
+    /// attempt of this start can have made it (AWS's answer once it ended),
+    /// so it exists.
     AlreadyExists,
     /// Throttled or over a limit: this attempt did not take effect.
     Throttled,
     /// Refused for good: this attempt did not take effect.
     Refused,
+    /// Refused for the request itself (its input): every attempt of it,
+    /// answered or not, was refused alike, so none started it.
+    Invalid,
 }
 
 /// What to do after the attempts so far.
@@ -40,11 +44,13 @@ pub enum LaunchVerdict {
 pub fn after_attempts(attempts: &[StartAttempt]) -> LaunchVerdict {
     use StartAttempt::*;
     let Some(last) = attempts.last() else { return LaunchVerdict::Retry };
-    if *last == Started {
-        return LaunchVerdict::Started;
+    match last {
+        Started | AlreadyExists => return LaunchVerdict::Started,
+        Invalid => return LaunchVerdict::Release,
+        _ => {}
     }
-    let may_have_started = attempts.iter().any(|attempt| matches!(attempt, Unanswered | AlreadyExists));
-    let over = attempts.len() >= START_ATTEMPTS || matches!(last, AlreadyExists | Refused);
+    let may_have_started = attempts.contains(&Unanswered);
+    let over = attempts.len() >= START_ATTEMPTS || *last == Refused;
     match (over, may_have_started) {
         (false, _) => LaunchVerdict::Retry,
         (true, true) => LaunchVerdict::AskStepFunctions,
@@ -61,8 +67,8 @@ mod tests {
     fn a_throttle_or_refusal_after_an_unanswered_attempt_never_releases() {
         assert_eq!(after_attempts(&[Unanswered, Throttled, Throttled]), LaunchVerdict::AskStepFunctions);
         assert_eq!(after_attempts(&[Unanswered, Refused]), LaunchVerdict::AskStepFunctions);
-        assert_eq!(after_attempts(&[Unanswered, AlreadyExists]), LaunchVerdict::AskStepFunctions);
-        assert_eq!(after_attempts(&[AlreadyExists]), LaunchVerdict::AskStepFunctions);
+        assert_eq!(after_attempts(&[Unanswered, AlreadyExists]), LaunchVerdict::Started);
+        assert_eq!(after_attempts(&[AlreadyExists]), LaunchVerdict::Started);
         assert_eq!(after_attempts(&[Unanswered, Unanswered, Unanswered]), LaunchVerdict::AskStepFunctions);
     }
 
@@ -71,6 +77,8 @@ mod tests {
         assert_eq!(after_attempts(&[Throttled, Throttled, Throttled]), LaunchVerdict::Release);
         assert_eq!(after_attempts(&[Refused]), LaunchVerdict::Release);
         assert_eq!(after_attempts(&[Throttled, Refused]), LaunchVerdict::Release);
+        // Its input is refused: the unanswered attempt carried the same input.
+        assert_eq!(after_attempts(&[Unanswered, Invalid]), LaunchVerdict::Release);
     }
 
     #[test]

@@ -134,6 +134,12 @@ impl IdempotencyKey {
         &self.0
     }
 
+    /// What a keyed request asked for (its function and input), as a digest:
+    /// the same key with another request is refused, not replayed.
+    pub fn request_digest(function_name: &str, input: &str) -> String {
+        hex(&Sha256::new().chain_update(function_name).chain_update(b"\n").chain_update(input).finalize())
+    }
+
     /// Whether `record` was started by this key, within its window. A start
     /// that failed started nothing: its retry is a new start.
     pub fn started(&self, record: &Record, now: Millis) -> bool {

@@ -218,6 +218,8 @@ impl StartOptions {
 }
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Marks an answer replayed for its `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 async fn start<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
@@ -262,9 +264,8 @@ async fn start_with<S: InstanceStore, E: Engine>(
             reason: options.reason.as_deref(),
         })
         .await?;
-    let record = &started.record;
-    tracing::info!(execution_arn = %record.execution_arn, outcome = ?started.outcome, "start answered");
-    let mut body = links.check_status(instance_id, record);
+    tracing::info!(execution_arn = %started.execution_arn, outcome = ?started.outcome, "start answered");
+    let mut body = links.check_status(instance_id, &started.execution_arn);
     body["startedByThisRequest"] = json!(started.outcome != StartOutcome::Existing);
     if let StartOutcome::Replaced { terminated } = &started.outcome {
         body["terminatedExecutionArn"] = json!(terminated);
@@ -276,6 +277,10 @@ async fn start_with<S: InstanceStore, E: Engine>(
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::RETRY_AFTER, HeaderValue::from(app.config.retry_after_secs));
+    if started.outcome == StartOutcome::Replayed {
+        // The answer of the key's first request, replayed (Stripe's name for the mark).
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
     Ok(response)
 }
 
@@ -394,7 +399,7 @@ impl Links {
         format!("{}/instances/{}", self.base, utf8_percent_encode(id.as_str(), PATH_SEGMENT))
     }
 
-    fn check_status(&self, id: &InstanceId, record: &Record) -> serde_json::Value {
+    fn check_status(&self, id: &InstanceId, execution_arn: &str) -> serde_json::Value {
         let status = self.status(id);
         json!({
             "id": id.as_str(),
@@ -402,7 +407,7 @@ impl Links {
             "terminatePostUri": format!("{status}/terminate?reason={{text}}"),
             "purgeHistoryDeleteUri": status,
             "restartPostUri": format!("{status}/restart"),
-            "executionArn": record.execution_arn,
+            "executionArn": execution_arn,
         })
     }
 }
@@ -430,6 +435,7 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         Error::ReuseForbidden { .. } => (StatusCode::CONFLICT, "ReuseForbidden", false),
         Error::InvalidPolicy(_) => (StatusCode::BAD_REQUEST, "InvalidPolicy", false),
         Error::InvalidIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "InvalidIdempotencyKey", false),
+        Error::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "IdempotencyKeyReused", false),
         Error::InputUnavailable(_) => (StatusCode::GONE, "InputUnavailable", false),
         Error::StillStarting(_) => (StatusCode::CONFLICT, "StillStarting", true),
         Error::StillRunning(_) => (StatusCode::CONFLICT, "StillRunning", false),

@@ -225,7 +225,8 @@ async fn claim_whose_answer_was_lost_is_recognised_as_ours_on_the_sdk_retry() {
 #[tokio::test]
 async fn claim_whose_answers_were_all_lost_answers_503_and_its_retry_never_runs_two() {
     let env = TestEnv::new().await;
-    env.faults.inject("PutItem", Fault::ServerErrorAfter, CALL);
+    // The record's claim (the key's entry, written first, is answered).
+    env.faults.inject_for("PutItem", "instanceId", Fault::ServerErrorAfter, CALL);
     let keyed = |key| {
         let mut request = request(Method::POST, &format!("/orchestrators/{FOREVER}/order-1"), "{}");
         request.headers_mut().insert("idempotency-key", key);
@@ -255,7 +256,8 @@ async fn status_write_throttled_reports_the_record_and_its_retry_applies() {
     env.faults.inject("UpdateItem", Fault::Throttled, CALL);
     let app = env.app();
     let batch = sqs_batch(&[event_fixture("running", &claim)]);
-    let answer = events::handle_batch(&app.service, batch.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let answer =
+        events::handle_batch(&app.service, batch.clone(), BATCH_BUDGET).await.unwrap_or_else(|e| panic!("{e}"));
     let failed: Vec<_> = answer.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, message_ids(&batch), "reported, so that SQS retries it");
     assert_eq!(env.record("order-1").await.map(|r| r.confirmed_at), Some(None));
@@ -302,8 +304,9 @@ async fn a_status_batch_reports_only_its_failing_record_and_the_retry_ends_each_
     let batch = sqs_batch(&events);
     let app = env.app();
     // The first record's write is throttled through all the SDK's attempts; the others land.
-    env.faults.inject("UpdateItem", Fault::Throttled, CALL);
-    let answer = events::handle_batch(&app.service, batch.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    env.faults.inject_for("UpdateItem", claims[0].key.as_str(), Fault::Throttled, CALL);
+    let answer =
+        events::handle_batch(&app.service, batch.clone(), BATCH_BUDGET).await.unwrap_or_else(|e| panic!("{e}"));
     let failed: Vec<_> = answer.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, message_ids(&batch)[..1], "only the failing record");
     let statuses = async || {
@@ -319,7 +322,8 @@ async fn a_status_batch_reports_only_its_failing_record_and_the_retry_ends_each_
     let mut retry = batch.clone();
     retry.records.truncate(1);
     for redelivery in [retry, batch] {
-        let answer = events::handle_batch(&app.service, redelivery).await.unwrap_or_else(|e| panic!("{e}"));
+        let answer =
+            events::handle_batch(&app.service, redelivery, BATCH_BUDGET).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     }
     assert_eq!(statuses().await, [failed; 4]);
@@ -333,6 +337,73 @@ async fn a_status_batch_reports_only_its_failing_record_and_the_retry_ends_each_
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     }
     assert_eq!(env.faults.pending(), 0);
+}
+
+/// A record that hangs (its write never answered) must not take the batch
+/// down with the invocation's timeout: it is reported when the budget ends,
+/// and the others are done.
+#[tokio::test]
+async fn a_hung_record_is_reported_when_the_batch_budget_ends_and_the_others_are_done() {
+    let env = TestEnv::new().await;
+    let ids = ["order-1", "order-2", "order-3"];
+    let mut events = Vec::new();
+    for id in ids {
+        assert_eq!(start(&env.app(), FOREVER, id, "{}").await.status, StatusCode::ACCEPTED);
+        events.push(event_fixture("failed", &env.record(id).await.unwrap_or_else(|| panic!("no claim"))));
+    }
+    env.faults.inject_for("UpdateItem", events[0]["detail"]["name"].as_str().unwrap_or("?"), Fault::Hang, 1);
+    let app = env.app();
+    let batch = sqs_batch(&events);
+    let budget = std::time::Duration::from_secs(2);
+    let answer = events::handle_batch(&app.service, batch.clone(), budget).await.unwrap_or_else(|e| panic!("{e}"));
+    let reported: Vec<_> = answer.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(reported, message_ids(&batch)[..1], "only the hung record");
+    let mut statuses = Vec::new();
+    for id in ids {
+        statuses.push(env.record(id).await.map(|r| r.status));
+    }
+    let (failed, starting) = (Some(Status::Failed), Some(Status::Starting));
+    assert_eq!(statuses, [starting, failed, failed], "the records that did not hang are done");
+    let reported = &reported[0];
+    let mut retry = batch.clone();
+    retry.records.retain(|r| r.message_id.as_ref() == Some(reported));
+    let answer = events::handle_batch(&app.service, retry, budget).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    for id in ids {
+        assert_eq!(env.record(id).await.map(|r| r.status), Some(Status::Failed), "{id}");
+    }
+}
+
+/// Every attempt went unanswered and DescribeExecution (eventually
+/// consistent) did not see the execution, even after the lease: a status read
+/// released the claim as START_FAILED. Then the execution turns out to exist.
+/// Its RUNNING event must make the ID busy again; the old code ignored it, and
+/// the next start ran a second execution beside it.
+#[tokio::test]
+async fn a_claim_released_on_describes_word_whose_execution_turns_up_takes_its_events() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    env.faults.inject("StartExecution", Fault::TimeoutBefore, CALL);
+    let answer = start(&app, FOREVER, "order-1", "{}").await;
+    assert_retry_after(&answer, StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed");
+    env.clock.advance(env.timings.lease_millis);
+    let read = call(&app, request(Method::GET, "/instances/order-1", "")).await;
+    assert_eq!(read.json()["status"], "START_FAILED", "{}", read.body);
+    let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    // The lost attempt lands after all.
+    env.sfn
+        .start_execution()
+        .state_machine_arn(&claim.state_machine_arn)
+        .name(&claim.execution_name)
+        .input("{}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    deliver_event(&app.service, env.relayed_event(&claim.execution_arn).await).await;
+    assert_eq!(env.record("order-1").await.map(|r| (r.status, r.expires_at)), Some((Status::Running, None)));
+    let again = start(&app, FOREVER, "order-1", "{}").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_settles(&env, FOREVER, "order-1").await;
 }
 
 #[tokio::test]

@@ -424,6 +424,8 @@ pub enum Fault {
     TimeoutBefore,
     /// The request takes effect, then the connection times out: its answer is lost.
     TimeoutAfter,
+    /// Never answered (a hung connection with no timeout set).
+    Hang,
     /// Answered 400 with this error code; the request never reaches the service
     /// (e.g. `ExecutionAlreadyExists`, AWS's answer to a same-name start of an ended execution).
     Error(&'static str),
@@ -441,21 +443,30 @@ impl Fault {
 pub struct Faults(Arc<Mutex<Vec<Injected>>>);
 
 /// An operation, its fault, and how many more attempts it hits.
-type Injected = (&'static str, Fault, usize);
+/// Also: only requests whose body contains this text (a record's key, say), if any.
+type Injected = (&'static str, Fault, usize, Option<String>);
 
 impl Faults {
     pub fn inject(&self, operation: &'static str, fault: Fault, attempts: usize) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((operation, fault, attempts));
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((operation, fault, attempts, None));
+    }
+
+    /// As `inject`, for requests whose body contains `needle` only.
+    pub fn inject_for(&self, operation: &'static str, needle: &str, fault: Fault, attempts: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((operation, fault, attempts, Some(needle.to_owned())));
     }
 
     /// Attempts still to fault; 0 once every injected fault was hit.
     pub fn pending(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, _, n)| n).sum()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, _, n, _)| n).sum()
     }
 
-    fn take(&self, operation: &str) -> Option<Fault> {
+    fn take(&self, operation: &str, body: &[u8]) -> Option<Fault> {
         let mut faults = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, fault, left) = faults.iter_mut().find(|(op, _, left)| *op == operation && *left > 0)?;
+        let contains = |needle: &str| body.windows(needle.len().max(1)).any(|w| w == needle.as_bytes());
+        let (_, fault, left, _) = faults
+            .iter_mut()
+            .find(|(op, _, left, needle)| *op == operation && *left > 0 && needle.as_deref().is_none_or(contains))?;
         *left -= 1;
         Some(*fault)
     }
@@ -484,11 +495,15 @@ impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let target = request.headers().get("x-amz-target").unwrap_or_default().to_owned();
         let operation = target.rsplit('.').next().unwrap_or_default();
-        let Some(fault) = self.faults.take(operation) else { return self.inner.call(request) };
+        let body = request.body().bytes().unwrap_or_default();
+        let Some(fault) = self.faults.take(operation, body) else { return self.inner.call(request) };
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
             if fault.reaches_service() {
                 inner.call(request).await?;
+            }
+            if fault == Fault::Hang {
+                return std::future::pending().await;
             }
             let dynamodb = target.starts_with("DynamoDB");
             let (status, code) = match fault {
@@ -501,6 +516,7 @@ impl HttpConnector for FaultyConnector {
                 Fault::Throttled => (400, "ThrottlingException"),
                 Fault::ServerError | Fault::ServerErrorAfter => (500, "InternalServerError"),
                 Fault::Error(code) => (400, code),
+                Fault::Hang => unreachable!("answered above"),
             };
             let body = serde_json::json!({"__type": code, "message": "injected fault"}).to_string();
             let mut response = aws_smithy_runtime_api::http::Response::new(
@@ -545,9 +561,12 @@ pub fn message_ids(batch: &sfn_singleton::events::SqsEvent) -> Vec<String> {
     batch.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).collect()
 }
 
+/// The time a status batch may take in the tests (the function's 30 s, less its margin).
+pub const BATCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
+
 /// Delivers one event in an SQS batch of its own; it must not be reported failed.
 pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E>, event: serde_json::Value) {
-    let answer = sfn_singleton::events::handle_batch(service, sqs_batch(&[event])).await;
+    let answer = sfn_singleton::events::handle_batch(service, sqs_batch(&[event]), BATCH_BUDGET).await;
     let answer = answer.unwrap_or_else(|e| panic!("batch failed: {e}"));
     assert!(answer.batch_item_failures.is_empty(), "a record was reported failed: {answer:?}");
 }

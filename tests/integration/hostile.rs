@@ -139,3 +139,27 @@ async fn logs_name_the_instance_and_execution_never_inputs_outputs_or_keys() {
         assert!(!logs.contains(secret), "{secret} logged: {logs}");
     }
 }
+
+/// Issue 18: `lambda_runtime` reports a handler's error to the Runtime API
+/// only, so the scheduled Lambda's failures never reached CloudWatch Logs.
+/// Each is now logged, at error level, with its error.
+#[tokio::test]
+async fn scheduled_failures_are_logged_with_their_error() {
+    let env = TestEnv::new().await;
+    let captured = captured_logs();
+    let app = env.app();
+    let cases = [
+        (r#"{"functionName": "Nope", "instanceId": "sched-log-1"}"#.to_owned(), "no function named \\\"Nope\\\""),
+        (r#"{"instanceId": "sched-log-2"}"#.to_owned(), "missing field `functionName`"),
+        (format!(r#"{{"functionName": "{MISSING}", "instanceId": "sched-log-3"}}"#), "StateMachineDoesNotExist"),
+    ];
+    for (payload, _) in &cases {
+        let failed = sfn_singleton::schedule::handle(&app.service, &app.config, payload).await;
+        assert!(failed.is_err(), "{payload}: {failed:?}");
+    }
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    for (payload, error) in cases {
+        let logged = logs.lines().any(|line| line.contains(r#""level":"ERROR""#) && line.contains(error));
+        assert!(logged, "{payload}: no error log with {error:?} in {logs}");
+    }
+}

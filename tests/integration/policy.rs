@@ -398,3 +398,61 @@ async fn restart_refuses_bad_input_before_any_aws_call() {
     assert_eq!(record(&env).await, before);
     assert_eq!(env.executions(FOREVER).await.len(), 1);
 }
+
+/// Ends the instance's QUICK run: waits for the emulator to finish it and delivers its event.
+async fn finish_quick(env: &TestEnv) {
+    let arn = record(env).await.execution_arn;
+    assert_eq!(env.finished(&arn).await, "SUCCEEDED");
+    deliver_event(&env.app().service, env.relayed_event(&arn).await).await;
+}
+
+/// Hole 4 of issue 12: the key lived only in the record, so once the record
+/// was replaced (another start, a restart, a schedule) or purged, a retry with
+/// the key within its window started a second run.
+#[tokio::test]
+async fn a_key_retry_after_the_record_was_replaced_or_purged_replays_and_starts_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = format!("/orchestrators/{QUICK}/order-1");
+    let first = call(&app, post(&path, r#"{"n":1}"#, Some("k-1"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    finish_quick(&env).await;
+    // Another start replaces the record.
+    let other = call(&app, post(&path, r#"{"n":2}"#, None)).await;
+    assert_eq!(other.status, StatusCode::ACCEPTED, "{}", other.body);
+    let retry = call(&app, post(&path, r#"{"n":1}"#, Some("k-1"))).await;
+    assert_eq!((retry.status, &retry.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(env.executions(QUICK).await.len(), 2);
+    // Purged: the key still answers as the first time.
+    finish_quick(&env).await;
+    let purged = call(&app, request(Method::DELETE, "/instances/order-1", "")).await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    let after_purge = call(&app, post(&path, r#"{"n":1}"#, Some("k-1"))).await;
+    assert_eq!((after_purge.status, &after_purge.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(env.executions(QUICK).await.len(), 2);
+    assert_eq!(env.record("order-1").await, None, "a replay writes no record");
+    // Past the window the key means nothing: a new start.
+    env.clock.advance(env.timings.idempotency_window_millis);
+    let late = call(&app, post(&path, r#"{"n":1}"#, Some("k-1"))).await;
+    assert_eq!(late.status, StatusCode::ACCEPTED, "{}", late.body);
+    assert_ne!(late.body, first.body);
+}
+
+/// The IETF Idempotency-Key draft: the same key with another request is 422.
+#[tokio::test]
+async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let first = call(&app, post(&format!("/orchestrators/{FOREVER}/order-1"), r#"{"n":1}"#, Some("k-1"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let before = record(&env).await;
+    for (function, body) in [(FOREVER, r#"{"n":2}"#), (WAIT20, r#"{"n":1}"#)] {
+        let other = call(&app, post(&format!("/orchestrators/{function}/order-1"), body, Some("k-1"))).await;
+        assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", other.body);
+        assert!(other.body.contains("IdempotencyKeyReused"), "{}", other.body);
+    }
+    assert_eq!(record(&env).await, before);
+    assert_eq!(env.all_executions().await, 1);
+}

@@ -15,7 +15,7 @@ fn input(id: &str, overlap: &str) -> serde_json::Value {
 
 async fn run(env: &TestEnv, event: serde_json::Value) -> Result<ScheduleOutcome, Error> {
     let app = env.app();
-    schedule::handle(&app.service, &app.config, event).await
+    schedule::handle(&app.service, &app.config, &event.to_string()).await
 }
 
 fn started_arn(outcome: Result<ScheduleOutcome, Error>) -> String {
@@ -176,4 +176,109 @@ async fn express_state_machines_are_refused_at_cold_start() {
     let refused =
         app.service.check_state_machines(missing.iter()).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("does not exist"), "{refused}");
+}
+
+/// An occurrence as EventBridge Scheduler delivers it, placeholders filled in.
+fn occurrence(id: &str, overlap: &str, execution_id: &str) -> serde_json::Value {
+    let mut event = input(id, overlap);
+    event["executionId"] = serde_json::json!(execution_id);
+    event["scheduledTime"] = serde_json::json!("2026-11-26T03:00:00Z");
+    event
+}
+
+/// Issue 18: Scheduler delivers at least once. Under `skip`, a duplicate of an
+/// occurrence whose run had ended started it again; now it replays.
+#[tokio::test]
+async fn a_duplicate_occurrence_replays_under_skip_even_after_its_run_ended() {
+    let env = TestEnv::new().await;
+    let first = started_arn(run(&env, occurrence("nightly", "skip", "occ-1")).await);
+    let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
+    deliver_event(&env.app().service, event_fixture("succeeded", &record)).await;
+    let duplicate = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    assert_eq!(duplicate.ok(), Some(ScheduleOutcome::Replayed { execution_arn: first.clone() }));
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+    // The next occurrence starts.
+    let next = started_arn(run(&env, occurrence("nightly", "skip", "occ-2")).await);
+    assert_ne!(next, first);
+}
+
+/// Under `replace`, a duplicate stopped the run its own first delivery started.
+#[tokio::test]
+async fn a_duplicate_occurrence_never_replaces_its_own_run() {
+    let env = TestEnv::new().await;
+    let first = started_arn(run(&env, occurrence("nightly", "replace", "occ-1")).await);
+    let duplicate = run(&env, occurrence("nightly", "replace", "occ-1")).await;
+    assert_eq!(duplicate.ok(), Some(ScheduleOutcome::Replayed { execution_arn: first.clone() }));
+    assert_eq!(env.execution_status(&first).await, "RUNNING");
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+/// The first invocation claimed, then could not confirm its start; Lambda
+/// retries the occurrence. The old code met its own claim and reported
+/// "skipped" (success): no more retries, nothing in the DLQ, nothing ran.
+#[tokio::test]
+async fn a_retried_occurrence_is_never_skipped_because_of_its_own_claim() {
+    let env = TestEnv::new().await;
+    env.faults.inject("StartExecution", Fault::TimeoutBefore, 3);
+    let failed = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    assert!(matches!(failed, Err(Error::StartUnconfirmed { .. })), "{failed:?}");
+    let retry = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    assert!(matches!(retry, Err(Error::StillStarting(_))), "fails again, to be retried: {retry:?}");
+    env.clock.advance(env.timings.lease_millis);
+    let late = started_arn(run(&env, occurrence("nightly", "skip", "occ-1")).await);
+    assert_eq!(
+        env.executions(FOREVER).await,
+        vec![(late.rsplit(':').next().unwrap_or_default().to_owned(), "RUNNING".to_owned())]
+    );
+}
+
+/// The input reaches Step Functions as written: numbers beyond 64 bits, long
+/// decimals and repeated keys were lost to a re-serialisation.
+#[tokio::test]
+async fn the_occurrence_fields_are_accepted_and_the_input_passes_verbatim() {
+    let env = TestEnv::new().await;
+    let raw_input = r#"{"big": 123456789012345678901234567890, "dec": 0.10000000000000000000000001, "k": 1, "k": 2}"#;
+    let payload = format!(
+        r#"{{"functionName": "{FOREVER}", "instanceId": "raw", "input": {raw_input}, "executionId": "occ-9", "scheduledTime": "2026-11-26T03:00:00Z"}}"#
+    );
+    let app = env.app();
+    let outcome = schedule::handle(&app.service, &app.config, &payload).await;
+    let arn = started_arn(outcome);
+    assert_eq!(env.execution_input(&arn).await, raw_input);
+}
+
+/// The scheduled path used the default reuse policy, not the function's.
+#[tokio::test]
+async fn a_schedule_uses_its_functions_configured_reuse_policy() {
+    let env = TestEnv::new().await;
+    let mut app = env.app();
+    if let Some(function) = app.config.functions.get_mut(FOREVER) {
+        function.reuse = sfn_singleton::domain::ReusePolicy::Reject;
+    }
+    let first = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "occ-1").to_string()).await;
+    started_arn(first);
+    let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
+    deliver_event(&app.service, event_fixture("succeeded", &record)).await;
+    let next = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "occ-2").to_string()).await;
+    assert!(matches!(next, Err(Error::ReuseForbidden { .. })), "{next:?}");
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+/// The template's example schedule input, as Scheduler fills it in, starts its instance.
+#[tokio::test]
+async fn the_templates_example_schedule_input_starts_its_instance() {
+    let template = std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+    let section = &template[template.find("ExampleSchedule:").unwrap_or_else(|| panic!("no ExampleSchedule"))..];
+    let line = section.lines().find_map(|l| l.trim().strip_prefix("Input: '")).unwrap_or_else(|| panic!("no Input"));
+    let input = line.trim_end_matches('\'').replace("\"Wait20\"", &format!("\"{FOREVER}\""));
+    let filled = input
+        .replace("<aws.scheduler.execution-id>", "2f1c6a0e-0d3b-4c1f-9d8e-2b7a1c3d4e5f")
+        .replace("<aws.scheduler.scheduled-time>", "2026-11-26T03:00:00Z");
+    let app = TestEnv::new().await;
+    let env_app = app.app();
+    let outcome = schedule::handle(&env_app.service, &env_app.config, &filled).await;
+    started_arn(outcome);
+    let replayed = schedule::handle(&env_app.service, &env_app.config, &filled).await;
+    assert!(matches!(replayed, Ok(ScheduleOutcome::Replayed { .. })), "{replayed:?}");
 }

@@ -9,7 +9,10 @@ API's default IAM auth, or carry SINGLETON_SMOKE_BEARER for a JWT-auth stack.
    and exactly one execution of it in Step Functions;
 2. it completes (the Wait20 example: ~20 s) and its status event frees the ID;
 3. a start of the same ID → 202, a new execution;
-4. clean-up: terminate it, then purge the record.
+4. clean-up: terminate it, then purge the record;
+5. IDs through the real front (API Gateway decodes HTTP API paths): an ID
+   with a literal `%` starts exactly that ID, and IDs whose `#`, `?` or `/`
+   arrive encoded get 400 and start nothing (no other ID is acted on).
 
 SINGLETON_SMOKE_API_URL and SINGLETON_SMOKE_STATE_MACHINE_ARN replace the
 stack's outputs (to try the script against a local serving, unsigned).
@@ -22,6 +25,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -118,6 +122,21 @@ def main():
     print(f"4. clean-up: terminate {status}, purge {purged}")
     if (status, purged) != (202, 200):
         fail(f"clean-up: terminate {status} {body}, purge {purged}")
+    tag = uuid.uuid4().hex[:8]
+    literal = f"smoke-{tag}-100%41"
+    status, body = call("POST", f"/orchestrators/{FUNCTION}/{urllib.parse.quote(literal, safe='')}", b"{}")
+    if status != 202 or json.loads(body).get("id") != literal:
+        fail(f"an ID with a literal %: expected 202 naming {literal!r}, got {status} {body}")
+    call("POST", f"/instances/{urllib.parse.quote(literal, safe='')}/terminate")
+    call("DELETE", f"/instances/{urllib.parse.quote(literal, safe='')}")
+    for forbidden in ("%23x", "%3Fx", "%2Fx"):
+        victim = f"smoke-{tag}-a"
+        status, body = call("POST", f"/orchestrators/{FUNCTION}/{victim}{forbidden}", b"{}")
+        if status not in (400, 404):
+            fail(f"ID {victim}{forbidden}: expected 400 (or API Gateway's 404), got {status} {body}")
+        if call("GET", f"/instances/{victim}")[0] != 404:
+            fail(f"ID {victim}{forbidden} acted on {victim}")
+    print("5. encoded IDs: a literal % starts exactly that ID; encoded # ? / get 4xx and touch no other ID")
     print("live smoke test passed")
 
 
