@@ -96,9 +96,11 @@ pub enum ClaimCondition {
     /// `not_started_by`, not a run that this idempotency key (hash) started
     /// whose window is still open at that time (a failed start started nothing).
     Free { reusable: &'static [Status], not_started_by: Option<(String, Millis)> },
-    /// Exactly the record that names this execution, whatever its status: a
-    /// takeover (its starter died before starting it) or a replace (it was stopped).
-    Replaces { execution_name: String },
+    /// Exactly the record that names this execution: a takeover (its starter
+    /// died before starting it; any status) or a replace (it was stopped; only
+    /// in `statuses`, which carry the reuse policy: a run that ended on its own
+    /// meanwhile is not replaced against it).
+    Replaces { execution_name: String, statuses: Option<&'static [Status]> },
 }
 
 impl ClaimCondition {
@@ -114,7 +116,9 @@ impl ClaimCondition {
                             || record.idempotency_until.is_none_or(|until| until <= *now)
                     })
             }
-            (ClaimCondition::Replaces { execution_name }, Some(record)) => record.execution_name == *execution_name,
+            (ClaimCondition::Replaces { execution_name, statuses }, Some(record)) => {
+                record.execution_name == *execution_name && statuses.is_none_or(|s| s.contains(&record.status))
+            }
             (ClaimCondition::Replaces { .. }, None) => false,
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
 use crate::domain::policy::{Decision, IdempotencyKey, RefusedRunning, StartPolicy, Trust, decide, refused_running};
-use crate::domain::record::{START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
+use crate::domain::record::{REPLACED_ERROR, START_FAILED_ERROR, SUPERSEDED_ERROR, TERMINATED_ERROR};
 use crate::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status, StoredInput};
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -342,7 +342,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     }
                     // Its starter died before starting it: take the record over.
                     None => {
-                        condition = ClaimCondition::Replaces { execution_name: current.execution_name };
+                        condition = ClaimCondition::Replaces { execution_name: current.execution_name, statuses: None };
                         continue;
                     }
                     Some(known) => {
@@ -351,6 +351,38 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                         decision = decide(&known, policy, now, trust);
                         known
                     }
+                }
+            } else {
+                current
+            };
+            let current = if decision == Decision::Replace && stopped.is_none() {
+                // Stop it, then read it back (as terminate does): one that had just ended on its
+                // own is an ended run, under the reuse policy, not one this start terminated.
+                let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");
+                if self.engine.stop(&current.execution_arn, REPLACED_ERROR, cause).await?.is_none() {
+                    // Claimed, not started yet, its starter within its lease.
+                    return Err(Error::StillStarting(request.instance_id.to_string()));
+                }
+                tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
+                match self.engine.describe(&current.execution_arn).await? {
+                    Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => {
+                        // It had ended on its own: record how, and decide as for any ended run.
+                        let known = self.write_back(&current, ended).await?;
+                        if known.execution_arn != current.execution_arn {
+                            // A newer start replaced it meanwhile: that one stands.
+                            return Err(already_exists());
+                        }
+                        decision = decide(&known, policy, now, Trust::CONFIRMED);
+                        known
+                    }
+                    // Stopped (or, read too soon, still shown running: the stop stands). Its
+                    // ABORTED, with the replace's error, reaches the record by its event unless
+                    // this start's claim lands first.
+                    Some(_) => {
+                        stopped = Some(current.execution_arn.clone());
+                        current
+                    }
+                    None => return Err(Error::StillStarting(request.instance_id.to_string())),
                 }
             } else {
                 current
@@ -371,17 +403,21 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     });
                 }
                 Decision::Reuse | Decision::Verify => self.free(policy, now),
-                // A newer start replaced the one this start stopped: that one stands.
-                Decision::Replace if stopped.is_some() => return Err(already_exists()),
-                Decision::Replace => {
-                    let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");
-                    if self.engine.stop(&current.execution_arn, TERMINATED_ERROR, cause).await?.is_none() {
-                        // Claimed, not started yet, its starter within its lease.
-                        return Err(Error::StillStarting(request.instance_id.to_string()));
+                // The one this start stopped (above): claim conditional on it, under the reuse policy.
+                Decision::Replace if stopped.as_deref() == Some(current.execution_arn.as_str()) => {
+                    ClaimCondition::Replaces {
+                        execution_name: current.execution_name,
+                        statuses: Some(policy.reuse.replaceable()),
                     }
-                    tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
+                }
+                // A newer start replaced the one this start stopped: that one stands.
+                Decision::Replace => return Err(already_exists()),
+                Decision::FinishReplace => {
                     stopped = Some(current.execution_arn);
-                    ClaimCondition::Replaces { execution_name: current.execution_name }
+                    ClaimCondition::Replaces {
+                        execution_name: current.execution_name,
+                        statuses: Some(policy.reuse.replaceable()),
+                    }
                 }
             };
         }
@@ -396,6 +432,12 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             tracing::warn!(execution_arn = %record.execution_arn, status = %record.status, "the record's execution does not exist");
             return Ok(None);
         };
+        self.write_back(record, state).await.map(Some)
+    }
+
+    /// Writes what Step Functions says of the record's execution back (if the
+    /// record still names it, unended); the record as it now stands.
+    async fn write_back(&self, record: &Record, state: ExecutionState) -> Result<Record> {
         let now = self.now();
         let update = ExecutionUpdate {
             execution_arn: record.execution_arn.clone(),
@@ -413,7 +455,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
         };
         tracing::info!(execution_arn = %record.execution_arn, status = %current.status, "reconciled with Step Functions");
-        Ok(Some(current))
+        Ok(current)
     }
 
     /// A record that has not been confirmed for too long, made true.

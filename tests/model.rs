@@ -19,8 +19,9 @@
 
 use sfn_singleton::domain::launch::{LaunchVerdict, StartAttempt, after_attempts};
 use sfn_singleton::domain::policy::{
-    ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, StartPolicy, Trust, decide, refused_running,
+    ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, ReusePolicy, StartPolicy, Trust, decide, refused_running,
 };
+use sfn_singleton::domain::record::REPLACED_ERROR;
 use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
 use sfn_singleton::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
 use stateright::{Checker, Model, Property};
@@ -47,6 +48,7 @@ enum Algorithm {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Client {
     on_conflict: ConflictPolicy,
+    reuse: ReusePolicy,
     key: Option<&'static str>,
 }
 
@@ -55,6 +57,13 @@ struct Client {
 struct Decisions {
     launch: fn(&[StartAttempt]) -> LaunchVerdict,
     refused_running: fn(Option<&Record>, &str, u32) -> RefusedRunning,
+    /// An idempotency key holds an entry of its own, apart from the record (issue 12, hole 4).
+    key_entries: bool,
+    /// A replace reads the stopped execution back before it claims (issue 18).
+    verify_after_stop: bool,
+    /// The cold start's state machine check keeps a transient failure for the
+    /// container's life (the bug of issue 12, hole 6).
+    cache_transient_check: bool,
 }
 
 impl std::fmt::Debug for Decisions {
@@ -63,7 +72,13 @@ impl std::fmt::Debug for Decisions {
     }
 }
 
-const CRATE: Decisions = Decisions { launch: after_attempts, refused_running };
+const CRATE: Decisions = Decisions {
+    launch: after_attempts,
+    refused_running,
+    key_entries: true,
+    verify_after_stop: true,
+    cache_transient_check: false,
+};
 
 #[derive(Clone, Debug)]
 struct Protocol {
@@ -81,6 +96,7 @@ struct Protocol {
     terminates: u8,
     attempt_faults: u8,
     deletes: u8,
+    check_faults: u8,
     id: InstanceId,
     machine: StateMachineArn,
 }
@@ -97,6 +113,8 @@ struct Budgets {
     attempt_faults: u8,
     /// Deletions of a terminal record (purge, or TTL, at any time).
     deletes: u8,
+    /// The state machine check (run alongside a container's first claim) not answered.
+    check_faults: u8,
 }
 
 /// Situations a configuration must reach.
@@ -167,6 +185,16 @@ enum Pc {
     Stop {
         current: Box<Record>,
     },
+    /// `terminateExisting`: DescribeExecution of the stopped one, and the write of what it says.
+    StopVerify {
+        current: Box<Record>,
+    },
+    /// The idempotency key's entry: its conditional put.
+    PutKey,
+    /// The key is held by another request's entry: DescribeExecution of its execution.
+    KeyDescribe {
+        held: KeyHeld,
+    },
     /// StartExecution attempts of the claim, and what each answered.
     Launch {
         attempts: Vec<StartAttempt>,
@@ -179,6 +207,13 @@ enum Pc {
     Put,
     Done,
     Dead,
+}
+
+/// The idempotency key's entry (one key per model): whose execution, since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct KeyHeld {
+    request: usize,
+    began: Millis,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -233,6 +268,14 @@ struct State {
     terminates: u8,
     attempt_faults: u8,
     deletes: u8,
+    key_entry: Option<KeyHeld>,
+    check_faults: u8,
+    /// The state machine check's verdict is known (it passed).
+    check_passed: bool,
+    /// A transient failure of the check was kept as its verdict (the old bug).
+    check_broken: bool,
+    /// Executions stopped by a replace (their ABORTED carries `REPLACED_ERROR`).
+    replaced: Vec<bool>,
     /// A property violation seen in a step (an answer, or an event's handling).
     violation: Option<String>,
     /// Sanity: what the checked runs did reach.
@@ -264,6 +307,8 @@ enum Action {
     },
     /// A terminal record deleted (purge, or TTL).
     Delete,
+    /// The state machine check run alongside this first claim is not answered (throttled).
+    CheckFails(usize),
 }
 
 /// An answer a start gives, checked when given.
@@ -274,6 +319,8 @@ enum Answer {
     Refused(Box<Record>),
     /// 409 StillStarting, 409 reuse forbidden, 503 contention: nothing named.
     RetryLater,
+    /// 503 StartUnconfirmed: the claim stays, for the lease to decide.
+    Unconfirmed,
 }
 
 impl Protocol {
@@ -291,6 +338,7 @@ impl Protocol {
             terminates: budgets.terminates,
             attempt_faults: budgets.attempt_faults,
             deletes: budgets.deletes,
+            check_faults: budgets.check_faults,
             id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")),
             machine: StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
                 .unwrap_or_else(|e| panic!("{e}")),
@@ -313,16 +361,16 @@ impl Protocol {
         let client = self.client(request);
         StartPolicy {
             on_conflict: client.on_conflict,
+            reuse: client.reuse,
             idempotency_key: client
                 .key
                 .map(|k| IdempotencyKey::parse(k, self.id.key().as_str()).unwrap_or_else(|e| panic!("{e}"))),
-            ..StartPolicy::default()
         }
     }
 
     /// The probe request (index `clients.len()`) is a plain start.
     fn client(&self, request: usize) -> Client {
-        self.clients.get(request).cloned().unwrap_or(Client { on_conflict: ConflictPolicy::Reject, key: None })
+        self.clients.get(request).cloned().unwrap_or(REJECT)
     }
 
     /// The claim a request writes (`Singleton::start`).
@@ -333,6 +381,14 @@ impl Protocol {
             record.idempotency_until = Some(began + IDEMPOTENCY_WINDOW);
         }
         record
+    }
+
+    /// A replace's claim: conditional on the stopped run's record, under the reuse policy.
+    fn replaces(&self, request: usize, current: &Record) -> ClaimCondition {
+        ClaimCondition::Replaces {
+            execution_name: current.execution_name.clone(),
+            statuses: Some(self.policy(request).reuse.replaceable()),
+        }
     }
 
     fn free(&self, request: usize, began: Millis) -> ClaimCondition {
@@ -350,15 +406,21 @@ impl Protocol {
             Exec::Running { redrive } => (Status::Running, *redrive),
             Exec::Ended { status, redrive } => (*status, *redrive),
         };
-        Some(ExecutionState {
+        Some(Self::state_of(state, exec, status, redrive))
+    }
+
+    /// What Step Functions says of an execution in `status` (a replace's stop carries its error).
+    fn state_of(state: &State, exec: usize, status: Status, redrive: u32) -> ExecutionState {
+        let replaced = status == Status::Aborted && state.replaced.get(exec).copied().unwrap_or(false);
+        ExecutionState {
             status,
             redrive_count: redrive,
             stop_date: None,
             output: None,
-            error: None,
+            error: replaced.then(|| REPLACED_ERROR.to_owned()),
             cause: None,
             input: None,
-        })
+        }
     }
 
     /// StopExecution: `None` when the execution does not exist.
@@ -404,6 +466,15 @@ impl Protocol {
 
     fn answer(&self, state: &mut State, request: usize, answer: Answer) {
         state.requests[request].pc = Pc::Done;
+        // A keyed start that started nothing gives its entry up (`Singleton::start`).
+        let gave_up = match &answer {
+            Answer::Accepted(exec) => *exec != request,
+            Answer::Refused(_) | Answer::RetryLater => true,
+            Answer::Unconfirmed => false,
+        };
+        if gave_up && state.key_entry.is_some_and(|held| held.request == request) {
+            state.key_entry = None;
+        }
         let problem = match answer {
             Answer::Accepted(exec) if state.execs.get(exec).is_none_or(|e| *e == Exec::NotStarted) => {
                 Some(format!("request {request} answered 202 naming execution {exec}, which was never started"))
@@ -447,6 +518,10 @@ impl Protocol {
                 return self.answer(state, request, Answer::Refused(Box::new(current)));
             }
             Decision::Replace => Pc::Stop { current: Box::new(current) },
+            Decision::FinishReplace => {
+                state.requests[request].stopped = true;
+                Pc::Claim { condition: self.replaces(request, &current) }
+            }
         };
         state.requests[request].pc = next;
     }
@@ -456,6 +531,13 @@ impl Protocol {
         let began = state.requests[request].began;
         match state.requests[request].pc.clone() {
             Pc::Claim { condition } => {
+                if state.requests[request].rounds == 0 {
+                    // The first claim waits for the state machine check (`first_claim`).
+                    if state.check_broken {
+                        return self.answer(state, request, Answer::RetryLater);
+                    }
+                    state.check_passed = true;
+                }
                 let rounds = &mut state.requests[request].rounds;
                 if *rounds == MAX_CLAIM_ROUNDS {
                     return self.answer(state, request, Answer::RetryLater);
@@ -463,6 +545,16 @@ impl Protocol {
                 *rounds += 1;
                 let claim = self.claim_record(request, began);
                 if condition.permits(state.record.as_ref()) {
+                    // The reuse policy: the run it overwrites, if it ended on its own, ended in a reusable status.
+                    if let Some(old) = &state.record
+                        && let Some(Exec::Ended { status, .. }) = state.execs.get(self.exec_of(old))
+                        && *status != Status::Aborted
+                        && !self.policy(request).reuse.reusable().contains(status)
+                    {
+                        state.violation.get_or_insert(format!(
+                            "request {request} claimed over a run that ended {status}, against its reuse policy"
+                        ));
+                    }
                     if matches!(condition, ClaimCondition::Replaces { .. }) && !state.requests[request].stopped {
                         state.seen_takeover = true;
                     }
@@ -486,7 +578,10 @@ impl Protocol {
                 None if current.starter_may_be_alive(now) => self.answer(state, request, Answer::RetryLater),
                 None => {
                     state.requests[request].pc = Pc::Claim {
-                        condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
+                        condition: ClaimCondition::Replaces {
+                            execution_name: current.execution_name.clone(),
+                            statuses: None,
+                        },
                     }
                 }
             },
@@ -504,14 +599,83 @@ impl Protocol {
             }
             Pc::Stop { current } => {
                 let exec = self.exec_of(&current);
+                let key = self.client(request).key;
+                if key.is_some() && exec != request && self.client(exec).key == key {
+                    state.violation.get_or_insert(format!("request {request} stops execution {exec} of its own key"));
+                }
+                if matches!(state.execs[exec], Exec::Running { .. }) {
+                    state.replaced[exec] = true;
+                }
                 if self.stop(state, exec).is_none() {
                     return self.answer(state, request, Answer::RetryLater);
                 }
                 state.seen_replace = true;
-                state.requests[request].stopped = true;
-                state.requests[request].pc = Pc::Claim {
-                    condition: ClaimCondition::Replaces { execution_name: current.execution_name.clone() },
+                if self.decisions.verify_after_stop {
+                    state.requests[request].pc = Pc::StopVerify { current };
+                } else {
+                    state.requests[request].stopped = true;
+                    state.requests[request].pc = Pc::Claim {
+                        condition: ClaimCondition::Replaces {
+                            execution_name: current.execution_name.clone(),
+                            statuses: None,
+                        },
+                    };
+                }
+            }
+            // `Singleton::verify` after the stop: DescribeExecution, the write of what it says.
+            Pc::StopVerify { current } => {
+                let Some(exec_state) = self.describe(state, &current) else {
+                    return self.answer(state, request, Answer::RetryLater);
                 };
+                if !exec_state.status.is_terminal() || exec_state.status == Status::Aborted {
+                    state.requests[request].stopped = true;
+                    state.requests[request].pc = Pc::Claim { condition: self.replaces(request, &current) };
+                    return;
+                }
+                // It had ended on its own: `write_back`, then decide as for any ended run.
+                let update = self.update(&current, exec_state, now, &[Status::Starting, Status::Running]);
+                let known = if Self::apply(state, &update) {
+                    update.applied_to(&current)
+                } else {
+                    state.record.clone().unwrap_or_else(|| update.applied_to(&current))
+                };
+                if known.execution_arn != current.execution_arn {
+                    return self.answer(state, request, Answer::Refused(Box::new(known)));
+                }
+                let decision = decide(&known, &self.policy(request), now, Trust::CONFIRMED);
+                self.refused(state, request, known, decision);
+            }
+            Pc::PutKey => {
+                let rounds = &mut state.requests[request].rounds;
+                if *rounds == MAX_CLAIM_ROUNDS {
+                    return self.answer(state, request, Answer::RetryLater);
+                }
+                *rounds += 1;
+                match state.key_entry {
+                    Some(held) if held.request != request && now < held.began + IDEMPOTENCY_WINDOW => {
+                        state.requests[request].pc = Pc::KeyDescribe { held };
+                    }
+                    _ => {
+                        state.key_entry = Some(KeyHeld { request, began });
+                        state.requests[request].pc = Pc::Claim { condition: self.free(request, began) };
+                    }
+                }
+            }
+            Pc::KeyDescribe { held } => {
+                if state.execs[held.request] != Exec::NotStarted {
+                    state.seen_replay = true;
+                    return self.answer(state, request, Answer::Accepted(held.request));
+                }
+                if now < held.began + LEASE {
+                    return self.answer(state, request, Answer::RetryLater);
+                }
+                // `replace_key`: conditional on the entry still naming that execution.
+                if state.key_entry == Some(held) {
+                    state.key_entry = Some(KeyHeld { request, began });
+                    state.requests[request].pc = Pc::Claim { condition: self.free(request, began) };
+                } else {
+                    state.requests[request].pc = Pc::PutKey;
+                }
             }
             // An attempt that gets its answer: started, or (same name, same input) already
             // running; `ExecutionAlreadyExists` once that execution has ended.
@@ -525,7 +689,7 @@ impl Protocol {
             Pc::LaunchDescribe => {
                 state.seen_asked = true;
                 match state.execs[request] {
-                    Exec::NotStarted => self.answer(state, request, Answer::RetryLater),
+                    Exec::NotStarted => self.answer(state, request, Answer::Unconfirmed),
                     _ => self.answer(state, request, Answer::Accepted(request)),
                 }
             }
@@ -580,15 +744,7 @@ impl Protocol {
         let applied = match state.record.clone() {
             Some(record) => {
                 let target = Record { execution_arn: arn.clone(), ..record };
-                let exec_state = ExecutionState {
-                    status,
-                    redrive_count: event.redrive,
-                    stop_date: None,
-                    output: None,
-                    error: None,
-                    cause: None,
-                    input: None,
-                };
+                let exec_state = Self::state_of(state, event.exec, status, event.redrive);
                 let from: &'static [Status] =
                     if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] };
                 Self::apply(state, &self.update(&target, exec_state, state.now, from))
@@ -755,6 +911,11 @@ impl Model for Protocol {
             terminates: self.terminates,
             attempt_faults: self.attempt_faults,
             deletes: self.deletes,
+            key_entry: None,
+            check_faults: self.check_faults,
+            check_passed: false,
+            check_broken: false,
+            replaced: vec![false; n + 1],
             violation: None,
             seen_replay: false,
             seen_takeover: false,
@@ -826,6 +987,13 @@ impl Model for Protocol {
         if state.deletes > 0 && state.record.as_ref().is_some_and(|r| r.status.is_terminal()) {
             actions.push(Action::Delete);
         }
+        if state.check_faults > 0 && !state.check_passed {
+            for (i, request) in state.requests.iter().enumerate() {
+                if matches!(request.pc, Pc::Claim { .. }) && request.rounds == 0 {
+                    actions.push(Action::CheckFails(i));
+                }
+            }
+        }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
@@ -834,6 +1002,9 @@ impl Model for Protocol {
             Action::Begin(i) => {
                 state.requests[i] = Request {
                     pc: match self.algorithm {
+                        Algorithm::ConditionalClaim if self.decisions.key_entries && self.client(i).key.is_some() => {
+                            Pc::PutKey
+                        }
                         Algorithm::ConditionalClaim => Pc::Claim { condition: self.free(i, state.now) },
                         Algorithm::ReadThenStart => Pc::Read,
                     },
@@ -851,6 +1022,21 @@ impl Model for Protocol {
             Action::Delete => {
                 state.deletes -= 1;
                 state.record = None;
+            }
+            Action::CheckFails(i) => {
+                let Pc::Claim { condition } = state.requests[i].pc.clone() else { return None };
+                state.check_faults -= 1;
+                // The claim ran alongside and is released (`first_claim`); the start answers 503.
+                if condition.permits(state.record.as_ref()) {
+                    let mut claim = self.claim_record(i, state.requests[i].began);
+                    claim.status = Status::StartFailed;
+                    claim.lease_until = None;
+                    state.record = Some(claim);
+                }
+                if self.decisions.cache_transient_check {
+                    state.check_broken = true;
+                }
+                self.answer(&mut state, i, Answer::RetryLater);
             }
             Action::Die(i) => state.requests[i].pc = Pc::Dead,
             Action::Tick => {
@@ -924,6 +1110,14 @@ impl Model for Protocol {
                     _ => true,
                 },
             ),
+            Property::always("an idempotency key starts at most one execution", |model: &Protocol, s: &State| {
+                let keyed = |r: usize| model.clients.get(r).and_then(|c| c.key);
+                let started: Vec<_> = (0..model.clients.len())
+                    .filter(|&r| keyed(r).is_some() && s.execs[r] != Exec::NotStarted)
+                    .map(keyed)
+                    .collect();
+                started.iter().collect::<std::collections::HashSet<_>>().len() == started.len()
+            }),
             Property::always(
                 "no stuck ID: after every execution ended, reads tell the truth and a start starts",
                 |model: &Protocol, s: &State| !Protocol::quiescent(s) || model.probe(s).is_ok(),
@@ -987,10 +1181,14 @@ fn finish(label: &str, checker: impl Checker<Protocol>) {
     checker.assert_properties();
 }
 
-const REJECT: Client = Client { on_conflict: ConflictPolicy::Reject, key: None };
-const KEYED: Client = Client { on_conflict: ConflictPolicy::Reject, key: Some("k-1") };
-const REPLACE: Client = Client { on_conflict: ConflictPolicy::TerminateExisting, key: None };
-const USE_EXISTING: Client = Client { on_conflict: ConflictPolicy::UseExisting, key: None };
+const REJECT: Client = Client { on_conflict: ConflictPolicy::Reject, reuse: ReusePolicy::AllowAll, key: None };
+const KEYED: Client = Client { key: Some("k-1"), ..REJECT };
+const REPLACE: Client = Client { on_conflict: ConflictPolicy::TerminateExisting, ..REJECT };
+const USE_EXISTING: Client = Client { on_conflict: ConflictPolicy::UseExisting, ..REJECT };
+/// A replace under a reuse policy that forbids a new start after a success.
+const REPLACE_FAILED_ONLY: Client = Client { reuse: ReusePolicy::AllowFailedOnly, ..REPLACE };
+/// One scheduled occurrence under `overlap: replace`, delivered more than once.
+const OCCURRENCE_REPLACE: Client = Client { key: Some("occurrence-1"), ..REPLACE };
 
 /// Concurrent plain starts, deaths between claim and start, lost and
 /// duplicated events, a status read and a terminate, over leases and the confirmation interval.
@@ -1126,4 +1324,84 @@ fn the_model_finds_a_redrive_running_on_under_the_old_event_decision() {
     model.decisions.refused_running = unknown_when_deleted;
     let actions = counterexample("old event decision", model, "answers are true, redriven older executions stopped");
     assert!(actions.contains(&Action::Delete), "{actions:?}");
+}
+
+/// A key's retries after the record was replaced (another start) or deleted
+/// (purge, TTL): the key's own entry answers, never a second run.
+#[test]
+fn idempotency_keys_outlive_the_record_they_started() {
+    let budgets = Budgets { deletes: 1, ..Budgets::default() };
+    let (clients, max_time) = if bound() { (vec![KEYED, REJECT, KEYED], 3) } else { (vec![KEYED, REJECT, KEYED], 2) };
+    check(
+        "keys outlive records",
+        Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::Replay]),
+    );
+}
+
+#[test]
+fn the_model_finds_a_second_run_for_one_key_without_key_entries() {
+    let budgets = Budgets { deletes: 1, ..Budgets::default() };
+    let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![KEYED, REJECT, KEYED], 2, budgets, vec![]);
+    model.decisions.key_entries = false;
+    counterexample("no key entries", model, "an idempotency key starts at most one execution");
+}
+
+/// terminateExisting under a reuse policy, against a run that ends on its own
+/// just before the stop (which then changes nothing, as on AWS).
+#[test]
+fn replaces_keep_the_reuse_policy() {
+    let budgets = Budgets { losses: 1, ..Budgets::default() };
+    let clients = if bound() {
+        vec![REJECT, REPLACE_FAILED_ONLY, REPLACE_FAILED_ONLY]
+    } else {
+        vec![REJECT, REPLACE_FAILED_ONLY]
+    };
+    check(
+        "replace under allowFailedOnly",
+        Protocol::new(Algorithm::ConditionalClaim, clients, 3, budgets, vec![Reach::Replace]),
+    );
+}
+
+#[test]
+fn the_model_finds_a_replace_over_a_success_without_the_read_after_the_stop() {
+    let mut model =
+        Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, REPLACE_FAILED_ONLY], 2, Budgets::default(), vec![]);
+    model.decisions.verify_after_stop = false;
+    counterexample("no read after the stop", model, "answers are true, redriven older executions stopped");
+}
+
+/// One scheduled occurrence (`overlap: replace`) delivered twice: the
+/// duplicate replays; it never stops the run its own first delivery started.
+#[test]
+fn duplicate_scheduled_occurrences_never_replace_their_own_run() {
+    let budgets = Budgets { attempt_faults: 1, ..Budgets::default() };
+    let clients = if bound() {
+        vec![OCCURRENCE_REPLACE, OCCURRENCE_REPLACE, REJECT]
+    } else {
+        vec![OCCURRENCE_REPLACE, OCCURRENCE_REPLACE]
+    };
+    check(
+        "duplicate occurrences",
+        Protocol::new(Algorithm::ConditionalClaim, clients, 3, budgets, vec![Reach::Replay]),
+    );
+}
+
+/// The state machine check run alongside a container's first claim is not
+/// answered: that start fails (503), the next one checks again.
+#[test]
+fn a_state_machine_check_not_answered_breaks_no_later_start() {
+    let budgets = Budgets { check_faults: 1, ..Budgets::default() };
+    check("check not answered", Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, REJECT], 2, budgets, vec![]));
+}
+
+#[test]
+fn the_model_finds_a_stuck_id_when_a_transient_check_failure_is_cached() {
+    let budgets = Budgets { check_faults: 1, ..Budgets::default() };
+    let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![REJECT], 2, budgets, vec![]);
+    model.decisions.cache_transient_check = true;
+    counterexample(
+        "cached check failure",
+        model,
+        "no stuck ID: after every execution ended, reads tell the truth and a start starts",
+    );
 }

@@ -235,10 +235,17 @@ impl InstanceStore for DynamoStore {
                 }
                 expression
             }
-            ClaimCondition::Replaces { execution_name } => {
+            ClaimCondition::Replaces { execution_name, statuses } => {
                 names.insert("#executionName".into(), "executionName".into());
                 values.insert(":oldName".into(), s(execution_name));
-                "#executionName = :oldName".to_owned()
+                match statuses {
+                    None => "#executionName = :oldName".to_owned(),
+                    Some(statuses) => {
+                        names.insert("#status".into(), "status".into());
+                        let statuses = placeholders("s", statuses, &mut values);
+                        format!("#executionName = :oldName AND #status IN ({statuses})")
+                    }
+                }
             }
         };
         let result = self

@@ -91,6 +91,19 @@ impl ReusePolicy {
             ReusePolicy::Reject => &[],
         }
     }
+
+    /// The statuses a `terminateExisting` claim may overwrite on the record of
+    /// the run it stopped: that run still starting or running (its end not
+    /// recorded yet), stopped (by this replace, or one before it), or ended
+    /// in a status the policy lets start again.
+    pub fn replaceable(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            ReusePolicy::AllowAll => &[Starting, Running, Succeeded, Failed, TimedOut, Aborted, StartFailed],
+            ReusePolicy::AllowFailedOnly => &[Starting, Running, Failed, TimedOut, Aborted, StartFailed],
+            ReusePolicy::Reject => &[Starting, Running, Aborted],
+        }
+    }
 }
 
 impl FromStr for ReusePolicy {
@@ -175,6 +188,9 @@ pub enum Decision {
     UseExisting,
     /// Running or starting: stop it, then claim conditional on it.
     Replace,
+    /// Stopped by a `terminateExisting` start whose claim did not land (throttled, say):
+    /// the same replace again completes it, whatever the reuse policy.
+    FinishReplace,
 }
 
 /// How long the service trusts a record without asking Step Functions.
@@ -249,6 +265,8 @@ pub fn decide(current: &Record, policy: &StartPolicy, now: Millis, trust: Trust)
     if current.status.is_terminal() {
         return if policy.reuse.reusable().contains(&current.status) {
             Decision::Reuse
+        } else if policy.on_conflict == ConflictPolicy::TerminateExisting && current.stopped_to_be_replaced() {
+            Decision::FinishReplace
         } else {
             Decision::ReuseForbidden
         };

@@ -57,6 +57,8 @@ impl fmt::Display for Status {
 /// `error` of records and stopped executions, per reason.
 pub const START_FAILED_ERROR: &str = "SfnSingleton.StartFailed";
 pub const TERMINATED_ERROR: &str = "Terminated";
+/// Stopped by a `terminateExisting` start, to be replaced.
+pub const REPLACED_ERROR: &str = "SfnSingleton.Replaced";
 pub const SUPERSEDED_ERROR: &str = "SfnSingleton.Superseded";
 
 /// Inputs up to this size are kept in the record; larger ones only as a
@@ -174,6 +176,11 @@ impl Record {
     /// Not started, and its starter may still be at it (within its lease).
     pub fn starter_may_be_alive(&self, now: Millis) -> bool {
         self.status == Status::Starting && !self.lease_expired(now)
+    }
+
+    /// Stopped by a `terminateExisting` start (whose claim may not have landed yet).
+    pub fn stopped_to_be_replaced(&self) -> bool {
+        self.status == Status::Aborted && self.error.as_deref() == Some(REPLACED_ERROR)
     }
 
     pub fn lease_expired(&self, now: Millis) -> bool {

@@ -18,9 +18,9 @@ use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request};
 use sfn_singleton::aws::{DynamoStore, StepFunctions};
 use sfn_singleton::config::{Config, Function};
-use sfn_singleton::domain::{InstanceId, Millis, Record, StateMachineArn};
+use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StateMachineArn};
 use sfn_singleton::http::App;
-use sfn_singleton::ports::{Engine, InstanceStore};
+use sfn_singleton::ports::{Engine, EngineError, ExecutionState, InstanceStore, WorkflowType};
 use sfn_singleton::service::{Clock, Singleton, Timings};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -569,4 +569,26 @@ pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E
     let answer = sfn_singleton::events::handle_batch(service, sqs_batch(&[event]), BATCH_BUDGET).await;
     let answer = answer.unwrap_or_else(|e| panic!("batch failed: {e}"));
     assert!(answer.batch_item_failures.is_empty(), "a record was reported failed: {answer:?}");
+}
+
+/// Step Functions' StopExecution of an execution that already ended leaves it
+/// as it ended (moto rewrites it to ABORTED instead).
+pub struct StopLeavesEndedAlone<E>(pub E);
+
+impl<E: Engine> Engine for StopLeavesEndedAlone<E> {
+    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
+        self.0.start(machine, name, input).await
+    }
+    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+        match self.0.describe(execution_arn).await? {
+            Some(ended) if ended.status.is_terminal() => Ok(ended.stop_date.or(Some(0))),
+            _ => self.0.stop(execution_arn, error, cause).await,
+        }
+    }
+    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        self.0.workflow_type(machine).await
+    }
+    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+        self.0.describe(execution_arn).await
+    }
 }

@@ -50,7 +50,7 @@ async fn use_existing_answers_200_with_the_running_instance_for_one_call() {
 }
 
 #[tokio::test]
-async fn terminate_existing_stops_the_running_one_then_starts_for_four_calls() {
+async fn terminate_existing_stops_the_running_one_then_starts_for_five_calls() {
     let env = TestEnv::new().await;
     let first = started(&env, "").await.json()["executionArn"].as_str().map(str::to_owned).unwrap_or_default();
     env.calls.take();
@@ -59,13 +59,15 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_four_calls() {
     let path = format!("/orchestrators/{FOREVER}/order-1?onConflict=terminateExisting&reason=new+order+data");
     let replaced = call(&app, post(&path, "{}", None)).await;
     assert_eq!(replaced.status, StatusCode::ACCEPTED, "{}", replaced.body);
-    assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT, "StopExecution", "PutItem", "StartExecution"]));
+    let calls = [REFUSED_PUT, "StopExecution", "DescribeExecution", "PutItem", "StartExecution"];
+    assert_eq!(env.calls.take(), env.expected(&calls));
     let body = replaced.json();
     assert_eq!(body["terminatedExecutionArn"], first.as_str());
     assert_ne!(body["executionArn"], first.as_str());
     assert_eq!(env.finished(&first).await, "ABORTED");
     let causes = app.service.engine().causes.lock().map(|c| c.clone()).unwrap_or_default();
-    assert_eq!(causes, [(first.clone(), "Terminated".to_owned(), "new order data".to_owned())]);
+    let replaced = sfn_singleton::domain::record::REPLACED_ERROR.to_owned();
+    assert_eq!(causes, [(first.clone(), replaced, "new order data".to_owned())]);
     let current = record(&env).await;
     assert_eq!(body["executionArn"], current.execution_arn.as_str());
     assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
@@ -455,4 +457,60 @@ async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
     }
     assert_eq!(record(&env).await, before);
     assert_eq!(env.all_executions().await, 1);
+}
+
+/// Issue 18: the record says RUNNING, but its run has just SUCCEEDED (its
+/// event in flight). A terminateExisting start under allowFailedOnly stopped
+/// nothing (AWS leaves an ended execution alone), claimed on the execution
+/// name alone and answered 202 "terminated" for a run that succeeded. Now the
+/// stop is read back: the run ended on its own, under the reuse policy.
+#[tokio::test]
+async fn terminate_existing_meets_a_run_that_just_succeeded_under_the_reuse_policy() {
+    let env = TestEnv::new().await;
+    let app = env.app_with(env.store(), StopLeavesEndedAlone(env.engine()));
+    let path = format!("/orchestrators/{QUICK}/order-1");
+    assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
+    let first = record(&env).await;
+    deliver_event(&app.service, event_fixture("running", &first)).await;
+    assert_eq!(env.finished(&first.execution_arn).await, "SUCCEEDED");
+    let query = "?onConflict=terminateExisting&reuse=allowFailedOnly";
+    let refused = call(&app, post(&format!("{path}{query}"), "{}", None)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.contains("ReuseForbidden") && refused.body.contains("SUCCEEDED"), "{}", refused.body);
+    assert_eq!(record(&env).await.status, Status::Succeeded, "its real end is recorded");
+    assert_eq!(env.executions(QUICK).await.len(), 1);
+    // Under allowAll it starts, and does not claim to have terminated the run that succeeded.
+    let started = call(&app, post(&format!("{path}?onConflict=terminateExisting"), "{}", None)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.json().get("terminatedExecutionArn"), None, "{}", started.body);
+}
+
+/// Issue 18: under reuse=reject a replace whose stop landed but whose claim was
+/// throttled could never be finished: once the ABORTED event landed, every
+/// retry got 409 ReuseForbidden. The same replace again now completes it.
+#[tokio::test]
+async fn a_half_done_replace_is_finished_by_its_retry_under_reuse_reject() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = format!("/orchestrators/{FOREVER}/order-1");
+    assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
+    let first = record(&env).await;
+    // The replace's claim (conditional on the old execution's name) is throttled throughout.
+    env.faults.inject_for("PutItem", ":oldName", Fault::Throttled, 3);
+    let replace = format!("{path}?onConflict=terminateExisting&reuse=reject");
+    let half = call(&app, post(&replace, "{}", None)).await;
+    assert_eq!(half.status, StatusCode::SERVICE_UNAVAILABLE, "{}", half.body);
+    assert_eq!(env.finished(&first.execution_arn).await, "ABORTED");
+    // Its ABORTED event lands, carrying the replace's error.
+    let mut aborted = event_fixture("aborted", &first);
+    aborted["detail"]["error"] = serde_json::json!(sfn_singleton::domain::record::REPLACED_ERROR);
+    deliver_event(&app.service, aborted).await;
+    assert_eq!(record(&env).await.status, Status::Aborted);
+    let retry = call(&app, post(&replace, "{}", None)).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    assert_eq!(retry.json()["terminatedExecutionArn"], first.execution_arn.as_str());
+    // A plain start under reject still may not reuse the ID.
+    let plain = call(&app, post(&format!("{path}?reuse=reject"), "{}", None)).await;
+    assert_eq!(plain.status, StatusCode::CONFLICT, "{}", plain.body);
+    assert_eq!(env.faults.pending(), 0);
 }

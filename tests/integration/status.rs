@@ -4,9 +4,8 @@
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{ExecutionName, Record, StateMachineArn, Status};
+use sfn_singleton::domain::{Record, Status};
 use sfn_singleton::events;
-use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use sfn_singleton::service::EventOutcome;
 
 /// Starts `id` on `function` and returns its record.
@@ -247,28 +246,6 @@ async fn terminate_stops_the_execution_and_the_id_starts_again() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(refused.body.contains("ReasonTooLong"), "{}", refused.body);
     assert_eq!(start(&app, FOREVER, "order-1", "{}").await.status, StatusCode::ACCEPTED);
-}
-
-/// Step Functions' StopExecution of an execution that already ended leaves it
-/// as it ended (moto rewrites it to ABORTED instead).
-struct StopLeavesEndedAlone<E>(E);
-
-impl<E: Engine> Engine for StopLeavesEndedAlone<E> {
-    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        self.0.start(machine, name, input).await
-    }
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        match self.0.describe(execution_arn).await? {
-            Some(ended) if ended.status.is_terminal() => Ok(ended.stop_date.or(Some(0))),
-            _ => self.0.stop(execution_arn, error, cause).await,
-        }
-    }
-    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.0.workflow_type(machine).await
-    }
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.0.describe(execution_arn).await
-    }
 }
 
 #[tokio::test]
