@@ -81,7 +81,13 @@ pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed
             .filter(|s| !matches!(s, Status::Starting | Status::StartFailed))
             .ok_or(Malformed::Status(detail.status.clone()))?,
     };
+    let output_omitted = detail
+        .output_details
+        .as_ref()
+        .and_then(|details| details.get("included"))
+        .is_some_and(|included| included == &serde_json::Value::Bool(false));
     Ok(Some(StatusChange {
+        output_omitted,
         execution_arn: detail.execution_arn,
         name: detail.name,
         state: ExecutionState {

@@ -74,6 +74,9 @@ pub struct StatusChange {
     pub execution_arn: String,
     pub name: String,
     pub state: ExecutionState,
+    /// The event left the output out (`outputDetails.included: false`: over
+    /// the ~248 KB an event carries); DescribeExecution has it.
+    pub output_omitted: bool,
 }
 
 /// What a status event did.
@@ -611,10 +614,16 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         };
         let now = self.now();
         let running = change.state.status == Status::Running;
+        let mut state = change.state;
+        if change.output_omitted && state.output.is_none() && state.status.is_terminal() {
+            // Fetched, then cut to what a record keeps, like any output over the bound.
+            let described = self.engine.describe(&change.execution_arn).await?;
+            state.output = described.and_then(|described| described.output);
+        }
         let update = ExecutionUpdate {
             execution_arn: change.execution_arn,
             expires_at: (!running).then(|| self.expires_at(now)),
-            state: change.state.bounded(),
+            state: state.bounded(),
             observed_at: now,
             // A RUNNING event only confirms a claim; a redrive (higher count) always applies. A claim
             // released as START_FAILED on Step Functions' word (DescribeExecution is eventually

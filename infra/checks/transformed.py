@@ -111,6 +111,28 @@ def schedule_problems(template):
     return problems
 
 
+def auth_and_logging_problems(template):
+    """Read-only callers cannot write (JWT scopes per route), and no function
+    may log below INFO (the runtime logs raw events, keys and tokens at TRACE)."""
+    problems = []
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::ApiGatewayV2::Route":
+            method = properties["RouteKey"].split(" ", 1)[0]
+            path = properties["RouteKey"].split(" ", 1)[1]
+            reads = method == "GET" or (method == "ANY" and path == "/instances/{instanceId}")
+            wanted = "JwtReadScopes" if reads else "JwtWriteScopes"
+            if wanted not in json.dumps(properties.get("AuthorizationScopes", {})):
+                problems.append(f"{name} ({properties['RouteKey']}): its JWT scopes must be {wanted}")
+        if resource["Type"] == "AWS::Lambda::Function":
+            level = properties.get("LoggingConfig", {}).get("ApplicationLogLevel")
+            if level not in ("INFO", "WARN", "ERROR", "FATAL"):
+                problems.append(f"{name}: ApplicationLogLevel {level!r} (must be INFO or above)")
+    if "JwtNeedsAudience" not in template.get("Rules", {}):
+        problems.append("no rule refuses AuthMode JWT without JwtAudience")
+    return problems
+
+
 def main() -> int:
     source, output = sys.argv[1], sys.argv[2]
     with open(source) as f:
@@ -132,6 +154,11 @@ def main() -> int:
         print(f"schedules: {problem}")
     print(f"schedules: {len(schedules)} problems")
     problems += schedules
+    auth = auth_and_logging_problems(transformed)
+    for problem in auth:
+        print(f"auth and logging: {problem}")
+    print(f"auth and logging: {len(auth)} problems")
+    problems += auth
     return 1 if wildcards or problems else 0
 
 

@@ -419,6 +419,37 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
     response
 }
 
+/// What a client is told. Errors that carry AWS's own text (which can name
+/// roles, accounts and resources) get a stable short message instead; the
+/// whole error is in the log (`error_response` logs it).
+fn public_message(error: &Error) -> String {
+    let engine = |e: &EngineError| match e {
+        // About the request's own input: the caller needs the reason.
+        EngineError::Refused { caller_fault: true, message, .. } => format!("Step Functions refused the input: {message}"),
+        EngineError::Refused { code, .. } => format!("Step Functions refused the request ({code})"),
+        EngineError::ExecutionAlreadyExists => "Step Functions refused the start".to_owned(),
+        EngineError::Throttled { .. } => "Step Functions is throttling requests; retry later".to_owned(),
+        EngineError::Ambiguous(_) => "Step Functions did not answer; retry later".to_owned(),
+    };
+    match error {
+        Error::StartRefused(e) | Error::Engine(e) => engine(e),
+        Error::Store(StoreError::Throttled(_)) => "DynamoDB is throttling requests; retry later".to_owned(),
+        Error::Store(StoreError::Unavailable(_)) => "DynamoDB did not answer; retry later".to_owned(),
+        Error::Store(StoreError::Failed(_) | StoreError::Corrupt(_)) => {
+            "the instance store failed; the service's log has the cause".to_owned()
+        }
+        Error::StartUnconfirmed { instance_id, .. } => format!(
+            "the start of instance {instance_id:?} could not be confirmed; it is checked again once its lease ends"
+        ),
+        Error::Misconfigured(_) => {
+            "starts are refused: a configured state machine is missing or not a Standard workflow; the service's \
+             log names it"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The one mapping from errors to HTTP answers.
 pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
     let (status, code, retry) = match error {
@@ -469,7 +500,7 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         response
     } else {
-        json_response(status, &json!({ "error": code, "message": error.to_string() }))
+        json_response(status, &json!({ "error": code, "message": public_message(error) }))
     };
     *response.status_mut() = status;
     let headers = response.headers_mut();

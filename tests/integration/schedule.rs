@@ -167,7 +167,8 @@ async fn express_state_machines_are_refused_at_cold_start() {
     let guarded = sfn_singleton::http::App { service: guarded.service.with_standard_check(check), ..guarded };
     let refused = start(&guarded, FOREVER, "guarded", "{}").await;
     assert_eq!(refused.status, lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.body);
-    assert!(refused.body.contains("EXPRESS state machine"), "{}", refused.body);
+    assert!(refused.body.contains("not a Standard workflow"), "{}", refused.body);
+    assert!(!refused.body.contains("arn:aws"), "the ARN stays in the log: {}", refused.body);
     // Its claim ran alongside the check, and was released.
     assert_eq!(env.record("guarded").await.map(|r| r.status), Some(Status::StartFailed));
     assert_eq!(env.executions(FOREVER).await.len(), 0, "nothing started");

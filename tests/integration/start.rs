@@ -292,6 +292,8 @@ async fn a_refused_start_marks_the_record_start_failed_and_the_id_starts_again_a
     let refused = start(&app, MISSING, "order-1", "{}").await;
     assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{}", refused.body);
     assert!(refused.body.contains("StateMachineDoesNotExist"), "{}", refused.body);
+    // Issue 18: AWS's own text (which names the state machine, or a role) stays in the log.
+    assert!(!refused.body.contains("arn:aws"), "{}", refused.body);
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!(record.status, Status::StartFailed);
     assert!(record.expires_at.is_some() && record.lease_until.is_none());

@@ -182,6 +182,29 @@ async fn a_redrive_after_the_record_was_deleted_is_stopped_and_the_id_stays_free
     assert_eq!(outcome(&env, fresh).await, EventOutcome::UnknownInstance);
 }
 
+/// Issue 18: Step Functions leaves an output over ~248 KB out of the status
+/// event (`outputDetails.included: false`); the record said `"output": null`.
+/// Now it is fetched and kept within the record's bound, like any long output.
+#[tokio::test]
+async fn an_output_left_out_of_its_event_is_fetched_and_kept_within_the_bound() {
+    let env = TestEnv::new().await;
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(40 * 1024));
+    let answer = start(&env.app(), QUICK, "order-1", &big).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(env.finished(&claim.execution_arn).await, "SUCCEEDED");
+    deliver(&env, event_fixture("succeeded_output_omitted", &claim)).await;
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("gone"));
+    let output = record.output.unwrap_or_default();
+    assert!(
+        output.starts_with(r#"{"blob""#) && output.contains("xxxxxxxx") && output.ends_with("…[truncated]"),
+        "{}",
+        &output[..40.min(output.len())]
+    );
+    assert!(output.len() <= sfn_singleton::domain::record::MAX_STORED_OUTPUT_BYTES);
+    assert_eq!(get(&env, "order-1").await.json()["output"].as_str().map(|o| o.ends_with("…[truncated]")), Some(true));
+}
+
 #[tokio::test]
 async fn a_lost_terminal_event_is_healed_by_reconciliation_on_the_next_start() {
     let env = TestEnv::new().await;
