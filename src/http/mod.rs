@@ -425,7 +425,9 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
 fn public_message(error: &Error) -> String {
     let engine = |e: &EngineError| match e {
         // About the request's own input: the caller needs the reason.
-        EngineError::Refused { caller_fault: true, message, .. } => format!("Step Functions refused the input: {message}"),
+        EngineError::Refused { caller_fault: true, message, .. } => {
+            format!("Step Functions refused the input: {message}")
+        }
         EngineError::Refused { code, .. } => format!("Step Functions refused the request ({code})"),
         EngineError::ExecutionAlreadyExists => "Step Functions refused the start".to_owned(),
         EngineError::Throttled { .. } => "Step Functions is throttling requests; retry later".to_owned(),
