@@ -16,6 +16,9 @@ pub const IDEMPOTENCY_WINDOW_SECONDS: &str = "SINGLETON_IDEMPOTENCY_WINDOW_SECON
 /// their `Timeout`): a claim's lease must outlive its starter.
 pub const FUNCTION_TIMEOUT_SECONDS: &str = "SINGLETON_FUNCTION_TIMEOUT_SECONDS";
 
+/// Step Functions keeps an ended execution for 90 days; a key's replay must find it.
+pub const MAX_IDEMPOTENCY_WINDOW_SECONDS: u32 = 90 * 86_400;
+
 /// How much longer than the function timeout a lease must be at least
 /// (clock skew between containers, and the SDK's last attempt).
 pub const LEASE_MARGIN_SECONDS: u32 = 30;
@@ -92,11 +95,21 @@ impl Config {
                  {LEASE_MARGIN_SECONDS} s: a claim's lease must outlive its starter; using {lease} s"
             );
         }
+        let idempotency_window = seconds(IDEMPOTENCY_WINDOW_SECONDS, 3600, 1)?;
+        if idempotency_window > MAX_IDEMPOTENCY_WINDOW_SECONDS {
+            return Err(invalid(
+                IDEMPOTENCY_WINDOW_SECONDS,
+                format!(
+                    "{idempotency_window} s is longer than the 90 days ({MAX_IDEMPOTENCY_WINDOW_SECONDS} s) Step Functions \
+                     keeps ended executions, which a replay must find"
+                ),
+            ));
+        }
         let timings = Timings {
             lease_millis: i64::from(lease) * 1000,
             reconcile_after_millis: i64::from(seconds(RECONCILE_AFTER_SECONDS, 300, 1)?) * 1000,
             retention_secs: i64::from(seconds(RETENTION_DAYS, 30, 1)?) * 86_400,
-            idempotency_window_millis: i64::from(seconds(IDEMPOTENCY_WINDOW_SECONDS, 3600, 1)?) * 1000,
+            idempotency_window_millis: i64::from(idempotency_window) * 1000,
         };
         let retry_after_secs = seconds(RETRY_AFTER_SECONDS, 10, 1)?;
         let public_base_url = lookup(PUBLIC_BASE_URL).filter(|s| !s.is_empty());
@@ -257,6 +270,10 @@ mod tests {
             (
                 vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (START_LEASE_SECONDS, "0")],
                 "SINGLETON_START_LEASE_SECONDS is invalid",
+            ),
+            (
+                vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (IDEMPOTENCY_WINDOW_SECONDS, "7776001")],
+                "longer than the 90 days",
             ),
             (
                 vec![(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (PUBLIC_BASE_URL, "example.com")],

@@ -22,10 +22,15 @@ pub enum Overlap {
     Replace,
 }
 
+/// How long an occurrence's key holds: Scheduler retries for at most 24 h
+/// (`MaximumEventAgeInSeconds`), Lambda's async retries for at most 6 h.
+pub const OCCURRENCE_KEY_WINDOW_MILLIS: i64 = 24 * 3600 * 1000;
+
 /// The schedule's input, e.g.
 /// `{"functionName":"Reports","instanceId":"nightly","input":{…},"overlap":"skip",
-///   "executionId":"<aws.scheduler.execution-id>","scheduledTime":"<aws.scheduler.scheduled-time>"}`
-/// (EventBridge Scheduler fills in the two placeholders).
+///   "scheduleArn":"<aws.scheduler.schedule-arn>","scheduledTime":"<aws.scheduler.scheduled-time>",
+///   "executionId":"<aws.scheduler.execution-id>"}`
+/// (EventBridge Scheduler fills in the placeholders).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledStart {
@@ -37,25 +42,32 @@ pub struct ScheduledStart {
     pub input: Option<Box<RawValue>>,
     #[serde(default)]
     pub overlap: Overlap,
-    /// Scheduler's ID of this occurrence: the same in its retries and duplicates.
+    /// The schedule's ARN: with the scheduled time, names the occurrence.
     #[serde(default)]
-    pub execution_id: Option<String>,
-    /// The occurrence's scheduled time: its ID when there is no execution ID.
+    pub schedule_arn: Option<String>,
+    /// The occurrence's scheduled time: the same in every delivery and retry of it.
     #[serde(default)]
     pub scheduled_time: Option<String>,
+    /// Scheduler's ID of this invocation attempt (AWS documents it per attempt):
+    /// logged, and the occurrence's key only when there is no scheduled time.
+    #[serde(default)]
+    pub execution_id: Option<String>,
 }
 
 impl ScheduledStart {
     /// The occurrence's idempotency key: each occurrence starts at most once,
     /// however often Scheduler and Lambda deliver it.
     fn occurrence_key(&self, instance_id: &InstanceId) -> Result<Option<IdempotencyKey>, Error> {
-        let occurrence = match (&self.execution_id, &self.scheduled_time) {
-            (Some(id), _) => format!("schedule:{id}"),
-            (None, Some(time)) => format!("schedule-time:{time}"),
+        let occurrence = match (&self.scheduled_time, &self.execution_id) {
+            (Some(time), _) => format!("occurrence:{}@{time}", self.schedule_arn.as_deref().unwrap_or("-")),
+            (None, Some(id)) => format!("attempt:{id}"),
             (None, None) => return Ok(None),
         };
         IdempotencyKey::parse(&occurrence, instance_id.key().as_str()).map(Some).map_err(|_| {
-            Error::InvalidSchedule("executionId and scheduledTime must be 1–240 visible ASCII characters".into())
+            Error::InvalidSchedule(
+                "scheduleArn, scheduledTime and executionId must be visible ASCII, at most 240 characters together"
+                    .into(),
+            )
         })
     }
 }
@@ -83,7 +95,8 @@ pub enum ScheduleOutcome {
 }
 
 const EXPECTED: &str = "{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\", \
-     \"executionId\": \"<aws.scheduler.execution-id>\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}";
+     \"scheduleArn\": \"<aws.scheduler.schedule-arn>\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\", \
+     \"executionId\": \"<aws.scheduler.execution-id>\"}";
 
 /// Runs one scheduled start from the invocation's payload (JSON text, read
 /// raw so that the input reaches Step Functions as written). Errors (bad
@@ -106,7 +119,8 @@ pub async fn handle<S: InstanceStore, E: Engine>(
         "schedule",
         instance_id = %scheduled.instance_id,
         function = %scheduled.function_name,
-        occurrence = scheduled.execution_id.as_deref().or(scheduled.scheduled_time.as_deref()).unwrap_or("-"),
+        occurrence = scheduled.scheduled_time.as_deref().unwrap_or("-"),
+        attempt = scheduled.execution_id.as_deref().unwrap_or("-"),
     );
     run(service, config, scheduled)
         .instrument(span.clone())
@@ -145,6 +159,9 @@ async fn run<S: InstanceStore, E: Engine>(
         input,
         policy: &policy,
         reason: Some("replaced by its schedule"),
+        request_digest: None,
+        // Lambda may deliver an occurrence again for as long as the function's maximum event age.
+        min_key_window_millis: OCCURRENCE_KEY_WINDOW_MILLIS,
     };
     match service.start(request).await {
         Ok(Started { execution_arn, outcome: StartOutcome::Replaced { terminated } }) => {

@@ -45,6 +45,12 @@ pub struct StartRequest<'a> {
     pub policy: &'a StartPolicy,
     /// The stop cause when `terminateExisting` stops a running execution.
     pub reason: Option<&'a str>,
+    /// What the idempotency key's request asked for, when not the function
+    /// and input (a restart's come from the record, which may change).
+    pub request_digest: Option<&'a str>,
+    /// At least this long an idempotency key holds (a schedule's occurrences
+    /// can be redelivered for hours), whatever the configured window.
+    pub min_key_window_millis: Millis,
 }
 
 /// What a start did.
@@ -92,6 +98,21 @@ pub enum EventOutcome {
     NotOurs,
     /// An older execution of the instance ran again and was stopped.
     StoppedSuperseded,
+}
+
+/// Whether an execution Step Functions reports was stopped by a replace: ABORTED with the
+/// replace's error, or with none (a console stop is indistinguishable from one whose error
+/// Step Functions did not keep).
+fn stopped_by_replace(state: &ExecutionState) -> bool {
+    state.status == Status::Aborted && state.error.as_deref().is_none_or(|error| error == REPLACED_ERROR)
+}
+
+/// What another request's live entry for the same idempotency key means.
+enum HeldKey {
+    /// Its execution exists: answer as it was answered.
+    Replay(Started),
+    /// Its request died before starting anything (its lease is over).
+    Abandoned,
 }
 
 /// Claims can lose to concurrent starts that then turn out to be stale or
@@ -227,24 +248,73 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             instance_key: request.instance_id.key(),
             execution_name: name.as_str().to_owned(),
             execution_arn: request.state_machine.execution_arn(&name),
-            request_digest: IdempotencyKey::request_digest(request.function_name, request.input),
+            request_digest: request
+                .request_digest
+                .map_or_else(|| IdempotencyKey::request_digest(request.function_name, request.input), str::to_owned),
             began: now,
-            until: now + self.timings.idempotency_window_millis,
+            until: now + self.key_window(request),
         };
         if let Some(replayed) = self.hold_key(&entry, request).await? {
             return Ok(replayed);
         }
         let started = self.claim_and_launch(request, &name, now).await;
-        // Started nothing and never will: the key's retry is evaluated afresh.
+        // Started nothing, and no attempt of it may have: the key's retry is evaluated afresh.
+        // (A claim or stop that failed may have landed: the record's own key check covers that.)
         let gave_up = match &started {
-            Ok(Started { outcome, .. }) => matches!(outcome, StartOutcome::Existing | StartOutcome::Replayed),
-            Err(error) => !matches!(error, Error::StartUnconfirmed { .. } | Error::Store(_) | Error::Engine(_)),
+            Ok(Started { outcome, .. }) => *outcome == StartOutcome::Existing,
+            Err(error) => !matches!(error, Error::StartUnconfirmed { .. }),
         };
         if gave_up && let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
             // Its retry gets 409 StillStarting until the start's lease ends, then starts afresh.
             tracing::warn!(%error, "the idempotency key's entry could not be released");
         }
         started
+    }
+
+    /// How long the request's idempotency key holds.
+    fn key_window(&self, request: StartRequest<'_>) -> Millis {
+        self.timings.idempotency_window_millis.max(request.min_key_window_millis)
+    }
+
+    /// The answer an earlier request with this key got, if its entry is live:
+    /// read before a restart reads the record (which may have changed since).
+    pub async fn replayed(
+        &self,
+        instance_id: &InstanceId,
+        key: &IdempotencyKey,
+        digest: &str,
+    ) -> Result<Option<Started>> {
+        let now = self.now();
+        let Some(held) = self.store.get_key(key.hash()).await?.filter(|held| held.until > now) else {
+            return Ok(None);
+        };
+        Ok(match self.judge_held(&held, digest, instance_id, now).await? {
+            HeldKey::Replay(started) => Some(started),
+            HeldKey::Abandoned => None,
+        })
+    }
+
+    /// What a live entry of another request with the same key means for this one.
+    async fn judge_held(
+        &self,
+        held: &KeyEntry,
+        digest: &str,
+        instance_id: &InstanceId,
+        now: Millis,
+    ) -> Result<HeldKey> {
+        if held.request_digest != digest {
+            return Err(Error::IdempotencyKeyReused(instance_id.to_string()));
+        }
+        if self.engine.describe(&held.execution_arn).await?.is_some() {
+            let started = Started { execution_arn: held.execution_arn.clone(), outcome: StartOutcome::Replayed };
+            return Ok(HeldKey::Replay(started));
+        }
+        // Not started (yet): the first request may still be at it.
+        if now < held.began + self.timings.lease_millis {
+            return Err(Error::StillStarting(instance_id.to_string()));
+        }
+        // It died before starting anything.
+        Ok(HeldKey::Abandoned)
     }
 
     /// Holds the request's idempotency key for its window, or answers as the
@@ -266,19 +336,11 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             if held.execution_name == entry.execution_name {
                 return Ok(None);
             }
-            if held.request_digest != entry.request_digest {
-                return Err(Error::IdempotencyKeyReused(request.instance_id.to_string()));
-            }
-            if self.engine.describe(&held.execution_arn).await?.is_some() {
-                return Ok(Some(Started { execution_arn: held.execution_arn, outcome: StartOutcome::Replayed }));
-            }
-            // Not started (yet): the first request may still be at it.
-            if now < held.began + self.timings.lease_millis {
-                return Err(Error::StillStarting(request.instance_id.to_string()));
-            }
-            // It died before starting anything: the key is this request's now.
-            if self.store.replace_key(entry, &held.execution_name).await? {
-                return Ok(None);
+            match self.judge_held(&held, &entry.request_digest, request.instance_id, now).await? {
+                HeldKey::Replay(started) => return Ok(Some(started)),
+                // The key is this request's now.
+                HeldKey::Abandoned if self.store.replace_key(entry, &held.execution_name).await? => return Ok(None),
+                HeldKey::Abandoned => {}
             }
         }
         Err(Error::Contention(request.instance_id.to_string()))
@@ -299,7 +361,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         );
         if let Some(key) = &policy.idempotency_key {
             record.idempotency_key_hash = Some(key.hash().to_owned());
-            record.idempotency_until = Some(now + self.timings.idempotency_window_millis);
+            record.idempotency_until = Some(now + self.key_window(request));
         }
         let already_exists = || Error::AlreadyExists(request.instance_id.to_string());
         let mut condition = self.free(policy, now);
@@ -368,8 +430,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
                 match self.engine.describe(&current.execution_arn).await? {
-                    Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => {
-                        // It had ended on its own: record how, and decide as for any ended run.
+                    // Ended on its own, or stopped by someone else with an error of theirs (a terminate):
+                    // record how, and decide as for any ended run.
+                    Some(ended) if ended.status.is_terminal() && !stopped_by_replace(&ended) => {
                         let known = self.write_back(&current, ended).await?;
                         if known.execution_arn != current.execution_arn {
                             // A newer start replaced it meanwhile: that one stands.

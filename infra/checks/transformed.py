@@ -96,8 +96,9 @@ def status_queue_problems(template):
 
 
 def schedule_problems(template):
-    """Each schedule must let a second stack deploy (no fixed name) and carry
-    its occurrence's ID, so that a duplicate delivery starts nothing twice."""
+    """Each schedule must let a second stack deploy (no fixed name) and name
+    its occurrence (schedule and scheduled time), so that a duplicate delivery
+    starts nothing twice."""
     problems = []
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Scheduler::Schedule":
@@ -106,8 +107,9 @@ def schedule_problems(template):
         if "Name" in properties:
             problems.append(f"{name}: a fixed schedule name keeps a second stack from deploying (OmitName: true)")
         scheduled = json.loads(properties["Target"].get("Input", "{}"))
-        if scheduled.get("executionId") != "<aws.scheduler.execution-id>":
-            problems.append(f"{name}: its input lacks \"executionId\": \"<aws.scheduler.execution-id>\"")
+        for field, placeholder in (("scheduleArn", "<aws.scheduler.schedule-arn>"), ("scheduledTime", "<aws.scheduler.scheduled-time>")):
+            if scheduled.get(field) != placeholder:
+                problems.append(f"{name}: its input lacks \"{field}\": \"{placeholder}\"")
     return problems
 
 

@@ -6,7 +6,7 @@ use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKe
 use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
 use crate::error::Error;
 use crate::ports::{Engine, EngineError, InstanceStore, StoreError};
-use crate::service::{Singleton, StartOutcome, StartRequest};
+use crate::service::{Singleton, StartOutcome, StartRequest, Started};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -189,6 +189,8 @@ struct StartOptions {
     reuse: Option<ReusePolicy>,
     idempotency_key: Option<IdempotencyKey>,
     reason: Option<String>,
+    /// What the key stands for, when not the function and input (a restart).
+    request_digest: Option<String>,
 }
 
 impl StartOptions {
@@ -205,6 +207,7 @@ impl StartOptions {
             reuse: query_param(request, ReusePolicy::NAME).map(|v| v.parse()).transpose()?,
             idempotency_key,
             reason: reason_of(request)?,
+            request_digest: None,
         })
     }
 
@@ -262,8 +265,20 @@ async fn start_with<S: InstanceStore, E: Engine>(
             input,
             policy: &policy,
             reason: options.reason.as_deref(),
+            request_digest: options.request_digest.as_deref(),
+            min_key_window_millis: 0,
         })
         .await?;
+    Ok(started_response(app, links, instance_id, &started))
+}
+
+/// The answer to a start: Durable's check-status payload.
+fn started_response<S, E>(
+    app: &App<S, E>,
+    links: &Links,
+    instance_id: &InstanceId,
+    started: &Started,
+) -> Response<Body> {
     tracing::info!(execution_arn = %started.execution_arn, outcome = ?started.outcome, "start answered");
     let mut body = links.check_status(instance_id, &started.execution_arn);
     body["startedByThisRequest"] = json!(started.outcome != StartOutcome::Existing);
@@ -281,7 +296,7 @@ async fn start_with<S: InstanceStore, E: Engine>(
         // The answer of the key's first request, replayed (Stripe's name for the mark).
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
 }
 
 /// Starts an instance again with its last input, under its function's policies.
@@ -291,7 +306,16 @@ async fn restart<S: InstanceStore, E: Engine>(
     instance_id: &InstanceId,
     links: &Links,
 ) -> Result<Response<Body>, Error> {
-    let options = StartOptions::of(request, instance_id)?;
+    let mut options = StartOptions::of(request, instance_id)?;
+    // A restart's function and input come from the record, which may change: its key
+    // stands for "restart this instance", checked before the record is read.
+    let digest = IdempotencyKey::request_digest("(restart)", "");
+    if let Some(key) = &options.idempotency_key
+        && let Some(replayed) = app.service.replayed(instance_id, key, &digest).await?
+    {
+        return Ok(started_response(app, links, instance_id, &replayed));
+    }
+    options.request_digest = Some(digest);
     let (last, input) =
         app.service.last_run(instance_id).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_string()))?;
     start_with(app, links, instance_id, &last.function_name, &input, &options).await

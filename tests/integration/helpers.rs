@@ -571,24 +571,47 @@ pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E
     assert!(answer.batch_item_failures.is_empty(), "a record was reported failed: {answer:?}");
 }
 
-/// Step Functions' StopExecution of an execution that already ended leaves it
-/// as it ended (moto rewrites it to ABORTED instead).
-pub struct StopLeavesEndedAlone<E>(pub E);
+/// Step Functions' StopExecution as AWS does it, where moto differs: stopping
+/// an execution that already ended leaves it as it ended (moto rewrites it to
+/// ABORTED), and DescribeExecution reports the error and cause it was stopped
+/// with (moto keeps neither).
+pub struct AwsStops<E> {
+    pub inner: E,
+    stopped_with: Mutex<BTreeMap<String, (String, String)>>,
+}
 
-impl<E: Engine> Engine for StopLeavesEndedAlone<E> {
+impl<E> AwsStops<E> {
+    pub fn new(inner: E) -> Self {
+        Self { inner, stopped_with: Mutex::default() }
+    }
+}
+
+impl<E: Engine> Engine for AwsStops<E> {
     async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        self.0.start(machine, name, input).await
+        self.inner.start(machine, name, input).await
     }
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        match self.0.describe(execution_arn).await? {
+        match self.inner.describe(execution_arn).await? {
             Some(ended) if ended.status.is_terminal() => Ok(ended.stop_date.or(Some(0))),
-            _ => self.0.stop(execution_arn, error, cause).await,
+            _ => {
+                let stopped = self.inner.stop(execution_arn, error, cause).await?;
+                let mut stopped_with = self.stopped_with.lock().unwrap_or_else(|p| p.into_inner());
+                stopped_with.insert(execution_arn.to_owned(), (error.to_owned(), cause.to_owned()));
+                Ok(stopped)
+            }
         }
     }
     async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.0.workflow_type(machine).await
+        self.inner.workflow_type(machine).await
     }
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.0.describe(execution_arn).await
+        let described = self.inner.describe(execution_arn).await?;
+        let stopped_with = self.stopped_with.lock().unwrap_or_else(|p| p.into_inner()).get(execution_arn).cloned();
+        Ok(described.map(|state| match stopped_with {
+            Some((error, cause)) if state.status == sfn_singleton::domain::Status::Aborted => {
+                ExecutionState { error: Some(error), cause: Some(cause), ..state }
+            }
+            _ => state,
+        }))
     }
 }

@@ -467,7 +467,7 @@ async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
 #[tokio::test]
 async fn terminate_existing_meets_a_run_that_just_succeeded_under_the_reuse_policy() {
     let env = TestEnv::new().await;
-    let app = env.app_with(env.store(), StopLeavesEndedAlone(env.engine()));
+    let app = env.app_with(env.store(), AwsStops::new(env.engine()));
     let path = format!("/orchestrators/{QUICK}/order-1");
     assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
     let first = record(&env).await;
@@ -513,4 +513,65 @@ async fn a_half_done_replace_is_finished_by_its_retry_under_reuse_reject() {
     let plain = call(&app, post(&format!("{path}?reuse=reject"), "{}", None)).await;
     assert_eq!(plain.status, StatusCode::CONFLICT, "{}", plain.body);
     assert_eq!(env.faults.pending(), 0);
+}
+
+/// A restart's function and input come from the record, which may have changed
+/// by the time its client retries: the key stands for "restart this instance"
+/// and is checked before the record is read. (It answered 422, or 404 after a purge.)
+#[tokio::test]
+async fn a_keyed_restart_retry_replays_after_the_record_changed_or_was_purged() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = format!("/orchestrators/{QUICK}/order-1");
+    assert_eq!(call(&app, post(&path, r#"{"n":1}"#, None)).await.status, StatusCode::ACCEPTED);
+    finish_quick(&env).await;
+    let first = call(&app, post("/instances/order-1/restart", "", Some("r-1"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    finish_quick(&env).await;
+    // Another start, with another input, replaces the record.
+    assert_eq!(call(&app, post(&path, r#"{"n":2}"#, None)).await.status, StatusCode::ACCEPTED);
+    finish_quick(&env).await;
+    let retry = call(&app, post("/instances/order-1/restart", "", Some("r-1"))).await;
+    assert_eq!((retry.status, &retry.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(call(&app, request(Method::DELETE, "/instances/order-1", "")).await.status, StatusCode::OK);
+    let after_purge = call(&app, post("/instances/order-1/restart", "", Some("r-1"))).await;
+    assert_eq!((after_purge.status, &after_purge.body), (StatusCode::ACCEPTED, &first.body));
+    assert_eq!(env.executions(QUICK).await.len(), 3);
+}
+
+/// A keyed start that failed before starting anything (its claim throttled)
+/// answered 503 "retry later"; its retry got 409 StillStarting for the whole
+/// lease, because the key's entry was kept.
+#[tokio::test]
+async fn a_keyed_start_that_started_nothing_lets_its_retry_start_at_once() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    env.faults.inject_for("PutItem", "instanceId", Fault::Throttled, 3);
+    let path = format!("/orchestrators/{FOREVER}/order-1");
+    let failed = call(&app, post(&path, "{}", Some("k-1"))).await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.body);
+    let retry = call(&app, post(&path, "{}", Some("k-1"))).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
+}
+
+/// An operator stops the run (with an error of theirs) just before a replace's
+/// own stop, which then changes nothing: under reuse=reject the replace must not
+/// count that stop as its own and start a new run.
+#[tokio::test]
+async fn a_replace_does_not_count_someone_elses_stop_as_its_own() {
+    let env = TestEnv::new().await;
+    let app = env.app_with(env.store(), AwsStops::new(env.engine()));
+    let path = format!("/orchestrators/{FOREVER}/order-1");
+    assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
+    let first = record(&env).await;
+    let stopped = app.service.engine().stop(&first.execution_arn, "Operator.Stop", "stopped from the console").await;
+    assert!(matches!(stopped, Ok(Some(_))), "{stopped:?}");
+    assert_eq!(env.finished(&first.execution_arn).await, "ABORTED");
+    let replace = call(&app, post(&format!("{path}?onConflict=terminateExisting&reuse=reject"), "{}", None)).await;
+    assert_eq!(replace.status, StatusCode::CONFLICT, "{}", replace.body);
+    assert!(replace.body.contains("ReuseForbidden") && replace.body.contains("ABORTED"), "{}", replace.body);
+    assert_eq!(record(&env).await.error.as_deref(), Some("Operator.Stop"), "its real end is recorded");
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
 }

@@ -179,11 +179,13 @@ async fn express_state_machines_are_refused_at_cold_start() {
     assert!(refused.contains("does not exist"), "{refused}");
 }
 
-/// An occurrence as EventBridge Scheduler delivers it, placeholders filled in.
-fn occurrence(id: &str, overlap: &str, execution_id: &str) -> serde_json::Value {
+/// A delivery of the occurrence scheduled at `hour` as EventBridge Scheduler
+/// makes it, placeholders filled in (the execution ID is per attempt).
+fn occurrence(id: &str, overlap: &str, hour: &str) -> serde_json::Value {
     let mut event = input(id, overlap);
-    event["executionId"] = serde_json::json!(execution_id);
-    event["scheduledTime"] = serde_json::json!("2026-11-26T03:00:00Z");
+    event["scheduleArn"] = serde_json::json!("arn:aws:scheduler:us-east-1:123456789012:schedule/default/nightly");
+    event["scheduledTime"] = serde_json::json!(format!("2026-11-26T{hour}:00:00Z"));
+    event["executionId"] = serde_json::json!(format!("{:016x}", fastrand::u64(..)));
     event
 }
 
@@ -192,14 +194,14 @@ fn occurrence(id: &str, overlap: &str, execution_id: &str) -> serde_json::Value 
 #[tokio::test]
 async fn a_duplicate_occurrence_replays_under_skip_even_after_its_run_ended() {
     let env = TestEnv::new().await;
-    let first = started_arn(run(&env, occurrence("nightly", "skip", "occ-1")).await);
+    let first = started_arn(run(&env, occurrence("nightly", "skip", "03")).await);
     let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
     deliver_event(&env.app().service, event_fixture("succeeded", &record)).await;
-    let duplicate = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    let duplicate = run(&env, occurrence("nightly", "skip", "03")).await;
     assert_eq!(duplicate.ok(), Some(ScheduleOutcome::Replayed { execution_arn: first.clone() }));
     assert_eq!(env.executions(FOREVER).await.len(), 1);
     // The next occurrence starts.
-    let next = started_arn(run(&env, occurrence("nightly", "skip", "occ-2")).await);
+    let next = started_arn(run(&env, occurrence("nightly", "skip", "04")).await);
     assert_ne!(next, first);
 }
 
@@ -207,8 +209,8 @@ async fn a_duplicate_occurrence_replays_under_skip_even_after_its_run_ended() {
 #[tokio::test]
 async fn a_duplicate_occurrence_never_replaces_its_own_run() {
     let env = TestEnv::new().await;
-    let first = started_arn(run(&env, occurrence("nightly", "replace", "occ-1")).await);
-    let duplicate = run(&env, occurrence("nightly", "replace", "occ-1")).await;
+    let first = started_arn(run(&env, occurrence("nightly", "replace", "03")).await);
+    let duplicate = run(&env, occurrence("nightly", "replace", "03")).await;
     assert_eq!(duplicate.ok(), Some(ScheduleOutcome::Replayed { execution_arn: first.clone() }));
     assert_eq!(env.execution_status(&first).await, "RUNNING");
     assert_eq!(env.executions(FOREVER).await.len(), 1);
@@ -221,12 +223,12 @@ async fn a_duplicate_occurrence_never_replaces_its_own_run() {
 async fn a_retried_occurrence_is_never_skipped_because_of_its_own_claim() {
     let env = TestEnv::new().await;
     env.faults.inject("StartExecution", Fault::TimeoutBefore, 3);
-    let failed = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    let failed = run(&env, occurrence("nightly", "skip", "03")).await;
     assert!(matches!(failed, Err(Error::StartUnconfirmed { .. })), "{failed:?}");
-    let retry = run(&env, occurrence("nightly", "skip", "occ-1")).await;
+    let retry = run(&env, occurrence("nightly", "skip", "03")).await;
     assert!(matches!(retry, Err(Error::StillStarting(_))), "fails again, to be retried: {retry:?}");
     env.clock.advance(env.timings.lease_millis);
-    let late = started_arn(run(&env, occurrence("nightly", "skip", "occ-1")).await);
+    let late = started_arn(run(&env, occurrence("nightly", "skip", "03")).await);
     assert_eq!(
         env.executions(FOREVER).await,
         vec![(late.rsplit(':').next().unwrap_or_default().to_owned(), "RUNNING".to_owned())]
@@ -256,11 +258,11 @@ async fn a_schedule_uses_its_functions_configured_reuse_policy() {
     if let Some(function) = app.config.functions.get_mut(FOREVER) {
         function.reuse = sfn_singleton::domain::ReusePolicy::Reject;
     }
-    let first = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "occ-1").to_string()).await;
+    let first = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "03").to_string()).await;
     started_arn(first);
     let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
     deliver_event(&app.service, event_fixture("succeeded", &record)).await;
-    let next = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "occ-2").to_string()).await;
+    let next = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "04").to_string()).await;
     assert!(matches!(next, Err(Error::ReuseForbidden { .. })), "{next:?}");
     assert_eq!(env.executions(FOREVER).await.len(), 1);
 }
@@ -274,6 +276,7 @@ async fn the_templates_example_schedule_input_starts_its_instance() {
     let line = section.lines().find_map(|l| l.trim().strip_prefix("Input: '")).unwrap_or_else(|| panic!("no Input"));
     let input = line.trim_end_matches('\'').replace("\"Wait20\"", &format!("\"{FOREVER}\""));
     let filled = input
+        .replace("<aws.scheduler.schedule-arn>", "arn:aws:scheduler:us-east-1:123456789012:schedule/default/x")
         .replace("<aws.scheduler.execution-id>", "2f1c6a0e-0d3b-4c1f-9d8e-2b7a1c3d4e5f")
         .replace("<aws.scheduler.scheduled-time>", "2026-11-26T03:00:00Z");
     let app = TestEnv::new().await;
