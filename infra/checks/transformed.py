@@ -130,6 +130,16 @@ def auth_and_logging_problems(template):
             level = properties.get("LoggingConfig", {}).get("ApplicationLogLevel")
             if level not in ("INFO", "WARN", "ERROR", "FATAL"):
                 problems.append(f"{name}: ApplicationLogLevel {level!r} (must be INFO or above)")
+        if resource["Type"] == "AWS::SQS::QueuePolicy":
+            # A service may write to a queue only on behalf of this stack's own resources.
+            for statement in properties["PolicyDocument"]["Statement"]:
+                if "Service" in statement.get("Principal", {}) and "aws:SourceArn" not in json.dumps(statement):
+                    problems.append(f"{name}: {statement.get('Sid')} lets a service write without an aws:SourceArn condition")
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage":
+            log_format = properties.get("AccessLogSettings", {}).get("Format", "")
+            for field in ("$context.identity.userArn", "$context.authorizer.claims.sub"):
+                if field not in log_format:
+                    problems.append(f"{name}: the access log does not name the caller ({field})")
     if "JwtNeedsAudience" not in template.get("Rules", {}):
         problems.append("no rule refuses AuthMode JWT without JwtAudience")
     return problems
