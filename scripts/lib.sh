@@ -9,7 +9,7 @@ CARGO_LAMBDA_VERSION="1.9.2"
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+say() { printf '\033[1m==> [%s] %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
 # ensure_venv DIR REQUIREMENT…: a venv under the repo with exactly these pins.
 ensure_venv() {

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod memory;
 pub mod ports;
 pub mod schedule;
 pub mod service;
