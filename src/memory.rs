@@ -229,6 +229,8 @@ pub enum Scripted {
     LandsThenFails,
     /// Never answers (a hung connection, or a process that died).
     Hangs,
+    /// Does its work, then never answers (the process died after the call).
+    LandsThenHangs,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +338,10 @@ impl MemoryEngine {
                 Err(EngineError::Ambiguous("injected: the answer was lost".into()))
             }
             Some(Scripted::Hangs) => std::future::pending().await,
+            Some(Scripted::LandsThenHangs) => {
+                work()?;
+                std::future::pending().await
+            }
         }
     }
 }

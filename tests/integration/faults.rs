@@ -6,9 +6,9 @@
 
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{ExecutionName, InstanceId, StateMachineArn, Status};
+use sfn_singleton::domain::{ExecutionName, InstanceId, Status};
 use sfn_singleton::events;
-use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use sfn_singleton::memory::{EngineOp, Scripted};
 use sfn_singleton::service::StandardCheck;
 
 /// Every SDK call makes 3 attempts (the default): faulting 3 fails the call.
@@ -438,40 +438,12 @@ async fn the_same_start_delivered_twice_starts_once() {
     assert_settles(&env, FOREVER, "order-1").await;
 }
 
-/// An engine whose first StartExecution never returns: the process running it died.
-struct Dies<E> {
-    inner: E,
-    after_start: bool,
-    hit: std::sync::atomic::AtomicBool,
-}
-
-impl<E: Engine> Engine for Dies<E> {
-    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        if self.hit.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return self.inner.start(machine, name, input).await;
-        }
-        if self.after_start {
-            self.inner.start(machine, name, input).await?;
-        }
-        std::future::pending().await
-    }
-
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        self.inner.stop(execution_arn, error, cause).await
-    }
-
-    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.inner.workflow_type(machine).await
-    }
-
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.inner.describe(execution_arn).await
-    }
-}
-
 /// Runs a start whose process dies (before or after StartExecution), then drops it.
 async fn start_that_dies(env: &TestEnv, after_start: bool, id: &str) {
-    let app = env.app_with(env.store(), Dies { inner: env.engine(), after_start, hit: Default::default() });
+    // Its first StartExecution never returns: the process running it died (after starting it, or before).
+    let engine = ScriptedEngine::new(env.engine());
+    engine.script(EngineOp::Start, if after_start { Scripted::LandsThenHangs } else { Scripted::Hangs });
+    let app = env.app_with(env.store(), engine);
     let dying = tokio::time::timeout(std::time::Duration::from_secs(5), start(&app, FOREVER, id, "{}")).await;
     assert!(dying.is_err(), "the start should have hung");
     let record = env.record(id).await.unwrap_or_else(|| panic!("no claim"));

@@ -20,9 +20,10 @@ use sfn_singleton::aws::{DynamoStore, StepFunctions};
 use sfn_singleton::config::{Config, Function};
 use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StateMachineArn};
 use sfn_singleton::http::App;
+use sfn_singleton::memory::{EngineOp, Scripted};
 use sfn_singleton::ports::{Engine, EngineError, ExecutionState, InstanceStore, WorkflowType};
 use sfn_singleton::service::{Clock, Singleton, Timings};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -571,44 +572,97 @@ pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E
     assert!(answer.batch_item_failures.is_empty(), "a record was reported failed: {answer:?}");
 }
 
-/// Step Functions' StopExecution as AWS does it, where moto differs: stopping
-/// an execution that already ended leaves it as it ended (moto rewrites it to
-/// ABORTED), and DescribeExecution reports the error and cause it was stopped
-/// with (moto keeps neither).
-pub struct AwsStops<E> {
+/// The emulator's Step Functions, with what it cannot do: any call scripted
+/// one at a time (`Scripted`: fail, lose its answer, hang, or hang after
+/// taking effect, as a process that dies), every StopExecution recorded (the
+/// emulator keeps neither error nor cause), and, made with `aws_stops`, stops
+/// and describes as AWS does them where moto differs: a stop leaves an ended
+/// execution as it ended (moto rewrites it to ABORTED), and DescribeExecution
+/// reports the error and cause of the stop that ended it.
+pub struct ScriptedEngine<E> {
     pub inner: E,
-    stopped_with: Mutex<BTreeMap<String, (String, String)>>,
+    aws_stops: bool,
+    script: Mutex<VecDeque<(EngineOp, Scripted)>>,
+    /// (execution ARN, error, cause) of every StopExecution, in order.
+    pub stops: Mutex<Vec<(String, String, String)>>,
 }
 
-impl<E> AwsStops<E> {
+impl<E: Engine> ScriptedEngine<E> {
     pub fn new(inner: E) -> Self {
-        Self { inner, stopped_with: Mutex::default() }
+        Self { inner, aws_stops: false, script: Mutex::default(), stops: Mutex::default() }
     }
-}
 
-impl<E: Engine> Engine for AwsStops<E> {
-    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        self.inner.start(machine, name, input).await
+    /// With stops and describes as AWS does them.
+    pub fn aws_stops(inner: E) -> Self {
+        Self { aws_stops: true, ..Self::new(inner) }
     }
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        match self.inner.describe(execution_arn).await? {
-            Some(ended) if ended.status.is_terminal() => Ok(ended.stop_date.or(Some(0))),
-            _ => {
-                let stopped = self.inner.stop(execution_arn, error, cause).await?;
-                let mut stopped_with = self.stopped_with.lock().unwrap_or_else(|p| p.into_inner());
-                stopped_with.insert(execution_arn.to_owned(), (error.to_owned(), cause.to_owned()));
-                Ok(stopped)
+
+    /// The next call of `op` does what `scripted` says (scripts queue up in order).
+    pub fn script(&self, op: EngineOp, scripted: Scripted) {
+        self.script.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, scripted));
+    }
+
+    /// The calls's work, as its script (if any) says.
+    async fn run<T>(
+        &self,
+        op: EngineOp,
+        work: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let scripted = {
+            let mut script = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            let at = script.iter().position(|(aimed, _)| *aimed == op);
+            at.and_then(|at| script.remove(at)).map(|(_, scripted)| scripted)
+        };
+        match scripted {
+            None => work.await,
+            Some(Scripted::Fails(error)) => Err(error),
+            Some(Scripted::LandsThenFails) => {
+                work.await?;
+                Err(EngineError::Ambiguous("injected: the answer was lost".into()))
+            }
+            Some(Scripted::Hangs) => std::future::pending().await,
+            Some(Scripted::LandsThenHangs) => {
+                work.await?;
+                std::future::pending().await
             }
         }
     }
-    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.inner.workflow_type(machine).await
+}
+
+impl<E: Engine> Engine for ScriptedEngine<E> {
+    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
+        self.run(EngineOp::Start, self.inner.start(machine, name, input)).await
     }
+
+    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+        let stop = async {
+            if self.aws_stops
+                && let Some(ended) = self.inner.describe(execution_arn).await?
+                && ended.status.is_terminal()
+            {
+                return Ok(ended.stop_date.or(Some(0)));
+            }
+            let stopped = self.inner.stop(execution_arn, error, cause).await?;
+            let mut stops = self.stops.lock().unwrap_or_else(|p| p.into_inner());
+            stops.push((execution_arn.to_owned(), error.to_owned(), cause.to_owned()));
+            Ok(stopped)
+        };
+        self.run(EngineOp::Stop, stop).await
+    }
+
+    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
+        self.run(EngineOp::WorkflowType, self.inner.workflow_type(machine)).await
+    }
+
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        let described = self.inner.describe(execution_arn).await?;
-        let stopped_with = self.stopped_with.lock().unwrap_or_else(|p| p.into_inner()).get(execution_arn).cloned();
+        let described = self.run(EngineOp::Describe, self.inner.describe(execution_arn)).await?;
+        if !self.aws_stops {
+            return Ok(described);
+        }
+        let stops = self.stops.lock().unwrap_or_else(|p| p.into_inner());
+        let stopped_with = stops.iter().rev().find(|(arn, _, _)| arn == execution_arn).cloned();
         Ok(described.map(|state| match stopped_with {
-            Some((error, cause)) if state.status == sfn_singleton::domain::Status::Aborted => {
+            Some((_, error, cause)) if state.status == sfn_singleton::domain::Status::Aborted => {
                 ExecutionState { error: Some(error), cause: Some(cause), ..state }
             }
             _ => state,

@@ -4,8 +4,8 @@
 use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::config::Function;
-use sfn_singleton::domain::{ConflictPolicy, ExecutionName, Record, ReusePolicy, StateMachineArn, Status};
-use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use sfn_singleton::domain::{ConflictPolicy, Record, ReusePolicy, Status};
+use sfn_singleton::ports::Engine;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_five_calls() {
     let env = TestEnv::new().await;
     let first = started(&env, "").await.json()["executionArn"].as_str().map(str::to_owned).unwrap_or_default();
     env.calls.take();
-    let engine = StopCauses { inner: env.engine(), causes: Default::default() };
+    let engine = ScriptedEngine::new(env.engine());
     let app = env.app_with(env.store(), engine);
     let path = format!("/orchestrators/{FOREVER}/order-1?onConflict=terminateExisting&reason=new+order+data");
     let replaced = call(&app, post(&path, "{}", None)).await;
@@ -65,7 +65,7 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_five_calls() {
     assert_eq!(body["terminatedExecutionArn"], first.as_str());
     assert_ne!(body["executionArn"], first.as_str());
     assert_eq!(env.finished(&first).await, "ABORTED");
-    let causes = app.service.engine().causes.lock().map(|c| c.clone()).unwrap_or_default();
+    let causes = app.service.engine().stops.lock().map(|c| c.clone()).unwrap_or_default();
     let replaced = sfn_singleton::domain::record::REPLACED_ERROR.to_owned();
     assert_eq!(causes, [(first.clone(), replaced, "new order data".to_owned())]);
     let current = record(&env).await;
@@ -80,28 +80,6 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_five_calls() {
     };
     deliver_event(&app.service, event_fixture("aborted", &late)).await;
     assert_eq!(record(&env).await, current);
-}
-
-/// Records what StopExecution was asked (the emulator drops the cause).
-struct StopCauses<E> {
-    inner: E,
-    causes: std::sync::Mutex<Vec<(String, String, String)>>,
-}
-
-impl<E: Engine> Engine for StopCauses<E> {
-    async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        self.inner.start(machine, name, input).await
-    }
-    async fn stop(&self, arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
-        self.causes.lock().unwrap_or_else(|p| p.into_inner()).push((arn.into(), error.into(), cause.into()));
-        self.inner.stop(arn, error, cause).await
-    }
-    async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.inner.workflow_type(machine).await
-    }
-    async fn describe(&self, arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.inner.describe(arn).await
-    }
 }
 
 #[tokio::test]
@@ -467,7 +445,7 @@ async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
 #[tokio::test]
 async fn terminate_existing_meets_a_run_that_just_succeeded_under_the_reuse_policy() {
     let env = TestEnv::new().await;
-    let app = env.app_with(env.store(), AwsStops::new(env.engine()));
+    let app = env.app_with(env.store(), ScriptedEngine::aws_stops(env.engine()));
     let path = format!("/orchestrators/{QUICK}/order-1");
     assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
     let first = record(&env).await;
@@ -562,7 +540,7 @@ async fn a_keyed_start_that_started_nothing_lets_its_retry_start_at_once() {
 #[tokio::test]
 async fn a_replace_does_not_count_someone_elses_stop_as_its_own() {
     let env = TestEnv::new().await;
-    let app = env.app_with(env.store(), AwsStops::new(env.engine()));
+    let app = env.app_with(env.store(), ScriptedEngine::aws_stops(env.engine()));
     let path = format!("/orchestrators/{FOREVER}/order-1");
     assert_eq!(call(&app, post(&path, "{}", None)).await.status, StatusCode::ACCEPTED);
     let first = record(&env).await;

@@ -277,7 +277,7 @@ async fn terminating_an_execution_that_just_ended_records_how_it_ended() {
     let claim = started(&env, FAILS, "order-1").await;
     // It fails; its event is still on its way when the terminate comes.
     assert_eq!(env.finished(&claim.execution_arn).await, "FAILED");
-    let app = env.app_with(env.store(), AwsStops::new(env.engine()));
+    let app = env.app_with(env.store(), ScriptedEngine::aws_stops(env.engine()));
     let answer = call(&app, request(Method::POST, "/instances/order-1/terminate", "")).await;
     assert_eq!(answer.status, StatusCode::GONE, "{}", answer.body);
     assert!(answer.body.contains("already ended (FAILED)"), "{}", answer.body);
