@@ -233,6 +233,53 @@ pub enum Scripted {
     LandsThenHangs,
 }
 
+/// Engine calls scripted one at a time, in order, and counted: what
+/// [`MemoryEngine`] and any engine a test wraps (the emulator's, say) share.
+#[derive(Debug, Default)]
+pub struct EngineScript {
+    queue: Mutex<VecDeque<(EngineOp, Scripted)>>,
+    calls: Mutex<Vec<EngineOp>>,
+}
+
+impl EngineScript {
+    /// The next call of `op` does what `scripted` says (scripts queue up in order).
+    pub fn push(&self, op: EngineOp, scripted: Scripted) {
+        locked(&self.queue).push_back((op, scripted));
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<EngineOp> {
+        locked(&self.calls).clone()
+    }
+
+    /// Runs `work`, a call of `op`, as its script (if any) says.
+    pub async fn run<T>(
+        &self,
+        op: EngineOp,
+        work: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        locked(&self.calls).push(op);
+        let scripted = {
+            let mut queue = locked(&self.queue);
+            let at = queue.iter().position(|(aimed, _)| *aimed == op);
+            at.and_then(|at| queue.remove(at)).map(|(_, scripted)| scripted)
+        };
+        match scripted {
+            None => work.await,
+            Some(Scripted::Fails(error)) => Err(error),
+            Some(Scripted::LandsThenFails) => {
+                work.await?;
+                Err(EngineError::Ambiguous("injected: the answer was lost".into()))
+            }
+            Some(Scripted::Hangs) => std::future::pending().await,
+            Some(Scripted::LandsThenHangs) => {
+                work.await?;
+                std::future::pending().await
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Execution {
     input: String,
@@ -259,8 +306,7 @@ impl Execution {
 pub struct MemoryEngine {
     state_machines: Mutex<BTreeMap<String, WorkflowType>>,
     executions: Mutex<BTreeMap<String, Execution>>,
-    script: Mutex<VecDeque<(EngineOp, Scripted)>>,
-    calls: Mutex<Vec<EngineOp>>,
+    script: EngineScript,
 }
 
 impl MemoryEngine {
@@ -279,12 +325,12 @@ impl MemoryEngine {
 
     /// The next call of `op` does what `scripted` says (scripts queue up in order).
     pub fn script(&self, op: EngineOp, scripted: Scripted) {
-        locked(&self.script).push_back((op, scripted));
+        self.script.push(op, scripted);
     }
 
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<EngineOp> {
-        locked(&self.calls).clone()
+        self.script.calls()
     }
 
     /// An execution appears running, as a start whose answer was lost and that
@@ -319,31 +365,6 @@ impl MemoryEngine {
     pub fn state(&self, execution_arn: &str) -> Option<ExecutionState> {
         locked(&self.executions).get(execution_arn).map(|e| e.state.clone())
     }
-
-    /// The script for this call of `op`, if any; the call is counted.
-    fn scripted(&self, op: EngineOp) -> Option<Scripted> {
-        locked(&self.calls).push(op);
-        let mut script = locked(&self.script);
-        let at = script.iter().position(|(aimed, _)| *aimed == op)?;
-        script.remove(at).map(|(_, scripted)| scripted)
-    }
-
-    /// Runs `work` as `scripted` says.
-    async fn run<T>(&self, op: EngineOp, work: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-        match self.scripted(op) {
-            None => work(),
-            Some(Scripted::Fails(error)) => Err(error),
-            Some(Scripted::LandsThenFails) => {
-                work()?;
-                Err(EngineError::Ambiguous("injected: the answer was lost".into()))
-            }
-            Some(Scripted::Hangs) => std::future::pending().await,
-            Some(Scripted::LandsThenHangs) => {
-                work()?;
-                std::future::pending().await
-            }
-        }
-    }
 }
 
 fn no_state_machine(state_machine: &StateMachineArn) -> EngineError {
@@ -361,46 +382,49 @@ impl Engine for MemoryEngine {
         name: &ExecutionName,
         input: &str,
     ) -> Result<(), EngineError> {
-        self.run(EngineOp::Start, || {
-            if !locked(&self.state_machines).contains_key(state_machine.as_str()) {
-                return Err(no_state_machine(state_machine));
-            }
-            let arn = state_machine.execution_arn(name);
-            let mut executions = locked(&self.executions);
-            match executions.get(&arn) {
-                // Standard workflows: the same name and input again is idempotent while it runs.
-                Some(e) if e.state.status == Status::Running && e.input == input => Ok(()),
-                Some(_) => Err(EngineError::ExecutionAlreadyExists),
-                None => {
-                    executions.insert(arn, Execution::running(input));
-                    Ok(())
+        self.script
+            .run(EngineOp::Start, async {
+                if !locked(&self.state_machines).contains_key(state_machine.as_str()) {
+                    return Err(no_state_machine(state_machine));
                 }
-            }
-        })
-        .await
+                let arn = state_machine.execution_arn(name);
+                let mut executions = locked(&self.executions);
+                match executions.get(&arn) {
+                    // Standard workflows: the same name and input again is idempotent while it runs.
+                    Some(e) if e.state.status == Status::Running && e.input == input => Ok(()),
+                    Some(_) => Err(EngineError::ExecutionAlreadyExists),
+                    None => {
+                        executions.insert(arn, Execution::running(input));
+                        Ok(())
+                    }
+                }
+            })
+            .await
     }
 
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<Millis>, EngineError> {
-        self.run(EngineOp::Stop, || {
-            let mut executions = locked(&self.executions);
-            let Some(execution) = executions.get_mut(execution_arn) else { return Ok(None) };
-            // Stopping an execution that has ended leaves it as it ended.
-            if execution.state.status == Status::Running {
-                execution.state.status = Status::Aborted;
-                execution.state.stop_date = Some(0);
-                execution.state.error = Some(error.to_owned());
-                execution.state.cause = Some(cause.to_owned());
-            }
-            Ok(Some(execution.state.stop_date.unwrap_or(0)))
-        })
-        .await
+        self.script
+            .run(EngineOp::Stop, async {
+                let mut executions = locked(&self.executions);
+                let Some(execution) = executions.get_mut(execution_arn) else { return Ok(None) };
+                // Stopping an execution that has ended leaves it as it ended.
+                if execution.state.status == Status::Running {
+                    execution.state.status = Status::Aborted;
+                    execution.state.stop_date = Some(0);
+                    execution.state.error = Some(error.to_owned());
+                    execution.state.cause = Some(cause.to_owned());
+                }
+                Ok(Some(execution.state.stop_date.unwrap_or(0)))
+            })
+            .await
     }
 
     async fn workflow_type(&self, state_machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.run(EngineOp::WorkflowType, || Ok(locked(&self.state_machines).get(state_machine.as_str()).copied())).await
+        let kind = async { Ok(locked(&self.state_machines).get(state_machine.as_str()).copied()) };
+        self.script.run(EngineOp::WorkflowType, kind).await
     }
 
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        self.run(EngineOp::Describe, || Ok(self.state(execution_arn))).await
+        self.script.run(EngineOp::Describe, async { Ok(self.state(execution_arn)) }).await
     }
 }

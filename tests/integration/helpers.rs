@@ -20,10 +20,10 @@ use sfn_singleton::aws::{DynamoStore, StepFunctions};
 use sfn_singleton::config::{Config, Function};
 use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StateMachineArn};
 use sfn_singleton::http::App;
-use sfn_singleton::memory::{EngineOp, Scripted};
+use sfn_singleton::memory::{EngineOp, EngineScript, Scripted};
 use sfn_singleton::ports::{Engine, EngineError, ExecutionState, InstanceStore, WorkflowType};
 use sfn_singleton::service::{Clock, Singleton, Timings};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -582,14 +582,14 @@ pub async fn deliver_event<S: InstanceStore, E: Engine>(service: &Singleton<S, E
 pub struct ScriptedEngine<E> {
     pub inner: E,
     aws_stops: bool,
-    script: Mutex<VecDeque<(EngineOp, Scripted)>>,
+    script: EngineScript,
     /// (execution ARN, error, cause) of every StopExecution, in order.
     pub stops: Mutex<Vec<(String, String, String)>>,
 }
 
 impl<E: Engine> ScriptedEngine<E> {
     pub fn new(inner: E) -> Self {
-        Self { inner, aws_stops: false, script: Mutex::default(), stops: Mutex::default() }
+        Self { inner, aws_stops: false, script: EngineScript::default(), stops: Mutex::default() }
     }
 
     /// With stops and describes as AWS does them.
@@ -599,39 +599,13 @@ impl<E: Engine> ScriptedEngine<E> {
 
     /// The next call of `op` does what `scripted` says (scripts queue up in order).
     pub fn script(&self, op: EngineOp, scripted: Scripted) {
-        self.script.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, scripted));
-    }
-
-    /// The calls's work, as its script (if any) says.
-    async fn run<T>(
-        &self,
-        op: EngineOp,
-        work: impl std::future::Future<Output = Result<T, EngineError>>,
-    ) -> Result<T, EngineError> {
-        let scripted = {
-            let mut script = self.script.lock().unwrap_or_else(|p| p.into_inner());
-            let at = script.iter().position(|(aimed, _)| *aimed == op);
-            at.and_then(|at| script.remove(at)).map(|(_, scripted)| scripted)
-        };
-        match scripted {
-            None => work.await,
-            Some(Scripted::Fails(error)) => Err(error),
-            Some(Scripted::LandsThenFails) => {
-                work.await?;
-                Err(EngineError::Ambiguous("injected: the answer was lost".into()))
-            }
-            Some(Scripted::Hangs) => std::future::pending().await,
-            Some(Scripted::LandsThenHangs) => {
-                work.await?;
-                std::future::pending().await
-            }
-        }
+        self.script.push(op, scripted);
     }
 }
 
 impl<E: Engine> Engine for ScriptedEngine<E> {
     async fn start(&self, machine: &StateMachineArn, name: &ExecutionName, input: &str) -> Result<(), EngineError> {
-        self.run(EngineOp::Start, self.inner.start(machine, name, input)).await
+        self.script.run(EngineOp::Start, self.inner.start(machine, name, input)).await
     }
 
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
@@ -647,15 +621,15 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
             stops.push((execution_arn.to_owned(), error.to_owned(), cause.to_owned()));
             Ok(stopped)
         };
-        self.run(EngineOp::Stop, stop).await
+        self.script.run(EngineOp::Stop, stop).await
     }
 
     async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        self.run(EngineOp::WorkflowType, self.inner.workflow_type(machine)).await
+        self.script.run(EngineOp::WorkflowType, self.inner.workflow_type(machine)).await
     }
 
     async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        let described = self.run(EngineOp::Describe, self.inner.describe(execution_arn)).await?;
+        let described = self.script.run(EngineOp::Describe, self.inner.describe(execution_arn)).await?;
         if !self.aws_stops {
             return Ok(described);
         }
