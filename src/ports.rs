@@ -104,6 +104,16 @@ pub enum ClaimCondition {
 }
 
 impl ClaimCondition {
+    /// Taking over the claim of a starter that died before starting it.
+    pub fn takeover(execution_name: String) -> Self {
+        ClaimCondition::Replaces { execution_name, statuses: None }
+    }
+
+    /// Replacing the run a `terminateExisting` start stopped, under its reuse policy.
+    pub fn replacing(execution_name: String, reuse: crate::domain::ReusePolicy) -> Self {
+        ClaimCondition::Replaces { execution_name, statuses: Some(reuse.replaceable()) }
+    }
+
     /// The store's condition, for stores that are not DynamoDB.
     pub fn permits(&self, current: Option<&Record>) -> bool {
         match (self, current) {

@@ -352,13 +352,12 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 
     /// The start itself: claim (deciding on whatever is in the way), then launch.
     async fn claim_and_launch(&self, request: StartRequest<'_>, name: &ExecutionName, now: Millis) -> Result<Started> {
-        let name = name.clone();
         let policy = request.policy;
         let mut record = Record::starting(
             request.instance_id,
             request.function_name,
             request.state_machine,
-            &name,
+            name,
             request.input,
             now,
             self.timings.lease_millis,
@@ -371,7 +370,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let mut condition = self.free(policy, now);
         // The execution this start stopped (terminateExisting): it stops at most one.
         let mut stopped: Option<String> = None;
-        let mut claimed = Some(self.first_claim(&record, &name, &condition).await?);
+        let mut claimed = Some(self.first_claim(&record, name, &condition).await?);
         for _ in 0..MAX_CLAIM_ROUNDS {
             let claim = match claimed.take() {
                 Some(first) => first,
@@ -394,7 +393,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let current = match refused_by {
                 Some(current) if !current.is_same_claim(&record) => current,
                 _ => {
-                    let record = self.launch(record, &name, request).await?;
+                    let record = self.launch(record, name, request).await?;
                     let outcome =
                         stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
                     return Ok(Started { execution_arn: record.execution_arn, outcome });
@@ -411,7 +410,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     }
                     // Its starter died before starting it: take the record over.
                     None => {
-                        condition = ClaimCondition::Replaces { execution_name: current.execution_name, statuses: None };
+                        condition = ClaimCondition::takeover(current.execution_name);
                         continue;
                     }
                     Some(known) => {
@@ -475,19 +474,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 Decision::Reuse | Decision::Verify => self.free(policy, now),
                 // The one this start stopped (above): claim conditional on it, under the reuse policy.
                 Decision::Replace if stopped.as_deref() == Some(current.execution_arn.as_str()) => {
-                    ClaimCondition::Replaces {
-                        execution_name: current.execution_name,
-                        statuses: Some(policy.reuse.replaceable()),
-                    }
+                    ClaimCondition::replacing(current.execution_name, policy.reuse)
                 }
                 // A newer start replaced the one this start stopped: that one stands.
                 Decision::Replace => return Err(already_exists()),
                 Decision::FinishReplace => {
                     stopped = Some(current.execution_arn);
-                    ClaimCondition::Replaces {
-                        execution_name: current.execution_name,
-                        statuses: Some(policy.reuse.replaceable()),
-                    }
+                    ClaimCondition::replacing(current.execution_name, policy.reuse)
                 }
             };
         }

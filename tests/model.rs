@@ -385,10 +385,7 @@ impl Protocol {
 
     /// A replace's claim: conditional on the stopped run's record, under the reuse policy.
     fn replaces(&self, request: usize, current: &Record) -> ClaimCondition {
-        ClaimCondition::Replaces {
-            execution_name: current.execution_name.clone(),
-            statuses: Some(self.policy(request).reuse.replaceable()),
-        }
+        ClaimCondition::replacing(current.execution_name.clone(), self.policy(request).reuse)
     }
 
     fn free(&self, request: usize, began: Millis) -> ClaimCondition {
@@ -577,12 +574,8 @@ impl Protocol {
                 Some(exec_state) => state.requests[request].pc = Pc::VerifyWrite { current, state: exec_state },
                 None if current.starter_may_be_alive(now) => self.answer(state, request, Answer::RetryLater),
                 None => {
-                    state.requests[request].pc = Pc::Claim {
-                        condition: ClaimCondition::Replaces {
-                            execution_name: current.execution_name.clone(),
-                            statuses: None,
-                        },
-                    }
+                    state.requests[request].pc =
+                        Pc::Claim { condition: ClaimCondition::takeover(current.execution_name.clone()) }
                 }
             },
             Pc::VerifyWrite { current, state: exec_state } => {
@@ -613,13 +606,11 @@ impl Protocol {
                 if self.decisions.verify_after_stop {
                     state.requests[request].pc = Pc::StopVerify { current };
                 } else {
+                    // The old replace: claimed on the execution name alone.
                     state.requests[request].stopped = true;
-                    state.requests[request].pc = Pc::Claim {
-                        condition: ClaimCondition::Replaces {
-                            execution_name: current.execution_name.clone(),
-                            statuses: None,
-                        },
-                    };
+                    let condition =
+                        ClaimCondition::Replaces { execution_name: current.execution_name.clone(), statuses: None };
+                    state.requests[request].pc = Pc::Claim { condition };
                 }
             }
             // `Singleton::verify` after the stop: DescribeExecution, the write of what it says.

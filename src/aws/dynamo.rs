@@ -80,27 +80,36 @@ fn to_item(r: &Record) -> Item {
     item
 }
 
+/// An item's optional string attribute.
+fn text_of(item: &Item, name: &str) -> Result<Option<String>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a string: {other:?}"))),
+    }
+}
+
+/// An item's optional integer attribute.
+fn number_of(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(v)) => {
+            v.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("{name} is not an integer: {v}")))
+        }
+        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a number: {other:?}"))),
+    }
+}
+
+/// A required attribute; `what` names the kind of item for the error.
+fn required<T>(value: Result<Option<T>, StoreError>, what: &str, name: &str) -> Result<T, StoreError> {
+    value?.ok_or_else(|| StoreError::Corrupt(format!("{what} has no {name}")))
+}
+
 fn from_item(item: &Item) -> Result<Record, StoreError> {
-    let text = |name: &str| -> Result<Option<String>, StoreError> {
-        match item.get(name) {
-            None => Ok(None),
-            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
-            Some(other) => Err(StoreError::Corrupt(format!("{name} is not a string: {other:?}"))),
-        }
-    };
-    let number = |name: &str| -> Result<Option<i64>, StoreError> {
-        match item.get(name) {
-            None => Ok(None),
-            Some(AttributeValue::N(v)) => {
-                v.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("{name} is not an integer: {v}")))
-            }
-            Some(other) => Err(StoreError::Corrupt(format!("{name} is not a number: {other:?}"))),
-        }
-    };
-    let required_text =
-        |name: &str| text(name)?.ok_or_else(|| StoreError::Corrupt(format!("the record has no {name}")));
-    let required_number =
-        |name: &str| number(name)?.ok_or_else(|| StoreError::Corrupt(format!("the record has no {name}")));
+    let text = |name: &str| text_of(item, name);
+    let number = |name: &str| number_of(item, name);
+    let required_text = |name: &str| required(text_of(item, name), "the record", name);
+    let required_number = |name: &str| required(number_of(item, name), "the record", name);
 
     let pk = required_text(PK)?;
     let key =
@@ -160,16 +169,8 @@ fn key_to_item(entry: &KeyEntry) -> Item {
 }
 
 fn key_from_item(item: &Item) -> Result<KeyEntry, StoreError> {
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Corrupt(format!("key entry: {name} missing or not a string"))),
-    };
-    let number = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(v)) => {
-            v.parse::<i64>().map_err(|_| StoreError::Corrupt(format!("key entry: {name} is not an integer")))
-        }
-        _ => Err(StoreError::Corrupt(format!("key entry: {name} missing or not a number"))),
-    };
+    let text = |name: &str| required(text_of(item, name), "the key entry", name);
+    let number = |name: &str| required(number_of(item, name), "the key entry", name);
     let pk = text(PK)?;
     let instance_key = text("instanceKey")?;
     Ok(KeyEntry {
@@ -435,12 +436,7 @@ impl InstanceStore for DynamoStore {
             PutItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
             _ => None,
         });
-        // The refusal's old item (a key entry) is not a record: only whether it wrote matters.
-        match outcome {
-            Ok(outcome) => Ok(outcome == Conditional::Written),
-            Err(StoreError::Corrupt(_)) => Ok(false),
-            Err(other) => Err(other),
-        }
+        outcome.map(|outcome| outcome == Conditional::Written)
     }
 
     async fn delete_key(&self, key_hash: &str, execution_name: &str) -> Result<(), StoreError> {
