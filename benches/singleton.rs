@@ -5,12 +5,7 @@
 //! same run and its target. Run by `scripts/bench`, which starts the emulator
 //! and builds what this measures; it prints figures and never fails on them.
 
-#[path = "../tests/integration/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, InstanceKey, Record, StateMachineArn};
 use sfn_singleton::events;
@@ -26,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::*;
 
 const SAMPLES: usize = 300;
 const STORM: usize = 1000;

@@ -24,7 +24,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use sfn_singleton::{aws, config::Config, http};
+use sfn_singleton::{aws, config::Config, http, startup};
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::args().nth(1).ok_or(usage)?.parse()?;
     let answers = std::fs::File::create(std::env::args().nth(2).ok_or(usage)?)?;
     let config = Config::from_env()?;
-    let app = http::App { service: aws::singleton(&config, true).await, config };
+    let app = http::App { service: startup::singleton(&config, true).await, config };
     let app = Arc::new(Front { app, answers: Mutex::new(answers) });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("local_api listening on http://127.0.0.1:{port}");

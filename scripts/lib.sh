@@ -1,5 +1,7 @@
-# Shared by scripts/test and scripts/demo: installs what is missing into the
-# repo (never the machine) and runs the emulator on loopback.
+# Shared by seven scripts: test, demo, bench, api-fuzz, build-lambdas and
+# check-template source it; smoke-aws uses only its installer, in a subshell.
+# Installs what is missing into the repo (never the machine) and runs the
+# emulators on loopback.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,7 +1,6 @@
 //! Configuration from the environment, validated once at cold start.
 
-use crate::domain::{ConflictPolicy, ReusePolicy, StateMachineArn};
-use crate::service::Timings;
+use crate::domain::{ConflictPolicy, ReusePolicy, StateMachineArn, Timings};
 use std::collections::BTreeMap;
 
 pub const TABLE_NAME: &str = "SINGLETON_TABLE_NAME";
@@ -36,6 +35,16 @@ impl Function {
     pub fn new(state_machine: StateMachineArn) -> Self {
         Function { state_machine, on_conflict: ConflictPolicy::default(), reuse: ReusePolicy::default() }
     }
+}
+
+/// A request named a function that is not configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no function named {name:?} is configured (configured: {configured})")]
+pub struct UnknownFunction {
+    /// The name asked for.
+    pub name: String,
+    /// The configured names, comma-separated.
+    pub configured: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +133,12 @@ impl Config {
 
     pub fn function(&self, function_name: &str) -> Option<&Function> {
         self.functions.get(function_name)
+    }
+
+    /// The function named `function_name`, or why there is none.
+    pub fn require(&self, function_name: &str) -> Result<&Function, UnknownFunction> {
+        self.function(function_name)
+            .ok_or_else(|| UnknownFunction { name: function_name.to_owned(), configured: self.function_names() })
     }
 
     pub fn state_machine(&self, function_name: &str) -> Option<&StateMachineArn> {

@@ -8,9 +8,8 @@
 //! its dead-letter queue has a native redrive.
 
 use crate::domain::{Millis, Status};
-use crate::error::Error;
-use crate::ports::{Engine, ExecutionState, InstanceStore, StoreError};
-use crate::service::{EventOutcome, Singleton, StatusChange};
+use crate::ports::{Engine, ExecutionState, InstanceStore};
+use crate::service::{self, EventOutcome, Singleton, StatusChange};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
@@ -54,6 +53,33 @@ pub struct ExecutionStatusChange {
     pub redrive_status: Option<String>,
     #[serde(default)]
     pub redrive_status_reason: Option<String>,
+}
+
+/// Why an event was not applied, for a retry to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The service failed to apply it.
+    #[error(transparent)]
+    Service(#[from] service::Error),
+    /// It took longer than the invocation had left.
+    #[error("not handled within {0:?}")]
+    NotHandledInTime(Duration),
+}
+
+impl Error {
+    /// The error's name, as Lambda's error report gives it (`errorType`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Service(error) => error.name(),
+            Error::NotHandledInTime(_) => "NotHandledInTime",
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        Self { error_type: error.name().to_owned(), error_message: error.to_string() }
+    }
 }
 
 /// Why an event was acknowledged without being applied.
@@ -132,7 +158,7 @@ pub async fn handle<S: InstanceStore, E: Engine>(
             Ok(outcome) => tracing::info!(?outcome, "event handled"),
             Err(error) => {
                 tracing::error!(%error, "event not handled; it will be retried");
-                return Err(error);
+                return Err(error.into());
             }
         }
         Ok(())
@@ -164,7 +190,7 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
         };
         let failed = match tokio::time::timeout(budget, handle(service, event)).await {
             Ok(handled) => handled.err(),
-            Err(_) => Some(Error::Store(StoreError::Unavailable(format!("not handled within {budget:?}")))),
+            Err(_) => Some(Error::NotHandledInTime(budget)),
         };
         match (failed, record.message_id) {
             (None, _) => Ok(()),

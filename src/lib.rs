@@ -2,18 +2,41 @@
 //! only when no execution for that ID is still running — decided by one
 //! conditional DynamoDB write, so concurrent starts cannot race.
 //!
-//! Floors, each using only those below it: `bin/` → `http` → `service` →
-//! `ports` → `domain`. `aws` implements the ports.
+//! # Layout
+//!
+//! Dependencies point one way, down this list; nothing imports a module above it.
+//!
+//! - [`domain`]: the pure rules — instance IDs and keys, execution names, the
+//!   record and its statuses, start policies and the decisions they make, the
+//!   launch verdict, limits and timings. No I/O, no AWS types.
+//! - [`ports`]: the two traits the service talks to — [`ports::InstanceStore`]
+//!   (where records and idempotency keys live) and [`ports::Engine`] (what runs
+//!   executions) — and the conditions and errors they speak in.
+//! - [`service`]: the singleton operations on the ports, one file per
+//!   operation (start, keys, launch, reconcile, terminate, purge, events), with
+//!   their own [`service::Error`].
+//! - [`memory`]: in-memory ports with the store's real condition semantics and
+//!   engine calls scriptable one at a time, for tests, benches and examples.
+//! - [`aws`]: the ports on DynamoDB and Step Functions; the only module that
+//!   names `aws_sdk_*` types.
+//! - [`config`]: the environment, validated once per cold start.
+//! - [`startup`]: the wiring — SDK clients, adapters and service, once per cold start.
+//! - The three entry points, each with its own error type wrapping
+//!   [`service::Error`]: [`http`] (the Durable-style HTTP API, one file per
+//!   route, the one mapping of errors to status codes), [`schedule`]
+//!   (EventBridge Scheduler's starts) and [`events`] (Step Functions status
+//!   events, in SQS batches).
+//! - `src/bin/`: one small binary per Lambda, which only calls [`startup`] and
+//!   an entry point.
+#![warn(missing_docs)]
 
 pub mod aws;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod events;
 pub mod http;
 pub mod memory;
 pub mod ports;
 pub mod schedule;
 pub mod service;
-
-pub use error::{Error, Result};
+pub mod startup;

@@ -2,14 +2,55 @@
 //! (or a rule's `Schedule` event) whose input names what to start. It runs
 //! the same singleton start as the HTTP API.
 
-use crate::config::Config;
-use crate::domain::{ConflictPolicy, IdempotencyKey, InstanceId, StartPolicy};
-use crate::error::Error;
+use crate::config::{Config, UnknownFunction};
+use crate::domain::limits::MAX_INPUT_BYTES;
+use crate::domain::{ConflictPolicy, IdempotencyKey, InstanceId, InvalidInstanceId, StartPolicy};
 use crate::ports::{Engine, InstanceStore};
+use crate::service;
 use crate::service::{Singleton, StartOutcome, StartRequest, Started};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::Instrument;
+
+/// Why a scheduled start failed: the invocation fails with it, named, so that
+/// Lambda's retries, the dead-letter queue and CloudWatch show what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The schedule's input is not what a scheduled start expects.
+    #[error("the schedule's input is invalid: {0}")]
+    InvalidInput(String),
+    /// The input's instance ID is not a valid one.
+    #[error(transparent)]
+    InvalidInstanceId(#[from] InvalidInstanceId),
+    /// The input names a function that is not configured.
+    #[error(transparent)]
+    UnknownFunction(#[from] UnknownFunction),
+    /// The orchestration input is over Step Functions' limit.
+    #[error("the schedule's orchestration input is {0} bytes; the limit is {MAX_INPUT_BYTES} bytes")]
+    InputTooLarge(usize),
+    /// The start failed.
+    #[error(transparent)]
+    Service(#[from] service::Error),
+}
+
+impl Error {
+    /// The error's name, as Lambda's error report gives it (`errorType`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "InvalidScheduleInput",
+            Error::InvalidInstanceId(_) => "InvalidInstanceId",
+            Error::UnknownFunction(_) => "UnknownFunction",
+            Error::InputTooLarge(_) => "InputTooLarge",
+            Error::Service(error) => error.name(),
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        Self { error_type: error.name().to_owned(), error_message: error.to_string() }
+    }
+}
 
 /// What a schedule runs when the previous run of its instance still runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +105,7 @@ impl ScheduledStart {
             (None, None) => return Ok(None),
         };
         IdempotencyKey::parse(&occurrence, instance_id.key().as_str()).map(Some).map_err(|_| {
-            Error::InvalidSchedule(
+            Error::InvalidInput(
                 "scheduleArn, scheduledTime and executionId must be visible ASCII, at most 240 characters together"
                     .into(),
             )
@@ -110,7 +151,7 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     let scheduled: ScheduledStart = match serde_json::from_str(payload) {
         Ok(scheduled) => scheduled,
         Err(e) => {
-            let error = Error::InvalidSchedule(format!("{e}; the schedule's input must be {EXPECTED}"));
+            let error = Error::InvalidInput(format!("{e}; the schedule's input must be {EXPECTED}"));
             tracing::error!(%error, "scheduled start refused");
             return Err(error);
         }
@@ -135,13 +176,10 @@ async fn run<S: InstanceStore, E: Engine>(
 ) -> Result<ScheduleOutcome, Error> {
     let instance_id = InstanceId::parse(&scheduled.instance_id)?;
     let function_name = scheduled.function_name.as_str();
-    let function = config.function(function_name).ok_or_else(|| Error::UnknownFunction {
-        name: function_name.to_owned(),
-        configured: config.function_names(),
-    })?;
+    let function = config.require(function_name)?;
     let input = scheduled.input.as_deref().map_or("null", RawValue::get);
-    if input.len() > crate::http::MAX_BODY_BYTES {
-        return Err(Error::BodyTooLarge(input.len()));
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(Error::InputTooLarge(input.len()));
     }
     // Replace is terminateExisting: it stops at most the one execution it
     // found, and the claim is conditional on it, so racing replaces end with
@@ -179,11 +217,11 @@ async fn run<S: InstanceStore, E: Engine>(
         Ok(Started { execution_arn, outcome: StartOutcome::Existing }) => {
             Ok(ScheduleOutcome::Skipped { running_execution_arn: Some(execution_arn) })
         }
-        Err(Error::AlreadyExists(_)) => {
+        Err(service::Error::AlreadyExists(_)) => {
             let running = service.status(&instance_id).await.ok().flatten().map(|r| r.execution_arn);
             tracing::info!(running_execution_arn = ?running, "another run is running; skipped");
             Ok(ScheduleOutcome::Skipped { running_execution_arn: running })
         }
-        Err(other) => Err(other),
+        Err(other) => Err(other.into()),
     }
 }

@@ -1,11 +1,13 @@
 """Transform template.yaml offline with the SAM translator, so that cfn-lint
 can check what CloudFormation will really get (cfn-lint skips its
 circular-dependency rule E3004 on SAM resources), check that no IAM
-statement of the result grants a "*" resource, and that status events reach
-the status Lambda through SQS as the README says.
+statement of the result grants a "*" resource, that each function's role
+can do exactly what the function needs, and that status events reach the
+status Lambda through SQS as the README says.
 
 Usage: transformed.py TEMPLATE OUTPUT.json"""
 
+import fnmatch
 import json
 import sys
 
@@ -54,6 +56,105 @@ def wildcard_resources(template):
         if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy"):
             visit(name, resource.get("Properties", {}))
     return found
+
+
+def role_grants(template, role):
+    """{(action, resource)} the role's identity policies allow: its inline
+    policies and the stack's managed policies it names in ManagedPolicyArns
+    (or that name it in Roles); resources as canonical JSON. Also what cannot
+    be reasoned about that way (Deny, NotAction, NotResource, a policy from
+    outside the stack)."""
+    resources = template["Resources"]
+    properties = resources[role]["Properties"]
+    documents, problems = [], []
+    for policy in properties.get("Policies", []):
+        documents.append((f"inline {policy['PolicyName']}", policy["PolicyDocument"]))
+    attached = set()
+    for arn in properties.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and set(arn) == {"Ref"} and resources.get(arn["Ref"], {}).get("Type") == "AWS::IAM::ManagedPolicy":
+            attached.add(arn["Ref"])
+        else:
+            problems.append(f"{role}: a managed policy from outside the stack: {json.dumps(arn)}")
+    for name, resource in resources.items():
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and {"Ref": role} in resource["Properties"].get("Roles", []):
+            attached.add(name)
+    for name in sorted(attached):
+        documents.append((name, resources[name]["Properties"]["PolicyDocument"]))
+    grants = set()
+    for where, document in documents:
+        for statement in document["Statement"]:
+            if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement or "Condition" in statement:
+                problems.append(f"{role}: {where}: a statement this check cannot reason about: {json.dumps(statement)}")
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            grants |= {(action, json.dumps(target, sort_keys=True)) for action in actions for target in targets}
+    return grants, problems
+
+
+def role_problems(template):
+    """Each function's role allows exactly what its function calls, on the
+    configured state machines (those the status rule listens to) and their
+    executions only: the http and scheduled functions claim, start, check that
+    a state machine is Standard, describe and stop; the status function only
+    writes events back, describes, and stops superseded redrives (it starts
+    nothing and checks no state machine). Each trusts Lambda only."""
+    resources = template["Resources"]
+    pattern = resources["StatusEventsRule"]["Properties"]["EventPattern"]["detail"]["stateMachineArn"]
+    machines = [arn["Ref"] for arn in pattern]
+    executions = [
+        {"Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{m}.Name}}:*"}
+        for m in machines
+    ]
+
+    def on(actions, *targets):
+        return {(a, json.dumps(t, sort_keys=True)) for a in actions for t in targets}
+
+    def arn(resource):
+        return {"Fn::GetAtt": [resource, "Arn"]}
+
+    table = arn("InstancesTable")
+    logs = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    shared = on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table) | on(
+        ["states:DescribeExecution", "states:StopExecution"], *executions
+    )
+    starts = on(["dynamodb:PutItem", "dynamodb:DeleteItem"], table) | on(
+        ["states:StartExecution", "states:DescribeStateMachine"], *({"Ref": m} for m in machines)
+    )
+    wanted = {
+        "HttpFunctionRole": shared | starts | on(logs, arn("HttpFunctionLogs")),
+        "ScheduledFunctionRole": shared
+        | starts
+        | on(logs, arn("ScheduledFunctionLogs"))
+        | on(["sqs:SendMessage"], arn("DeadLetterQueue")),
+        "StatusEventsFunctionRole": shared
+        | on(logs, arn("StatusEventsFunctionLogs"))
+        | on(
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+            arn("StatusEventsQueue"),
+        ),
+    }
+    problems = []
+    for role, expected in wanted.items():
+        grants, unclear = role_grants(template, role)
+        problems += unclear
+        for action, target in sorted(expected - grants):
+            problems.append(f"{role}: missing {action} on {target}")
+        for action, target in sorted(grants - expected):
+            problems.append(f"{role}: more than its function needs: {action} on {target}")
+        trust = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if trust != [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]:
+            problems.append(f"{role}: it must trust lambda.amazonaws.com only: {json.dumps(trust)}")
+    # Said outright, whatever the table above comes to say.
+    status, _ = role_grants(template, "StatusEventsFunctionRole")
+    for action in ("states:DescribeStateMachine", "states:StartExecution"):
+        if any(fnmatch.fnmatchcase(action.lower(), granted.lower()) for granted, _ in status):
+            problems.append(f"StatusEventsFunctionRole: the status function never calls {action}; its role must not allow it")
+    functions = {"HttpFunction": "HttpFunctionRole", "ScheduledFunction": "ScheduledFunctionRole", "StatusEventsFunction": "StatusEventsFunctionRole"}
+    for function, role in functions.items():
+        if resources[function]["Properties"].get("Role") != arn(role):
+            problems.append(f"{function}: its role must be {role}")
+    return problems
 
 
 def status_queue_problems(template):
@@ -171,6 +272,11 @@ def main() -> int:
         print(f"auth and logging: {problem}")
     print(f"auth and logging: {len(auth)} problems")
     problems += auth
+    roles = role_problems(transformed)
+    for problem in roles:
+        print(f"roles: {problem}")
+    print(f"roles: {len(roles)} problems")
+    problems += roles
     return 1 if wildcards or problems else 0
 
 

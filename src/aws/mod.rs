@@ -1,4 +1,6 @@
-//! The AWS adapters: the only place that names `aws_sdk_*` types.
+//! The AWS adapters: the two ports on DynamoDB and Step Functions, and how
+//! their SDK errors map to the ports' errors. Nothing else here: the wiring
+//! is `crate::startup`.
 
 pub mod dynamo;
 pub mod sfn;
@@ -6,44 +8,8 @@ pub mod sfn;
 pub use dynamo::DynamoStore;
 pub use sfn::StepFunctions;
 
-use crate::config::Config;
-use crate::service::{Singleton, StandardCheck, system_clock};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use std::sync::Arc;
-
-/// The service on real AWS clients, built once per cold start. With
-/// `check_state_machines`, the check that the configured state machines are
-/// Standard starts now, in the background, and every start waits for it.
-/// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `_SFN`) points the clients at an emulator.
-pub async fn singleton(config: &Config, check_state_machines: bool) -> Singleton<DynamoStore, StepFunctions> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await;
-    let engine = StepFunctions::new(aws_sdk_sfn::Client::new(&sdk));
-    let service = Singleton::new(
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        engine.clone(),
-        config.timings.clone(),
-        system_clock(),
-    );
-    if !check_state_machines {
-        return service;
-    }
-    let machines = config.state_machines().map(|(name, arn)| (name.clone(), arn.clone())).collect();
-    let check = Arc::new(StandardCheck::new(machines));
-    let background = check.clone();
-    tokio::spawn(async move { background.run(&engine).await });
-    service.with_standard_check(check)
-}
-
-/// A call that hangs is worse than one that fails: each attempt gets 3 s (DynamoDB and
-/// Step Functions answer in tens of ms) and each call, with the SDK's retries, 8 s, so
-/// that a start's three calls end well within the function's 30 s and its lease.
-fn timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(std::time::Duration::from_secs(3))
-        .operation_timeout(std::time::Duration::from_secs(8))
-        .build()
-}
 
 /// How an SDK call failed, in the terms the ports use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,14 +3,14 @@
 #![recursion_limit = "256"]
 
 use lambda_http::{Error, service_fn};
-use sfn_singleton::{aws, config::Config, http};
+use sfn_singleton::{config::Config, http, startup};
 use std::convert::Infallible;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let app = http::App { service: aws::singleton(&config, true).await, config };
+    let app = http::App { service: startup::singleton(&config, true).await, config };
     let app = &app;
     lambda_http::run(service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) }))
         .await

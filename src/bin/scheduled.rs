@@ -3,17 +3,17 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use sfn_singleton::{aws, config::Config, schedule};
+use sfn_singleton::{config::Config, schedule, startup};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let service = aws::singleton(&config, true).await;
+    let service = startup::singleton(&config, true).await;
     let (service, config) = (&service, &config);
     // The payload raw: the input reaches Step Functions as written.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
-        schedule::handle(service, config, event.payload.get()).await.map_err(Error::from)
+        schedule::handle(service, config, event.payload.get()).await
     }))
     .await
 }

@@ -3,11 +3,14 @@
 pub mod execution_name;
 pub mod instance_id;
 pub mod launch;
+pub mod limits;
 pub mod policy;
 pub mod record;
 pub mod time;
+pub mod timings;
 
 pub use execution_name::{ExecutionName, StartToken, StateMachineArn};
 pub use instance_id::{InstanceId, InstanceKey, InvalidInstanceId};
 pub use policy::{ConflictPolicy, IdempotencyKey, ReusePolicy, StartPolicy};
 pub use record::{Millis, Record, Status, StoredInput};
+pub use timings::Timings;

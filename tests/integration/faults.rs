@@ -4,12 +4,12 @@
 //! per ID, the record agrees with Step Functions, and once the execution
 //! ends the ID starts again.
 
-use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionName, InstanceId, Status};
 use sfn_singleton::events;
 use sfn_singleton::memory::{EngineOp, Scripted};
 use sfn_singleton::service::StandardCheck;
+use testkit::*;
 
 /// Every SDK call makes 3 attempts (the default): faulting 3 fails the call.
 const CALL: usize = 3;

@@ -1,9 +1,9 @@
 //! A corpus of hostile instance IDs and bodies through the handler: no 5xx,
 //! every refusal a 4xx with a JSON error, and nothing written for any of them.
 
-use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use std::sync::{Arc, Mutex};
+use testkit::*;
 
 /// (path segment as sent, whether it is a valid instance ID)
 fn ids() -> Vec<(String, bool)> {

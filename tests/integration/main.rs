@@ -2,7 +2,6 @@
 //! `scripts/test` starts: one binary, each test with its own table.
 
 mod faults;
-mod helpers;
 mod hostile;
 mod policy;
 mod schedule;

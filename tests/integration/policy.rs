@@ -1,13 +1,13 @@
 //! Start policies: conflict and reuse policies, idempotent client retries,
 //! restart — each alone and under storms, with their AWS call counts.
 
-use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::config::Function;
 use sfn_singleton::domain::{ConflictPolicy, Record, ReusePolicy, Status};
 use sfn_singleton::ports::Engine;
 use std::collections::HashSet;
 use std::sync::Arc;
+use testkit::*;
 
 fn post(path: &str, body: &str, key: Option<&str>) -> lambda_http::Request {
     let mut request = request(Method::POST, path, body.to_owned());
@@ -312,7 +312,7 @@ async fn unknown_policy_values_and_bad_keys_are_400_and_write_nothing() {
             post(
                 &format!(
                     "/orchestrators/{FOREVER}/x?onConflict=terminateExisting&reason={}",
-                    "r".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1)
+                    "r".repeat(sfn_singleton::domain::limits::MAX_REASON_CHARS + 1)
                 ),
                 "{}",
                 None,
@@ -360,7 +360,7 @@ async fn restart_refuses_bad_input_before_any_aws_call() {
     assert_eq!(started(&env, "").await.status, StatusCode::ACCEPTED);
     end(&env, "succeeded").await;
     let before = record(&env).await;
-    let long_reason = "r".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1);
+    let long_reason = "r".repeat(sfn_singleton::domain::limits::MAX_REASON_CHARS + 1);
     let cases = [
         (post("/instances/order-1/restart?onConflict=replace", "", None), "InvalidPolicy"),
         (post("/instances/order-1/restart?reuse=never", "", None), "InvalidPolicy"),

@@ -1,13 +1,14 @@
 //! The scheduled trigger: the same singleton start, with an overlap policy;
 //! and the cold-start refusal of Express state machines.
 
-use crate::helpers::*;
-use sfn_singleton::Error;
 use sfn_singleton::domain::{StateMachineArn, Status};
+use sfn_singleton::schedule::Error;
 use sfn_singleton::schedule::{self, ScheduleOutcome};
+use sfn_singleton::service::Error as ServiceError;
 use sfn_singleton::service::StandardCheck;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use testkit::*;
 
 fn input(id: &str, overlap: &str) -> serde_json::Value {
     serde_json::json!({"functionName": FOREVER, "instanceId": id, "input": {"report": "nightly"}, "overlap": overlap})
@@ -94,7 +95,7 @@ async fn concurrent_schedules_keep_one_execution_running() {
         .collect();
     for task in tasks {
         match task.await.unwrap_or_else(|e| panic!("{e}")) {
-            Ok(_) | Err(Error::StillStarting(_)) => {}
+            Ok(_) | Err(Error::Service(ServiceError::StillStarting(_))) => {}
             Err(other) => panic!("{other}"),
         }
     }
@@ -224,9 +225,12 @@ async fn a_retried_occurrence_is_never_skipped_because_of_its_own_claim() {
     let env = TestEnv::new().await;
     env.faults.inject("StartExecution", Fault::TimeoutBefore, 3);
     let failed = run(&env, occurrence("nightly", "skip", "03")).await;
-    assert!(matches!(failed, Err(Error::StartUnconfirmed { .. })), "{failed:?}");
+    assert!(matches!(failed, Err(Error::Service(ServiceError::StartUnconfirmed { .. }))), "{failed:?}");
     let retry = run(&env, occurrence("nightly", "skip", "03")).await;
-    assert!(matches!(retry, Err(Error::StillStarting(_))), "fails again, to be retried: {retry:?}");
+    assert!(
+        matches!(retry, Err(Error::Service(ServiceError::StillStarting(_)))),
+        "fails again, to be retried: {retry:?}"
+    );
     env.clock.advance(env.timings.lease_millis);
     let late = started_arn(run(&env, occurrence("nightly", "skip", "03")).await);
     assert_eq!(
@@ -263,7 +267,7 @@ async fn a_schedule_uses_its_functions_configured_reuse_policy() {
     let record = env.record("nightly").await.unwrap_or_else(|| panic!("no record"));
     deliver_event(&app.service, event_fixture("succeeded", &record)).await;
     let next = schedule::handle(&app.service, &app.config, &occurrence("nightly", "skip", "04").to_string()).await;
-    assert!(matches!(next, Err(Error::ReuseForbidden { .. })), "{next:?}");
+    assert!(matches!(next, Err(Error::Service(ServiceError::ReuseForbidden { .. }))), "{next:?}");
     assert_eq!(env.executions(FOREVER).await.len(), 1);
 }
 

@@ -4,9 +4,9 @@
 //! encoded, function URL with an encoded `rawPath` and no parameters), for IDs
 //! that percent-encoding, `#`, `?`, dot segments and decoding twice would break.
 
-use crate::helpers::*;
 use lambda_http::http::StatusCode;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use testkit::*;
 
 #[derive(Debug, Clone, Copy)]
 enum Source {

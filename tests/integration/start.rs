@@ -1,11 +1,11 @@
 //! The start path: claim + StartExecution, conflicts, storms, bad input,
 //! refused starts.
 
-use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::Status;
 use sfn_singleton::ports::{Conditional, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
+use testkit::*;
 
 const CONFLICT: &str = "An instance with ID 'order-1' already exists.";
 

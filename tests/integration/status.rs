@@ -2,11 +2,11 @@
 //! the status Lambda on documented events, reconciliation, status,
 //! terminate and purge.
 
-use crate::helpers::*;
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{Record, Status};
 use sfn_singleton::events;
 use sfn_singleton::service::EventOutcome;
+use testkit::*;
 
 /// Starts `id` on `function` and returns its record.
 async fn started(env: &TestEnv, function: &str, id: &str) -> Record {
@@ -264,7 +264,10 @@ async fn terminate_stops_the_execution_and_the_id_starts_again() {
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
     let unknown = call(&app, request(Method::POST, "/instances/nobody/terminate", "")).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
-    let long = format!("/instances/order-1/terminate?reason={}", "x".repeat(sfn_singleton::http::MAX_REASON_CHARS + 1));
+    let long = format!(
+        "/instances/order-1/terminate?reason={}",
+        "x".repeat(sfn_singleton::domain::limits::MAX_REASON_CHARS + 1)
+    );
     let refused = call(&app, request(Method::POST, &long, "")).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(refused.body.contains("ReasonTooLong"), "{}", refused.body);

@@ -1,0 +1,127 @@
+//! What answers carry: Durable's status and check-status payloads, and the
+//! links to an instance's endpoints.
+
+use super::App;
+use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
+use crate::service::{StartOutcome, Started};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+/// Unreserved characters stay; everything else in an ID is encoded in links.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Marks an answer replayed for its `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// The answer to a start: Durable's check-status payload.
+pub(super) fn started_response<S, E>(
+    app: &App<S, E>,
+    links: &Links,
+    instance_id: &InstanceId,
+    started: &Started,
+) -> Response<Body> {
+    tracing::info!(execution_arn = %started.execution_arn, outcome = ?started.outcome, "start answered");
+    let mut body = links.check_status(instance_id, &started.execution_arn);
+    body["startedByThisRequest"] = json!(started.outcome != StartOutcome::Existing);
+    if let StartOutcome::Replaced { terminated } = &started.outcome {
+        body["terminatedExecutionArn"] = json!(terminated);
+    }
+    let code = if started.outcome == StartOutcome::Existing { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut response = json_response(code, &body);
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&links.status(instance_id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(app.config.retry_after_secs));
+    if started.outcome == StartOutcome::Replayed {
+        // The answer of the key's first request, replayed (Stripe's name for the mark).
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Durable's runtime status names.
+pub fn runtime_status(status: Status) -> &'static str {
+    match status {
+        Status::Starting => "Pending",
+        Status::Running => "Running",
+        Status::Succeeded => "Completed",
+        // Durable has no "timed out" nor "never started": both are failures there.
+        Status::Failed | Status::TimedOut | Status::StartFailed => "Failed",
+        Status::Aborted => "Terminated",
+    }
+}
+
+/// Stored JSON text as JSON, or as a string if it is not JSON.
+pub(super) fn json_value(text: Option<&str>) -> serde_json::Value {
+    text.map_or(serde_json::Value::Null, |text| {
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+    })
+}
+
+pub(super) fn status_body(record: &Record) -> serde_json::Value {
+    let input = match &record.input {
+        Some(StoredInput::Inline(text)) => json_value(Some(text)),
+        Some(StoredInput::Digest { sha256, bytes }) => json!({ "truncated": true, "sha256": sha256, "bytes": bytes }),
+        None => serde_json::Value::Null,
+    };
+    json!({
+        "instanceId": record.instance_id,
+        "name": record.function_name,
+        "runtimeStatus": runtime_status(record.status),
+        "status": record.status.as_str(),
+        "input": input,
+        "output": json_value(record.output.as_deref()),
+        "error": record.error,
+        "cause": record.cause,
+        "createdTime": rfc3339(record.created_at),
+        "lastUpdatedTime": rfc3339(record.updated_at),
+        "executionArn": record.execution_arn,
+        "executionName": record.execution_name,
+    })
+}
+
+/// URLs of an instance's endpoints, from the configured base or the request's host and stage.
+pub(super) struct Links {
+    base: String,
+}
+
+impl Links {
+    pub(super) fn new<S, E>(app: &App<S, E>, request: &Request, stage: Option<&str>) -> Self {
+        let base = app.config.public_base_url.clone().unwrap_or_else(|| {
+            let uri = request.uri();
+            let origin = match (uri.scheme_str(), uri.authority()) {
+                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+                _ => String::new(),
+            };
+            let stage = stage.map(|stage| format!("/{stage}")).unwrap_or_default();
+            format!("{origin}{stage}")
+        });
+        Self { base }
+    }
+
+    pub(super) fn status(&self, id: &InstanceId) -> String {
+        format!("{}/instances/{}", self.base, utf8_percent_encode(id.as_str(), PATH_SEGMENT))
+    }
+
+    pub(super) fn check_status(&self, id: &InstanceId, execution_arn: &str) -> serde_json::Value {
+        let status = self.status(id);
+        json!({
+            "id": id.as_str(),
+            "statusQueryGetUri": status,
+            "terminatePostUri": format!("{status}/terminate?reason={{text}}"),
+            "purgeHistoryDeleteUri": status,
+            "restartPostUri": format!("{status}/restart"),
+            "executionArn": execution_arn,
+        })
+    }
+}
+
+pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,13 @@
+//! One file per route.
+
+mod purge;
+mod restart;
+mod start;
+mod status;
+mod terminate;
+
+pub(super) use purge::purge;
+pub(super) use restart::restart;
+pub(super) use start::start;
+pub(super) use status::status;
+pub(super) use terminate::terminate;

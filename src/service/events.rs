@@ -1,0 +1,92 @@
+//! Status events: Step Functions' word about an execution, written back.
+
+use super::{Result, Singleton};
+use crate::domain::policy::{RefusedRunning, refused_running};
+use crate::domain::record::SUPERSEDED_ERROR;
+use crate::domain::{ExecutionName, Status};
+use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
+
+/// A Step Functions status change, as the status Lambda receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub execution_arn: String,
+    pub name: String,
+    pub state: ExecutionState,
+    /// The event left the output out (`outputDetails.included: false`: over
+    /// the ~248 KB an event carries); DescribeExecution has it.
+    pub output_omitted: bool,
+}
+
+/// What a status event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The record now says what the event says.
+    Applied,
+    /// A duplicate, an older event, or one about an older execution.
+    Ignored,
+    /// No record for that instance (purged, or never ours).
+    UnknownInstance,
+    /// The execution name is not one of ours.
+    NotOurs,
+    /// An older execution of the instance ran again and was stopped.
+    StoppedSuperseded,
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Writes a status event back. Idempotent and order-proof: the store's
+    /// condition lets only news about the current execution through.
+    pub async fn apply_event(&self, change: StatusChange) -> Result<EventOutcome> {
+        let Some(key) = ExecutionName::instance_key(&change.name) else {
+            return Ok(EventOutcome::NotOurs);
+        };
+        let now = self.now();
+        let running = change.state.status == Status::Running;
+        let mut state = change.state;
+        if change.output_omitted && state.output.is_none() && state.status.is_terminal() {
+            // Fetched, then cut to what a record keeps, like any output over the bound.
+            let described = self.engine.describe(&change.execution_arn).await?;
+            state.output = described.and_then(|described| described.output);
+        }
+        let update = ExecutionUpdate {
+            execution_arn: change.execution_arn,
+            expires_at: (!running).then(|| self.expires_at(now)),
+            state: state.bounded(),
+            observed_at: now,
+            // A RUNNING event only confirms a claim; a redrive (higher count) always applies. A claim
+            // released as START_FAILED on Step Functions' word (DescribeExecution is eventually
+            // consistent) whose execution turns out to exist takes its events: it runs, so the ID is busy.
+            from: if running {
+                &[Status::Starting, Status::StartFailed]
+            } else {
+                &[Status::Starting, Status::Running, Status::StartFailed]
+            },
+        };
+        let current = match self.store.apply(&key, &update).await? {
+            Conditional::Written => return Ok(EventOutcome::Applied),
+            _ if !running => return Ok(EventOutcome::Ignored),
+            Conditional::Refused(Some(current)) => Some(*current),
+            Conditional::Refused(None) => self.store.get(&key).await?,
+        };
+        match refused_running(current.as_ref(), &update.execution_arn, update.state.redrive_count) {
+            RefusedRunning::Ignore => Ok(EventOutcome::Ignored),
+            RefusedRunning::Unknown => Ok(EventOutcome::UnknownInstance),
+            RefusedRunning::StopIfRunning => {
+                let still_running = self.engine.describe(&update.execution_arn).await?;
+                if still_running.is_none_or(|state| state.status != Status::Running) {
+                    return Ok(EventOutcome::Ignored);
+                }
+                // (A deleted record cannot be recreated for it: the name carries the instance key, a hash.)
+                let cause = match current {
+                    Some(current) => {
+                        format!("superseded by {} of instance {:?}", current.execution_arn, current.instance_id)
+                    }
+                    None => "redriven after its instance's record was deleted (purged or expired); \
+                             the instance ID is free for new starts"
+                        .to_owned(),
+                };
+                self.engine.stop(&update.execution_arn, SUPERSEDED_ERROR, &cause).await?;
+                Ok(EventOutcome::StoppedSuperseded)
+            }
+        }
+    }
+}

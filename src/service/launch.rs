@@ -1,0 +1,67 @@
+//! The second call of a start: StartExecution, attempt by attempt, and
+//! giving the claim up when nothing can have started.
+
+use super::{Error, Result, Singleton, StartRequest, pause};
+use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
+use crate::domain::{ExecutionName, Record};
+use crate::ports::{Engine, EngineError, InstanceStore};
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// The second call of a start. The claim is ours; make the execution exist or give the claim up.
+    ///
+    /// The attempts are the service's own (the adapter makes one per call), because what
+    /// decides is what *each* attempt did (see `domain::launch`).
+    pub(super) async fn launch(
+        &self,
+        record: Record,
+        name: &ExecutionName,
+        request: StartRequest<'_>,
+    ) -> Result<Record> {
+        let mut attempts = Vec::with_capacity(START_ATTEMPTS);
+        let mut last_error = None;
+        loop {
+            let answer = self.engine.start(request.state_machine, name, request.input).await;
+            attempts.push(match &answer {
+                Ok(()) => StartAttempt::Started,
+                Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
+                Err(EngineError::ExecutionAlreadyExists) => StartAttempt::AlreadyExists,
+                Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
+                Err(EngineError::Refused { caller_fault: true, .. }) => StartAttempt::Invalid,
+                Err(EngineError::Refused { .. }) => StartAttempt::Refused,
+            });
+            if let Err(error) = answer {
+                tracing::warn!(%error, attempt = attempts.len(), "StartExecution attempt failed");
+                last_error = Some(error);
+            }
+            match after_attempts(&attempts) {
+                LaunchVerdict::Started => return Ok(record),
+                LaunchVerdict::Retry => pause(attempts.len()).await,
+                LaunchVerdict::AskStepFunctions => {
+                    return match self.engine.describe(&record.execution_arn).await {
+                        Ok(Some(_)) => Ok(record),
+                        // Not (yet) known, or no answer: the lease decides.
+                        Ok(None) | Err(_) => Err(Error::StartUnconfirmed {
+                            instance_id: record.instance_id,
+                            reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
+                        }),
+                    };
+                }
+                LaunchVerdict::Release => {
+                    let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
+                    self.release(&record, name, &refusal.to_string()).await;
+                    return Err(Error::StartRefused(refusal));
+                }
+            }
+        }
+    }
+
+    /// Gives a claim up (START_FAILED) when its execution will not be started.
+    pub(super) async fn release(&self, record: &Record, name: &ExecutionName, reason: &str) {
+        let now = self.now();
+        match self.store.mark_start_failed(&record.key, name.as_str(), reason, now, self.expires_at(now)).await {
+            Ok(wrote) => tracing::warn!(%reason, wrote, "not started; claim released"),
+            // The lease still frees the ID in the end.
+            Err(e) => tracing::error!(%reason, error = %e, "not started, and the claim could not be released"),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! A start: the claim (one conditional write deciding against whatever is in
+//! the way, under the request's policies), then the launch.
+
+use super::{Error, MAX_CLAIM_ROUNDS, Result, Singleton};
+use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
+use crate::domain::record::REPLACED_ERROR;
+use crate::domain::{ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use crate::ports::{ClaimCondition, Conditional, Engine, ExecutionState, InstanceStore, KeyEntry};
+
+/// A start of one instance: what to start, with what, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRequest<'a> {
+    pub instance_id: &'a InstanceId,
+    pub function_name: &'a str,
+    pub state_machine: &'a StateMachineArn,
+    /// JSON text.
+    pub input: &'a str,
+    pub policy: &'a StartPolicy,
+    /// The stop cause when `terminateExisting` stops a running execution.
+    pub reason: Option<&'a str>,
+    /// What the idempotency key's request asked for, when not the function
+    /// and input (a restart's come from the record, which may change).
+    pub request_digest: Option<&'a str>,
+    /// At least this long an idempotency key holds (a schedule's occurrences
+    /// can be redelivered for hours), whatever the configured window.
+    pub min_key_window_millis: Millis,
+}
+
+/// What a start did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new execution.
+    Started,
+    /// A new execution, after stopping this one (`terminateExisting`).
+    Replaced { terminated: String },
+    /// None: the request's idempotency key started the current one.
+    Replayed,
+    /// None: the running one answers (`useExisting`).
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The execution the answer names: the new one, the running one
+    /// (`useExisting`), or the one the request's idempotency key started.
+    pub execution_arn: String,
+    pub outcome: StartOutcome,
+}
+
+/// Whether an execution Step Functions reports was stopped by a replace: ABORTED with the
+/// replace's error, or with none (a console stop is indistinguishable from one whose error
+/// Step Functions did not keep).
+fn stopped_by_replace(state: &ExecutionState) -> bool {
+    state.status == Status::Aborted && state.error.as_deref().is_none_or(|error| error == REPLACED_ERROR)
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// The claim condition of a fresh start under `policy`.
+    fn free(&self, policy: &StartPolicy, now: Millis) -> ClaimCondition {
+        ClaimCondition::Free {
+            reusable: policy.reuse.reusable(),
+            not_started_by: policy.idempotency_key.as_ref().map(|key| (key.hash().to_owned(), now)),
+        }
+    }
+
+    /// Starts the instance unless an execution of it is starting or running
+    /// (or whatever the request's policy says instead).
+    /// Happy path: one conditional put, one StartExecution. Refusal: one put.
+    /// With an idempotency key, one more put first: the key's own entry.
+    pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
+        let now = self.now();
+        let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
+        let Some(key) = &request.policy.idempotency_key else {
+            return self.claim_and_launch(request, &name, now).await;
+        };
+        let entry = KeyEntry {
+            key_hash: key.hash().to_owned(),
+            instance_key: request.instance_id.key(),
+            execution_name: name.as_str().to_owned(),
+            execution_arn: request.state_machine.execution_arn(&name),
+            request_digest: request
+                .request_digest
+                .map_or_else(|| IdempotencyKey::request_digest(request.function_name, request.input), str::to_owned),
+            began: now,
+            until: now + self.key_window(request),
+        };
+        if let Some(replayed) = self.hold_key(&entry, request).await? {
+            return Ok(replayed);
+        }
+        let started = self.claim_and_launch(request, &name, now).await;
+        // Started nothing, and no attempt of it may have: the key's retry is evaluated afresh.
+        // (A claim or stop that failed may have landed: the record's own key check covers that.)
+        let gave_up = match &started {
+            Ok(Started { outcome, .. }) => *outcome == StartOutcome::Existing,
+            Err(error) => !matches!(error, Error::StartUnconfirmed { .. }),
+        };
+        if gave_up && let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
+            // Its retry gets 409 StillStarting until the start's lease ends, then starts afresh.
+            tracing::warn!(%error, "the idempotency key's entry could not be released");
+        }
+        started
+    }
+
+    /// The start itself: claim (deciding on whatever is in the way), then launch.
+    async fn claim_and_launch(&self, request: StartRequest<'_>, name: &ExecutionName, now: Millis) -> Result<Started> {
+        let policy = request.policy;
+        let mut record = Record::starting(
+            request.instance_id,
+            request.function_name,
+            request.state_machine,
+            name,
+            request.input,
+            now,
+            self.timings.lease_millis,
+        );
+        if let Some(key) = &policy.idempotency_key {
+            record.idempotency_key_hash = Some(key.hash().to_owned());
+            record.idempotency_until = Some(now + self.key_window(request));
+        }
+        let already_exists = || Error::AlreadyExists(request.instance_id.to_string());
+        let mut condition = self.free(policy, now);
+        // The execution this start stopped (terminateExisting): it stops at most one.
+        let mut stopped: Option<String> = None;
+        let mut claimed = Some(self.first_claim(&record, name, &condition).await?);
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let claim = match claimed.take() {
+                Some(first) => first,
+                None => self.store.claim(&record, &condition).await?,
+            };
+            let refused_by = match claim {
+                Conditional::Written => None,
+                Conditional::Refused(Some(current)) => Some(*current),
+                // The store did not say what refused the claim: read it once.
+                Conditional::Refused(None) => match self.store.get(&record.key).await? {
+                    Some(current) => Some(current),
+                    None => {
+                        condition = self.free(policy, now);
+                        continue;
+                    }
+                },
+            };
+            // Refused by our own claim: the SDK retried a put whose first
+            // answer was lost, and that first attempt wrote it. It is ours.
+            let current = match refused_by {
+                Some(current) if !current.is_same_claim(&record) => current,
+                _ => {
+                    let record = self.launch(record, name, request).await?;
+                    let outcome =
+                        stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
+                    return Ok(Started { execution_arn: record.execution_arn, outcome });
+                }
+            };
+            let now = self.now();
+            let mut decision =
+                decide(&current, policy, now, Trust::of(&current, now, self.timings.reconcile_after_millis));
+            let current = if decision == Decision::Verify {
+                match self.verify(&current).await? {
+                    // Not started, and its starter may still be at it.
+                    None if current.starter_may_be_alive(now) => {
+                        return Err(Error::StillStarting(request.instance_id.to_string()));
+                    }
+                    // Its starter died before starting it: take the record over.
+                    None => {
+                        condition = ClaimCondition::takeover(current.execution_name);
+                        continue;
+                    }
+                    Some(known) => {
+                        // (A newer claim found in its place is not trusted: found by the model check.)
+                        let trust = Trust::after_verifying(&current, &known, now, self.timings.reconcile_after_millis);
+                        decision = decide(&known, policy, now, trust);
+                        known
+                    }
+                }
+            } else {
+                current
+            };
+            let current = if decision == Decision::Replace && stopped.is_none() {
+                // Stop it, then read it back (as terminate does): one that had just ended on its
+                // own is an ended run, under the reuse policy, not one this start terminated.
+                let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");
+                if self.engine.stop(&current.execution_arn, REPLACED_ERROR, cause).await?.is_none() {
+                    // Claimed, not started yet, its starter within its lease.
+                    return Err(Error::StillStarting(request.instance_id.to_string()));
+                }
+                tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
+                match self.engine.describe(&current.execution_arn).await? {
+                    // Ended on its own, or stopped by someone else with an error of theirs (a terminate):
+                    // record how, and decide as for any ended run.
+                    Some(ended) if ended.status.is_terminal() && !stopped_by_replace(&ended) => {
+                        let known = self.write_back(&current, ended).await?;
+                        if known.execution_arn != current.execution_arn {
+                            // A newer start replaced it meanwhile: that one stands.
+                            return Err(already_exists());
+                        }
+                        decision = decide(&known, policy, now, Trust::CONFIRMED);
+                        known
+                    }
+                    // Stopped (or, read too soon, still shown running: the stop stands). Its
+                    // ABORTED, with the replace's error, reaches the record by its event unless
+                    // this start's claim lands first.
+                    Some(_) => {
+                        stopped = Some(current.execution_arn.clone());
+                        current
+                    }
+                    None => return Err(Error::StillStarting(request.instance_id.to_string())),
+                }
+            } else {
+                current
+            };
+            condition = match decision {
+                Decision::Replay => {
+                    return Ok(Started { execution_arn: current.execution_arn, outcome: StartOutcome::Replayed });
+                }
+                Decision::UseExisting => {
+                    return Ok(Started { execution_arn: current.execution_arn, outcome: StartOutcome::Existing });
+                }
+                Decision::Reject => return Err(already_exists()),
+                Decision::ReuseForbidden => {
+                    return Err(Error::ReuseForbidden {
+                        instance_id: request.instance_id.to_string(),
+                        status: current.status,
+                        reuse: policy.reuse,
+                    });
+                }
+                Decision::Reuse | Decision::Verify => self.free(policy, now),
+                // The one this start stopped (above): claim conditional on it, under the reuse policy.
+                Decision::Replace if stopped.as_deref() == Some(current.execution_arn.as_str()) => {
+                    ClaimCondition::replacing(current.execution_name, policy.reuse)
+                }
+                // A newer start replaced the one this start stopped: that one stands.
+                Decision::Replace => return Err(already_exists()),
+                Decision::FinishReplace => {
+                    stopped = Some(current.execution_arn);
+                    ClaimCondition::replacing(current.execution_name, policy.reuse)
+                }
+            };
+        }
+        Err(Error::Contention(request.instance_id.to_string()))
+    }
+
+    /// The first claim of a start, at the same time as the state machine
+    /// check on a cold start's first start (later ones find its result).
+    async fn first_claim(
+        &self,
+        record: &Record,
+        name: &ExecutionName,
+        condition: &ClaimCondition,
+    ) -> Result<Conditional> {
+        let Some(check) = &self.standard else {
+            return Ok(self.store.claim(record, condition).await?);
+        };
+        let (claimed, checked) = tokio::join!(self.store.claim(record, condition), check.run(&self.engine));
+        if let Err(misconfigured) = checked {
+            if matches!(claimed, Ok(Conditional::Written)) {
+                self.release(record, name, &misconfigured.to_string()).await;
+            }
+            return Err(misconfigured);
+        }
+        Ok(claimed?)
+    }
+}

@@ -1,0 +1,43 @@
+//! Requests to the HTTP API's handler, and its answers read back.
+
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Request};
+use sfn_singleton::http::App;
+use sfn_singleton::ports::{Engine, InstanceStore};
+
+/// An HTTP answer, read back.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn request(method: Method, path: &str, body: impl Into<Body>) -> Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn call<S: InstanceStore, E: Engine>(app: &App<S, E>, request: Request) -> Answer {
+    let response = sfn_singleton::http::handle(app, request).await;
+    let (parts, body) = response.into_parts();
+    Answer { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(body.as_ref()).into_owned() }
+}
+
+pub async fn start<S: InstanceStore, E: Engine>(app: &App<S, E>, function: &str, id: &str, body: &str) -> Answer {
+    call(app, request(Method::POST, &format!("/orchestrators/{function}/{id}"), body.to_owned())).await
+}

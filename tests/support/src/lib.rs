@@ -1,0 +1,29 @@
+//! The test kit of sfn-singleton's integration tests and benchmarks: each
+//! test gets its own table and state machines on the emulator that
+//! `scripts/test` starts, clients that log their calls and take faults
+//! injected below the SDK, and helpers to call the HTTP API and deliver
+//! status events.
+//!
+//! - `env`: a test's environment ([`TestEnv`]) and what it can read back.
+//! - `calls`: the AWS calls its clients made ([`CallLog`]).
+//! - `clock`: a clock the test moves ([`TestClock`]).
+//! - `faults`: faults below the SDK's retries ([`Faults`]).
+//! - `engine`: the emulator's Step Functions with calls scripted ([`ScriptedEngine`]).
+//! - `http`: requests to the HTTP handler and their answers ([`Answer`]).
+//! - `events`: status events in SQS batches ([`sqs_batch`], [`deliver_event`]).
+
+mod calls;
+mod clock;
+mod engine;
+mod env;
+mod events;
+mod faults;
+mod http;
+
+pub use calls::CallLog;
+pub use clock::TestClock;
+pub use engine::ScriptedEngine;
+pub use env::*;
+pub use events::*;
+pub use faults::{Fault, Faults};
+pub use http::*;
