@@ -1,6 +1,6 @@
 //! The orchestration engine on Step Functions (Standard workflows).
 
-use super::{Failure, classify, describe_error};
+use super::sdk_error::{Failure, classify, describe_error};
 use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
 use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use aws_sdk_sfn::Client;

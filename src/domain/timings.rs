@@ -1,6 +1,6 @@
 //! How long the service trusts, protects and keeps things.
 
-use super::Millis;
+use super::record::Millis;
 
 /// The service's time rules, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

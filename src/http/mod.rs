@@ -2,31 +2,25 @@
 //! route under `routes/`, the request's parts in `request`/`path`, payloads in
 //! `response`, and the one mapping from errors to status codes in `error`.
 
+mod app;
 mod error;
 mod path;
 mod request;
 mod response;
 mod routes;
 
+pub use app::App;
 pub use error::{Error, error_response};
 pub use request::IDEMPOTENCY_KEY;
 pub use response::{IDEMPOTENT_REPLAYED, runtime_status};
 
-use crate::config::Config;
 use crate::domain::InstanceId;
 use crate::ports::{Engine, InstanceStore};
-use crate::service::Singleton;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use path::{segments, stage};
 use response::Links;
 use tracing::Instrument;
-
-/// The HTTP Lambda's state: built once per cold start, borrowed by every request.
-pub struct App<S, E> {
-    pub service: Singleton<S, E>,
-    pub config: Config,
-}
 
 enum Route {
     Start { function_name: String, instance_id: String },

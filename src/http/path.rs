@@ -1,7 +1,7 @@
 //! Where a request is going: its stage and its path's segments, decoded once
 //! whatever the event source.
 
-use super::Error;
+use super::error::Error;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use percent_encoding::percent_decode_str;

@@ -1,7 +1,7 @@
 //! What a request carries besides its route: the body as orchestration
 //! input, query parameters, and a start's options.
 
-use super::Error;
+use super::error::Error;
 use crate::config::Function;
 use crate::domain::InstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};

@@ -1,7 +1,7 @@
 //! What answers carry: Durable's status and check-status payloads, and the
 //! links to an instance's endpoints.
 
-use super::App;
+use super::app::App;
 use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
 use crate::service::{StartOutcome, Started};
 use lambda_http::http::{HeaderValue, StatusCode, header};

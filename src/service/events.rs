@@ -1,6 +1,7 @@
 //! Status events: Step Functions' word about an execution, written back.
 
-use super::{Result, Singleton};
+use super::error::Result;
+use super::singleton::Singleton;
 use crate::domain::policy::{RefusedRunning, refused_running};
 use crate::domain::record::SUPERSEDED_ERROR;
 use crate::domain::{ExecutionName, Status};

@@ -1,7 +1,9 @@
 //! Idempotency keys: a key's entry, apart from the record, replays the
 //! answer of the key's first request for the key's whole window.
 
-use super::{Error, MAX_CLAIM_ROUNDS, Result, Singleton, StartOutcome, StartRequest, Started};
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
+use super::start::{StartOutcome, StartRequest, Started};
 use crate::domain::{IdempotencyKey, InstanceId, Millis};
 use crate::ports::{Engine, InstanceStore, KeyClaim, KeyEntry};
 

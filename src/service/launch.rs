@@ -1,7 +1,9 @@
 //! The second call of a start: StartExecution, attempt by attempt, and
 //! giving the claim up when nothing can have started.
 
-use super::{Error, Result, Singleton, StartRequest, pause};
+use super::error::{Error, Result};
+use super::singleton::{Singleton, pause};
+use super::start::StartRequest;
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
 use crate::domain::{ExecutionName, Record};
 use crate::ports::{Engine, EngineError, InstanceStore};

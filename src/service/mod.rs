@@ -1,5 +1,5 @@
 //! The singleton service: the start algorithm and every other operation on
-//! an instance, generic over the two ports ([`InstanceStore`], [`Engine`]).
+//! an instance, generic over the two ports ([`crate::ports::InstanceStore`], [`crate::ports::Engine`]).
 //! One file per operation; the rules they apply are in `crate::domain`.
 
 mod error;
@@ -8,6 +8,7 @@ mod keys;
 mod launch;
 mod purge;
 mod reconcile;
+mod singleton;
 mod standard_check;
 mod start;
 mod terminate;
@@ -16,68 +17,6 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use events::{EventOutcome, StatusChange};
+pub use singleton::{Clock, Singleton, system_clock};
 pub use standard_check::StandardCheck;
 pub use start::{StartOutcome, StartRequest, Started};
-
-use crate::domain::{Millis, Timings};
-use crate::ports::{Engine, InstanceStore};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// The time source; tests move it forward instead of sleeping.
-pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
-
-/// The machine's clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
-
-/// Claims can lose to concurrent starts that then turn out to be stale or
-/// finished; past this many rounds the caller is told to retry.
-const MAX_CLAIM_ROUNDS: usize = 4;
-
-/// Full-jitter backoff before retry `attempt` (1, 2, …): up to 200 ms × 2^attempt, so a
-/// throttled call waits up to 1.2 s over three attempts (within the function's time; the
-/// SDK's standard backoff, up to 20 s, would not be).
-async fn pause(attempt: usize) {
-    let ceiling = 200u64 << attempt.min(6);
-    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=ceiling))).await;
-}
-
-/// The service: a store, an engine, the timings it applies, and a clock.
-pub struct Singleton<S, E> {
-    store: S,
-    engine: E,
-    timings: Timings,
-    clock: Clock,
-    standard: Option<Arc<StandardCheck>>,
-}
-
-impl<S: InstanceStore, E: Engine> Singleton<S, E> {
-    pub fn new(store: S, engine: E, timings: Timings, clock: Clock) -> Self {
-        Self { store, engine, timings, clock, standard: None }
-    }
-
-    pub fn engine(&self) -> &E {
-        &self.engine
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
-    fn now(&self) -> Millis {
-        (self.clock)()
-    }
-
-    fn expires_at(&self, now: Millis) -> i64 {
-        now / 1000 + self.timings.retention_secs
-    }
-
-    /// Makes every start wait for `check` first.
-    pub fn with_standard_check(self, check: Arc<StandardCheck>) -> Self {
-        Self { standard: Some(check), ..self }
-    }
-}

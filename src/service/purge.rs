@@ -1,6 +1,7 @@
 //! Purge: delete a terminal instance's record.
 
-use super::{Error, MAX_CLAIM_ROUNDS, Result, Singleton, pause};
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::InstanceId;
 use crate::domain::launch::START_ATTEMPTS;
 use crate::ports::{Conditional, Engine, InstanceStore, StoreError};

@@ -1,7 +1,8 @@
 //! Making a record true: DescribeExecution's word written back, a dead
 //! starter's claim released; and the reads that reconcile (status, last run).
 
-use super::{Error, Result, Singleton};
+use super::error::{Error, Result};
+use super::singleton::Singleton;
 use crate::domain::policy::Trust;
 use crate::domain::record::START_FAILED_ERROR;
 use crate::domain::{InstanceId, Record, Status, StoredInput};

@@ -1,8 +1,8 @@
 //! The check that the configured state machines are Standard workflows.
 
-use super::{Error, Result, Singleton};
+use super::error::{Error, Result};
 use crate::domain::StateMachineArn;
-use crate::ports::{Engine, EngineError, InstanceStore, WorkflowType};
+use crate::ports::{Engine, EngineError, WorkflowType};
 
 /// The check that the configured state machines are Standard workflows.
 /// Express ones emit no status events (an ID could never be freed) and have
@@ -45,7 +45,7 @@ impl StandardCheck {
 }
 
 /// `Ok(Err(why))` is a definite "unusable"; `Err` is Step Functions not answering.
-async fn check_standard<E: Engine>(
+pub(super) async fn check_standard<E: Engine>(
     engine: &E,
     function: &str,
     state_machine: &StateMachineArn,
@@ -58,18 +58,4 @@ async fn check_standard<E: Engine>(
         )),
         None => Err(format!("function {function:?}: state machine {state_machine} does not exist")),
     })
-}
-
-impl<S: InstanceStore, E: Engine> Singleton<S, E> {
-    /// Checks that every one of `functions`' state machines exists and is a
-    /// Standard workflow (see [`StandardCheck`]).
-    pub async fn check_state_machines<'a>(
-        &self,
-        functions: impl IntoIterator<Item = (&'a String, &'a StateMachineArn)>,
-    ) -> Result<()> {
-        for (function, state_machine) in functions {
-            check_standard(&self.engine, function, state_machine).await?.map_err(Error::Misconfigured)?;
-        }
-        Ok(())
-    }
 }

@@ -1,7 +1,8 @@
 //! A start: the claim (one conditional write deciding against whatever is in
 //! the way, under the request's policies), then the launch.
 
-use super::{Error, MAX_CLAIM_ROUNDS, Result, Singleton};
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
 use crate::domain::record::REPLACED_ERROR;
 use crate::domain::{ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};

@@ -1,6 +1,7 @@
 //! Terminate: stop the instance's execution and record how it ended.
 
-use super::{Error, Result, Singleton};
+use super::error::{Error, Result};
+use super::singleton::Singleton;
 use crate::domain::record::TERMINATED_ERROR;
 use crate::domain::{InstanceId, Record, Status};
 use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};

@@ -6,6 +6,7 @@ use crate::domain::policy::{ConflictPolicy, ReusePolicy};
 use crate::domain::{IdempotencyKey, InstanceId, Millis, Record, StartPolicy, StateMachineArn, Status, Timings};
 use crate::memory::{EngineOp, MemoryEngine, MemoryStore, Scripted, StoreFault, StoreOp};
 use crate::ports::EngineError;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 const LEASE: Millis = 60_000;

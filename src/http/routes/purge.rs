@@ -1,8 +1,9 @@
 //! `DELETE /instances/{id}`: delete a terminal instance's record.
 
 use crate::domain::InstanceId;
+use crate::http::app::App;
+use crate::http::error::Error;
 use crate::http::response::json_response;
-use crate::http::{App, Error};
 use crate::ports::{Engine, InstanceStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};

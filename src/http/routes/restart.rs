@@ -2,9 +2,10 @@
 
 use super::start::start_with;
 use crate::domain::{IdempotencyKey, InstanceId};
+use crate::http::app::App;
+use crate::http::error::Error;
 use crate::http::request::StartOptions;
 use crate::http::response::{Links, started_response};
-use crate::http::{App, Error};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
 use lambda_http::{Body, Request, Response};

@@ -1,9 +1,10 @@
 //! `POST /orchestrators/{functionName}/{instanceId}`: start unless running.
 
 use crate::domain::InstanceId;
+use crate::http::app::App;
+use crate::http::error::Error;
 use crate::http::request::{StartOptions, input_of};
 use crate::http::response::{Links, started_response};
-use crate::http::{App, Error};
 use crate::ports::{Engine, InstanceStore};
 use crate::service::StartRequest;
 use lambda_http::{Body, Request, Response};

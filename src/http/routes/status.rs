@@ -1,8 +1,9 @@
 //! `GET /instances/{id}`: the instance's status, reconciled when in doubt.
 
 use crate::domain::InstanceId;
+use crate::http::app::App;
+use crate::http::error::Error;
 use crate::http::response::{json_response, status_body};
-use crate::http::{App, Error};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
 use lambda_http::http::StatusCode;

@@ -1,9 +1,10 @@
 //! `POST /instances/{id}/terminate?reason=`: stop the instance's execution.
 
 use crate::domain::InstanceId;
+use crate::http::app::App;
+use crate::http::error::Error;
 use crate::http::request::reason_of;
 use crate::http::response::{json_response, status_body};
-use crate::http::{App, Error};
 use crate::ports::{Engine, InstanceStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};

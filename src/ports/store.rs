@@ -1,53 +1,8 @@
-//! The two ports the service talks to: where records live, and what runs
-//! executions. Adapters for DynamoDB and Step Functions live in `aws`.
+//! The store port: where records and idempotency keys live (DynamoDB).
 
-use crate::domain::{ExecutionName, InstanceKey, Millis, Record, StateMachineArn, Status};
+use super::engine::ExecutionState;
+use crate::domain::{InstanceKey, Millis, Record, Status};
 use std::future::Future;
-
-/// Step Functions' two kinds of state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkflowType {
-    Standard,
-    /// No status events, no idempotent StartExecution: unusable for singletons.
-    Express,
-}
-
-/// What Step Functions says about an execution (from DescribeExecution or an event).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ExecutionState {
-    /// `Running` or a terminal execution status (never `Starting`/`StartFailed`).
-    pub status: Status,
-    pub redrive_count: u32,
-    pub stop_date: Option<Millis>,
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    /// The execution's input (DescribeExecution and events carry it; records keep it bounded).
-    pub input: Option<String>,
-}
-
-impl ExecutionState {
-    /// What a terminate records after stopping an execution: `aborted`, unless
-    /// Step Functions says it had just ended on its own (stopping it changed nothing).
-    pub fn after_stop(described: Option<Self>, aborted: Self) -> Self {
-        match described {
-            Some(ended) if ended.status.is_terminal() && ended.status != Status::Aborted => ended,
-            _ => aborted,
-        }
-    }
-
-    /// Cut to what a record keeps (see `record::MAX_STORED_*`).
-    pub fn bounded(self) -> Self {
-        use crate::domain::record::{MAX_STORED_CAUSE_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_OUTPUT_BYTES, bounded};
-        Self {
-            output: self.output.map(|s| bounded(s, MAX_STORED_OUTPUT_BYTES)),
-            error: self.error.map(|s| bounded(s, MAX_STORED_ERROR_BYTES)),
-            cause: self.cause.map(|s| bounded(s, MAX_STORED_CAUSE_BYTES)),
-            input: None,
-            ..self
-        }
-    }
-}
 
 /// A write of Step Functions' word back to the record. It applies only to the
 /// record's current execution, only from the listed statuses, and never lets
@@ -241,51 +196,4 @@ pub trait InstanceStore: Send + Sync {
     /// Deletes the record if it is terminal. One attempt, never retried below
     /// the port: the service retries, knowing whether an attempt may have landed.
     fn purge(&self, key: &InstanceKey) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
-    /// The request was refused and nothing was started.
-    #[error("Step Functions refused the request ({code}): {message}")]
-    Refused { code: String, message: String, caller_fault: bool },
-    /// An execution with this name exists already (for a retried start of
-    /// ours: it did start).
-    #[error("an execution with this name already exists")]
-    ExecutionAlreadyExists,
-    /// Throttled or over a limit; nothing was started, retrying later helps.
-    #[error("Step Functions is throttling requests ({code}): {message}")]
-    Throttled { code: String, message: String },
-    /// No answer (timeout, connection lost, 5xx): the request may or may not have taken effect.
-    #[error("Step Functions did not answer: {0}")]
-    Ambiguous(String),
-}
-
-pub trait Engine: Send + Sync {
-    /// One StartExecution attempt, never retried below the port: the service
-    /// retries it itself, knowing what each attempt did. Same name and input
-    /// again is idempotent while the execution runs (Standard workflows).
-    fn start(
-        &self,
-        state_machine: &StateMachineArn,
-        name: &ExecutionName,
-        input: &str,
-    ) -> impl Future<Output = Result<(), EngineError>> + Send;
-
-    /// StopExecution; `None` when no such execution exists.
-    fn stop(
-        &self,
-        execution_arn: &str,
-        error: &str,
-        cause: &str,
-    ) -> impl Future<Output = Result<Option<Millis>, EngineError>> + Send;
-
-    /// DescribeStateMachine's type; `None` when no such state machine exists.
-    fn workflow_type(
-        &self,
-        state_machine: &StateMachineArn,
-    ) -> impl Future<Output = Result<Option<WorkflowType>, EngineError>> + Send;
-
-    /// DescribeExecution; `None` when no such execution exists.
-    fn describe(&self, execution_arn: &str)
-    -> impl Future<Output = Result<Option<ExecutionState>, EngineError>> + Send;
 }

@@ -1,9 +1,9 @@
-//! The instance store on DynamoDB: one item per instance, keyed by `pk`
-//! (the instance key). Every attribute name in an expression goes through
-//! `ExpressionAttributeNames`, reserved word or not.
+//! The store port on DynamoDB: every write conditional, every attribute
+//! name in an expression through `ExpressionAttributeNames`.
 
-use super::{Failure, classify, describe_error};
-use crate::domain::{InstanceKey, Millis, Record, Status, StoredInput};
+use super::item::*;
+use crate::aws::sdk_error::{Failure, classify, describe_error};
+use crate::domain::{InstanceKey, Millis, Record, Status};
 use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -12,15 +12,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
-
-pub const PK: &str = "pk";
-/// The table's TTL attribute (epoch seconds).
-pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -32,157 +26,6 @@ impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn to_item(r: &Record) -> Item {
-    let mut item = Item::from([
-        (PK.into(), s(r.key.as_str())),
-        ("instanceId".into(), s(&r.instance_id)),
-        ("functionName".into(), s(&r.function_name)),
-        ("status".into(), s(r.status.as_str())),
-        ("stateMachineArn".into(), s(&r.state_machine_arn)),
-        ("executionName".into(), s(&r.execution_name)),
-        ("executionArn".into(), s(&r.execution_arn)),
-        ("createdAt".into(), n(r.created_at)),
-        ("updatedAt".into(), n(r.updated_at)),
-        ("redriveCount".into(), n(r.redrive_count)),
-    ]);
-    let optional = [
-        ("confirmedAt", r.confirmed_at.map(n)),
-        ("leaseUntil", r.lease_until.map(n)),
-        ("output", r.output.as_deref().map(s)),
-        ("error", r.error.as_deref().map(s)),
-        ("stopDate", r.stop_date.map(n)),
-        ("cause", r.cause.as_deref().map(s)),
-        (TTL_ATTRIBUTE, r.expires_at.map(n)),
-        ("idempotencyKeyHash", r.idempotency_key_hash.as_deref().map(s)),
-        ("idempotencyUntil", r.idempotency_until.map(n)),
-    ];
-    item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
-    match &r.input {
-        Some(StoredInput::Inline(input)) => {
-            item.insert("input".into(), s(input));
-        }
-        Some(StoredInput::Digest { sha256, bytes }) => {
-            item.insert("inputSha256".into(), s(sha256));
-            item.insert("inputBytes".into(), n(bytes));
-        }
-        None => {}
-    }
-    item
-}
-
-/// An item's optional string attribute.
-fn text_of(item: &Item, name: &str) -> Result<Option<String>, StoreError> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
-        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a string: {other:?}"))),
-    }
-}
-
-/// An item's optional integer attribute.
-fn number_of(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::N(v)) => {
-            v.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("{name} is not an integer: {v}")))
-        }
-        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a number: {other:?}"))),
-    }
-}
-
-/// A required attribute; `what` names the kind of item for the error.
-fn required<T>(value: Result<Option<T>, StoreError>, what: &str, name: &str) -> Result<T, StoreError> {
-    value?.ok_or_else(|| StoreError::Corrupt(format!("{what} has no {name}")))
-}
-
-fn from_item(item: &Item) -> Result<Record, StoreError> {
-    let text = |name: &str| text_of(item, name);
-    let number = |name: &str| number_of(item, name);
-    let required_text = |name: &str| required(text_of(item, name), "the record", name);
-    let required_number = |name: &str| required(number_of(item, name), "the record", name);
-
-    let pk = required_text(PK)?;
-    let key =
-        InstanceKey::from_hex(&pk).ok_or_else(|| StoreError::Corrupt(format!("{pk:?} is not an instance key")))?;
-    let status = required_text("status")?;
-    let status = Status::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?;
-    let input = match (text("input")?, text("inputSha256")?, number("inputBytes")?) {
-        (Some(input), _, _) => Some(StoredInput::Inline(input)),
-        (None, Some(sha256), Some(bytes)) => {
-            Some(StoredInput::Digest { sha256, bytes: usize::try_from(bytes).unwrap_or(0) })
-        }
-        _ => None,
-    };
-    Ok(Record {
-        key,
-        instance_id: required_text("instanceId")?,
-        function_name: required_text("functionName")?,
-        status,
-        state_machine_arn: required_text("stateMachineArn")?,
-        execution_name: required_text("executionName")?,
-        execution_arn: required_text("executionArn")?,
-        created_at: required_number("createdAt")?,
-        updated_at: required_number("updatedAt")?,
-        confirmed_at: number("confirmedAt")?,
-        lease_until: number("leaseUntil")?,
-        input,
-        stop_date: number("stopDate")?,
-        output: text("output")?,
-        error: text("error")?,
-        cause: text("cause")?,
-        redrive_count: u32::try_from(number("redriveCount")?.unwrap_or(0)).unwrap_or(0),
-        expires_at: number(TTL_ATTRIBUTE)?,
-        idempotency_key_hash: text("idempotencyKeyHash")?,
-        idempotency_until: number("idempotencyUntil")?,
-    })
-}
-
-/// Key entries share the table with records: `key#` + the key's hash (records' keys are bare hex).
-const KEY_PREFIX: &str = "key#";
-
-fn key_pk(key_hash: &str) -> AttributeValue {
-    s(format!("{KEY_PREFIX}{key_hash}"))
-}
-
-fn key_to_item(entry: &KeyEntry) -> Item {
-    Item::from([
-        (PK.into(), key_pk(&entry.key_hash)),
-        ("instanceKey".into(), s(entry.instance_key.as_str())),
-        ("executionName".into(), s(&entry.execution_name)),
-        ("executionArn".into(), s(&entry.execution_arn)),
-        ("requestDigest".into(), s(&entry.request_digest)),
-        ("began".into(), n(entry.began)),
-        ("until".into(), n(entry.until)),
-        // TTL: DynamoDB forgets the entry once its window is over.
-        (TTL_ATTRIBUTE.into(), n(entry.until / 1000 + 1)),
-    ])
-}
-
-fn key_from_item(item: &Item) -> Result<KeyEntry, StoreError> {
-    let text = |name: &str| required(text_of(item, name), "the key entry", name);
-    let number = |name: &str| required(number_of(item, name), "the key entry", name);
-    let pk = text(PK)?;
-    let instance_key = text("instanceKey")?;
-    Ok(KeyEntry {
-        key_hash: pk.strip_prefix(KEY_PREFIX).unwrap_or(&pk).to_owned(),
-        instance_key: InstanceKey::from_hex(&instance_key)
-            .ok_or_else(|| StoreError::Corrupt(format!("key entry: {instance_key:?} is not an instance key")))?,
-        execution_name: text("executionName")?,
-        execution_arn: text("executionArn")?,
-        request_digest: text("requestDigest")?,
-        began: number("began")?,
-        until: number("until")?,
-    })
 }
 
 fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> StoreError {
@@ -500,43 +343,5 @@ fn conditional<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
             Some(refusal) => refused(refusal.item()),
             None => Err(store_error(&err)),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{ExecutionName, InstanceId, StartToken, StateMachineArn};
-
-    #[test]
-    fn records_survive_the_item_mapping() {
-        let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
-        let sm = StateMachineArn::parse("arn:aws:states:us-east-1:1:stateMachine:s").unwrap_or_else(|e| panic!("{e}"));
-        let name = ExecutionName::new(&id, StartToken::new(1, 2));
-        let starting = Record::starting(&id, "f", &sm, &name, r#"{"a":1}"#, 10, 5);
-        let big = format!("\"{}\"", "x".repeat(crate::domain::record::MAX_STORED_INPUT_BYTES));
-        let ended = Record {
-            status: Status::Failed,
-            input: Some(StoredInput::of(&big)),
-            error: Some("E".into()),
-            cause: Some("C".into()),
-            lease_until: None,
-            expires_at: Some(99),
-            redrive_count: 2,
-            idempotency_key_hash: Some("ab".repeat(32)),
-            idempotency_until: Some(1_000),
-            ..starting.clone()
-        };
-        for record in [starting, ended] {
-            assert_eq!(from_item(&to_item(&record)), Ok(record));
-        }
-    }
-
-    #[test]
-    fn malformed_items_are_reported_not_panicked_on() {
-        let mut item = Item::from([(PK.to_owned(), s("not-a-key"))]);
-        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("not an instance key")));
-        item.insert(PK.into(), s("0".repeat(32)));
-        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("no status")));
     }
 }

@@ -1,117 +1,16 @@
-//! The scheduled trigger's entry point: an EventBridge Scheduler schedule
-//! (or a rule's `Schedule` event) whose input names what to start. It runs
-//! the same singleton start as the HTTP API.
+//! A scheduled start: the same singleton start as the HTTP API's.
 
-use crate::config::{Config, UnknownFunction};
+use super::error::Error;
+use super::input::{EXPECTED, OCCURRENCE_KEY_WINDOW_MILLIS, Overlap, ScheduledStart};
+use crate::config::Config;
 use crate::domain::limits::MAX_INPUT_BYTES;
-use crate::domain::{ConflictPolicy, IdempotencyKey, InstanceId, InvalidInstanceId, StartPolicy};
+use crate::domain::{ConflictPolicy, InstanceId, StartPolicy};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
 use crate::service::{Singleton, StartOutcome, StartRequest, Started};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::Instrument;
-
-/// Why a scheduled start failed: the invocation fails with it, named, so that
-/// Lambda's retries, the dead-letter queue and CloudWatch show what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The schedule's input is not what a scheduled start expects.
-    #[error("the schedule's input is invalid: {0}")]
-    InvalidInput(String),
-    /// The input's instance ID is not a valid one.
-    #[error(transparent)]
-    InvalidInstanceId(#[from] InvalidInstanceId),
-    /// The input names a function that is not configured.
-    #[error(transparent)]
-    UnknownFunction(#[from] UnknownFunction),
-    /// The orchestration input is over Step Functions' limit.
-    #[error("the schedule's orchestration input is {0} bytes; the limit is {MAX_INPUT_BYTES} bytes")]
-    InputTooLarge(usize),
-    /// The start failed.
-    #[error(transparent)]
-    Service(#[from] service::Error),
-}
-
-impl Error {
-    /// The error's name, as Lambda's error report gives it (`errorType`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Error::InvalidInput(_) => "InvalidScheduleInput",
-            Error::InvalidInstanceId(_) => "InvalidInstanceId",
-            Error::UnknownFunction(_) => "UnknownFunction",
-            Error::InputTooLarge(_) => "InputTooLarge",
-            Error::Service(error) => error.name(),
-        }
-    }
-}
-
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(error: Error) -> Self {
-        Self { error_type: error.name().to_owned(), error_message: error.to_string() }
-    }
-}
-
-/// What a schedule runs when the previous run of its instance still runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Overlap {
-    /// Do nothing and log it.
-    #[default]
-    Skip,
-    /// Terminate the running one, then start.
-    Replace,
-}
-
-/// How long an occurrence's key holds: Scheduler retries for at most 24 h
-/// (`MaximumEventAgeInSeconds`), Lambda's async retries for at most 6 h.
-pub const OCCURRENCE_KEY_WINDOW_MILLIS: i64 = 24 * 3600 * 1000;
-
-/// The schedule's input, e.g.
-/// `{"functionName":"Reports","instanceId":"nightly","input":{…},"overlap":"skip",
-///   "scheduleArn":"<aws.scheduler.schedule-arn>","scheduledTime":"<aws.scheduler.scheduled-time>",
-///   "executionId":"<aws.scheduler.execution-id>"}`
-/// (EventBridge Scheduler fills in the placeholders).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ScheduledStart {
-    pub function_name: String,
-    pub instance_id: String,
-    /// The orchestration input, passed to Step Functions exactly as written
-    /// (big numbers, long decimals and repeated keys included); `null` when absent.
-    #[serde(default)]
-    pub input: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub overlap: Overlap,
-    /// The schedule's ARN: with the scheduled time, names the occurrence.
-    #[serde(default)]
-    pub schedule_arn: Option<String>,
-    /// The occurrence's scheduled time: the same in every delivery and retry of it.
-    #[serde(default)]
-    pub scheduled_time: Option<String>,
-    /// Scheduler's ID of this invocation attempt (AWS documents it per attempt):
-    /// logged, and the occurrence's key only when there is no scheduled time.
-    #[serde(default)]
-    pub execution_id: Option<String>,
-}
-
-impl ScheduledStart {
-    /// The occurrence's idempotency key: each occurrence starts at most once,
-    /// however often Scheduler and Lambda deliver it.
-    fn occurrence_key(&self, instance_id: &InstanceId) -> Result<Option<IdempotencyKey>, Error> {
-        let occurrence = match (&self.scheduled_time, &self.execution_id) {
-            (Some(time), _) => format!("occurrence:{}@{time}", self.schedule_arn.as_deref().unwrap_or("-")),
-            (None, Some(id)) => format!("attempt:{id}"),
-            (None, None) => return Ok(None),
-        };
-        IdempotencyKey::parse(&occurrence, instance_id.key().as_str()).map(Some).map_err(|_| {
-            Error::InvalidInput(
-                "scheduleArn, scheduledTime and executionId must be visible ASCII, at most 240 characters together"
-                    .into(),
-            )
-        })
-    }
-}
 
 /// What a scheduled run did (the Lambda's answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,10 +33,6 @@ pub enum ScheduleOutcome {
         execution_arn: String,
     },
 }
-
-const EXPECTED: &str = "{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\", \
-     \"scheduleArn\": \"<aws.scheduler.schedule-arn>\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\", \
-     \"executionId\": \"<aws.scheduler.execution-id>\"}";
 
 /// Runs one scheduled start from the invocation's payload (JSON text, read
 /// raw so that the input reaches Step Functions as written). Errors (bad

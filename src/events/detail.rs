@@ -1,0 +1,91 @@
+//! The event as Step Functions documents it, and what the service takes from it.
+
+use crate::domain::{Millis, Status};
+use crate::ports::ExecutionState;
+use crate::service::StatusChange;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+
+pub const SOURCE: &str = "aws.states";
+pub const DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+
+/// The event's `detail`, as Step Functions documents it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    #[serde(default)]
+    pub state_machine_arn: Option<String>,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub start_date: Option<Millis>,
+    #[serde(default)]
+    pub stop_date: Option<Millis>,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub input_details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub output_details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub redrive_count: Option<u32>,
+    #[serde(default)]
+    pub redrive_date: Option<Millis>,
+    #[serde(default)]
+    pub redrive_status: Option<String>,
+    #[serde(default)]
+    pub redrive_status_reason: Option<String>,
+}
+
+/// Why an event was acknowledged without being applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("not an EventBridge event of the expected shape: {0}")]
+    Shape(String),
+    #[error("source {0:?} / detail-type {1:?} is not a Step Functions execution status change")]
+    WrongKind(String, String),
+    #[error("status {0:?} is not an execution status")]
+    Status(String),
+}
+
+/// The event as the service sees it; `Ok(None)` for statuses that change nothing (PENDING_REDRIVE).
+pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed> {
+    let event: EventBridgeEvent<ExecutionStatusChange> =
+        serde_json::from_value(event).map_err(|e| Malformed::Shape(e.to_string()))?;
+    if event.source != SOURCE || event.detail_type != DETAIL_TYPE {
+        return Err(Malformed::WrongKind(event.source, event.detail_type));
+    }
+    let detail = event.detail;
+    let status = match detail.status.as_str() {
+        "PENDING_REDRIVE" => return Ok(None),
+        status => Status::parse(status)
+            .filter(|s| !matches!(s, Status::Starting | Status::StartFailed))
+            .ok_or(Malformed::Status(detail.status.clone()))?,
+    };
+    let output_omitted = detail
+        .output_details
+        .as_ref()
+        .and_then(|details| details.get("included"))
+        .is_some_and(|included| included == &serde_json::Value::Bool(false));
+    Ok(Some(StatusChange {
+        output_omitted,
+        execution_arn: detail.execution_arn,
+        name: detail.name,
+        state: ExecutionState {
+            status,
+            redrive_count: detail.redrive_count.unwrap_or(0),
+            stop_date: detail.stop_date,
+            output: detail.output,
+            error: detail.error,
+            cause: detail.cause,
+            input: detail.input,
+        },
+    }))
+}

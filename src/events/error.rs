@@ -1,0 +1,31 @@
+//! Why an event was not applied: the invocation reports it, named.
+
+use crate::service::{self};
+use std::time::Duration;
+
+/// Why an event was not applied, for a retry to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The service failed to apply it.
+    #[error(transparent)]
+    Service(#[from] service::Error),
+    /// It took longer than the invocation had left.
+    #[error("not handled within {0:?}")]
+    NotHandledInTime(Duration),
+}
+
+impl Error {
+    /// The error's name, as Lambda's error report gives it (`errorType`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Service(error) => error.name(),
+            Error::NotHandledInTime(_) => "NotHandledInTime",
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        Self { error_type: error.name().to_owned(), error_message: error.to_string() }
+    }
+}

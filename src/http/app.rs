@@ -1,0 +1,10 @@
+//! The HTTP Lambda's state.
+
+use crate::config::Config;
+use crate::service::Singleton;
+
+/// The HTTP Lambda's state: built once per cold start, borrowed by every request.
+pub struct App<S, E> {
+    pub service: Singleton<S, E>,
+    pub config: Config,
+}

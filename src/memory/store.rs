@@ -1,0 +1,194 @@
+//! Records and idempotency-key entries in memory, with DynamoDB's conditions.
+
+use super::lock::locked;
+use crate::domain::record::{MAX_STORED_CAUSE_BYTES, START_FAILED_ERROR, bounded};
+use crate::domain::{InstanceKey, Millis, Record, Status};
+use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// The store's operations, to aim a fault at one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Claim,
+    Get,
+    MarkStartFailed,
+    Apply,
+    Purge,
+    PutKey,
+    GetKey,
+    ReplaceKey,
+    DeleteKey,
+}
+
+/// A fault for the next call of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreFault {
+    /// Fails before it takes effect.
+    Fails(StoreError),
+    /// Takes effect, then fails (its answer lost): `Unavailable`.
+    LandsThenFails,
+}
+
+/// Records and idempotency-key entries, in memory, with DynamoDB's conditions.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<InstanceKey, Record>>,
+    keys: Mutex<BTreeMap<String, KeyEntry>>,
+    faults: Mutex<VecDeque<(StoreOp, StoreFault)>>,
+    /// dynalite's way: a refused write does not return the old item.
+    pub hides_old_item: bool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next call of `op` meets `fault` (faults queue up in order).
+    pub fn fail_next(&self, op: StoreOp, fault: StoreFault) {
+        locked(&self.faults).push_back((op, fault));
+    }
+
+    /// A record as it stands (for assertions).
+    pub fn record(&self, key: &InstanceKey) -> Option<Record> {
+        locked(&self.records).get(key).cloned()
+    }
+
+    /// Deletes a record whatever its status (what DynamoDB's TTL does to a terminal one).
+    pub fn expire(&self, key: &InstanceKey) {
+        locked(&self.records).remove(key);
+    }
+
+    /// The fault aimed at this call of `op`, if any.
+    fn fault(&self, op: StoreOp) -> Option<StoreFault> {
+        let mut faults = locked(&self.faults);
+        let at = faults.iter().position(|(aimed, _)| *aimed == op)?;
+        faults.remove(at).map(|(_, fault)| fault)
+    }
+
+    /// Runs `write` unless a fault says otherwise.
+    fn write<T>(&self, op: StoreOp, write: impl FnOnce() -> T) -> Result<T, StoreError> {
+        match self.fault(op) {
+            None => Ok(write()),
+            Some(StoreFault::Fails(error)) => Err(error),
+            Some(StoreFault::LandsThenFails) => {
+                write();
+                Err(StoreError::Unavailable("injected: the answer was lost".into()))
+            }
+        }
+    }
+
+    fn refused(&self, old: Option<&Record>) -> Conditional {
+        Conditional::Refused(old.filter(|_| !self.hides_old_item).cloned().map(Box::new))
+    }
+}
+
+impl InstanceStore for MemoryStore {
+    async fn claim(&self, record: &Record, condition: &ClaimCondition) -> Result<Conditional, StoreError> {
+        self.write(StoreOp::Claim, || {
+            let mut records = locked(&self.records);
+            let current = records.get(&record.key);
+            if condition.permits(current) {
+                records.insert(record.key.clone(), record.clone());
+                Conditional::Written
+            } else {
+                self.refused(current)
+            }
+        })
+    }
+
+    async fn get(&self, key: &InstanceKey) -> Result<Option<Record>, StoreError> {
+        self.write(StoreOp::Get, || locked(&self.records).get(key).cloned())
+    }
+
+    async fn mark_start_failed(
+        &self,
+        key: &InstanceKey,
+        execution_name: &str,
+        reason: &str,
+        now: Millis,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(StoreOp::MarkStartFailed, || {
+            let mut records = locked(&self.records);
+            match records.get_mut(key) {
+                Some(record) if record.status == Status::Starting && record.execution_name == execution_name => {
+                    record.status = Status::StartFailed;
+                    record.updated_at = now;
+                    record.lease_until = None;
+                    record.error = Some(START_FAILED_ERROR.to_owned());
+                    record.cause = Some(bounded(reason.to_owned(), MAX_STORED_CAUSE_BYTES));
+                    record.expires_at = Some(expires_at);
+                    true
+                }
+                _ => false,
+            }
+        })
+    }
+
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
+        self.write(StoreOp::Apply, || {
+            let mut records = locked(&self.records);
+            match records.get_mut(key) {
+                Some(record) if update.permits(record) => {
+                    *record = update.applied_to(record);
+                    Conditional::Written
+                }
+                current => self.refused(current.as_deref()),
+            }
+        })
+    }
+
+    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
+        self.write(StoreOp::Purge, || {
+            let mut records = locked(&self.records);
+            match records.get(key) {
+                Some(record) if record.status.is_terminal() => {
+                    records.remove(key);
+                    Conditional::Written
+                }
+                current => self.refused(current),
+            }
+        })
+    }
+
+    async fn put_key(&self, entry: &KeyEntry, now: Millis) -> Result<KeyClaim, StoreError> {
+        self.write(StoreOp::PutKey, || {
+            let mut keys = locked(&self.keys);
+            match keys.get(&entry.key_hash) {
+                Some(held) if held.until > now => {
+                    KeyClaim::Taken((!self.hides_old_item).then(|| Box::new(held.clone())))
+                }
+                _ => {
+                    keys.insert(entry.key_hash.clone(), entry.clone());
+                    KeyClaim::Written
+                }
+            }
+        })
+    }
+
+    async fn get_key(&self, key_hash: &str) -> Result<Option<KeyEntry>, StoreError> {
+        self.write(StoreOp::GetKey, || locked(&self.keys).get(key_hash).cloned())
+    }
+
+    async fn replace_key(&self, entry: &KeyEntry, execution_name: &str) -> Result<bool, StoreError> {
+        self.write(StoreOp::ReplaceKey, || {
+            let mut keys = locked(&self.keys);
+            let names_it = keys.get(&entry.key_hash).is_some_and(|held| held.execution_name == execution_name);
+            if names_it {
+                keys.insert(entry.key_hash.clone(), entry.clone());
+            }
+            names_it
+        })
+    }
+
+    async fn delete_key(&self, key_hash: &str, execution_name: &str) -> Result<(), StoreError> {
+        self.write(StoreOp::DeleteKey, || {
+            let mut keys = locked(&self.keys);
+            if keys.get(key_hash).is_some_and(|held| held.execution_name == execution_name) {
+                keys.remove(key_hash);
+            }
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! The two ports the service talks to: where records live ([`InstanceStore`]),
+//! and what runs executions ([`Engine`]). Adapters for DynamoDB and Step
+//! Functions live in `aws`, in-memory ones in `memory`.
+
+mod engine;
+mod store;
+
+pub use engine::{Engine, EngineError, ExecutionState, WorkflowType};
+pub use store::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
