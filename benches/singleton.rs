@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{ExecutionName, InstanceKey, Record, StateMachineArn};
+use sfn_singleton::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, StateMachineArn};
 use sfn_singleton::events;
 use sfn_singleton::ports::{
     ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, KeyClaim,
@@ -186,7 +186,14 @@ impl InstanceStore for Instantaneous {
     async fn get(&self, _: &InstanceKey) -> Result<Option<Record>, StoreError> {
         Ok(self.busy.clone())
     }
-    async fn mark_start_failed(&self, _: &InstanceKey, _: &str, _: &str, _: i64, _: i64) -> Result<bool, StoreError> {
+    async fn mark_start_failed(
+        &self,
+        _: &InstanceKey,
+        _: &ExecutionName,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> Result<bool, StoreError> {
         Ok(true)
     }
     async fn apply(&self, _: &InstanceKey, _: &ExecutionUpdate) -> Result<Conditional, StoreError> {
@@ -201,10 +208,10 @@ impl InstanceStore for Instantaneous {
     async fn get_key(&self, _: &str) -> Result<Option<KeyEntry>, StoreError> {
         Ok(None)
     }
-    async fn replace_key(&self, _: &KeyEntry, _: &str) -> Result<bool, StoreError> {
+    async fn replace_key(&self, _: &KeyEntry, _: &ExecutionName) -> Result<bool, StoreError> {
         Ok(true)
     }
-    async fn delete_key(&self, _: &str, _: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, _: &str, _: &ExecutionName) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -213,13 +220,13 @@ impl Engine for Instantaneous {
     async fn start(&self, _: &StateMachineArn, _: &ExecutionName, _: &str) -> Result<(), EngineError> {
         Ok(())
     }
-    async fn stop(&self, _: &str, _: &str, _: &str) -> Result<Option<i64>, EngineError> {
+    async fn stop(&self, _: &ExecutionArn, _: &str, _: &str) -> Result<Option<i64>, EngineError> {
         Ok(Some(0))
     }
     async fn workflow_type(&self, _: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
         Ok(Some(WorkflowType::Standard))
     }
-    async fn describe(&self, _: &str) -> Result<Option<ExecutionState>, EngineError> {
+    async fn describe(&self, _: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
         Ok(None)
     }
 }

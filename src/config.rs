@@ -205,9 +205,11 @@ fn parse_functions(raw: &str) -> Result<BTreeMap<String, Function>, ConfigError>
             let function = Function {
                 state_machine: StateMachineArn::parse(&arn).map_err(|e| in_function(&e))?,
                 on_conflict: on_conflict
-                    .map_or(Ok(ConflictPolicy::default()), |p| p.parse())
+                    .map_or(Ok(ConflictPolicy::default()), |p| ConflictPolicy::parse(&p))
                     .map_err(|e| in_function(&e))?,
-                reuse: reuse.map_or(Ok(ReusePolicy::default()), |p| p.parse()).map_err(|e| in_function(&e))?,
+                reuse: reuse
+                    .map_or(Ok(ReusePolicy::default()), |p| ReusePolicy::parse(&p))
+                    .map_err(|e| in_function(&e))?,
             };
             Ok((name, function))
         })

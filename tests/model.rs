@@ -22,7 +22,9 @@ use sfn_singleton::domain::policy::{
     ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, ReusePolicy, StartPolicy, Trust, decide, refused_running,
 };
 use sfn_singleton::domain::record::REPLACED_ERROR;
-use sfn_singleton::domain::{ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use sfn_singleton::domain::{
+    ExecutionArn, ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
+};
 use sfn_singleton::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
 use stateright::{Checker, Model, Property};
 use std::fmt::Write as _;
@@ -56,7 +58,7 @@ struct Client {
 #[derive(Clone, Copy)]
 struct Decisions {
     launch: fn(&[StartAttempt]) -> LaunchVerdict,
-    refused_running: fn(Option<&Record>, &str, u32) -> RefusedRunning,
+    refused_running: fn(Option<&Record>, &ExecutionArn, u32) -> RefusedRunning,
     /// An idempotency key holds an entry of its own, apart from the record (issue 12, hole 4).
     key_entries: bool,
     /// A replace reads the stopped execution back before it claims (issue 18).
@@ -349,7 +351,7 @@ impl Protocol {
         ExecutionName::new(&self.id, StartToken::new(request as u64, 0))
     }
 
-    fn arn(&self, request: usize) -> String {
+    fn arn(&self, request: usize) -> ExecutionArn {
         self.machine.execution_arn(&self.name(request))
     }
 
@@ -1301,7 +1303,7 @@ fn deleted_records_and_late_redrives_keep_the_promises() {
 
 /// Before issue 12 a RUNNING event whose record was gone was acknowledged
 /// as "unknown instance", and the redriven execution ran on.
-fn unknown_when_deleted(current: Option<&Record>, execution_arn: &str, redrive_count: u32) -> RefusedRunning {
+fn unknown_when_deleted(current: Option<&Record>, execution_arn: &ExecutionArn, redrive_count: u32) -> RefusedRunning {
     match current {
         None => RefusedRunning::Unknown,
         current => refused_running(current, execution_arn, redrive_count),

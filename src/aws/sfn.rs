@@ -1,7 +1,7 @@
 //! The orchestration engine on Step Functions (Standard workflows).
 
 use super::sdk_error::{Failure, classify, describe_error};
-use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
+use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
 use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
@@ -77,8 +77,14 @@ impl Engine for StepFunctions {
         })
     }
 
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<Millis>, EngineError> {
-        let result = self.client.stop_execution().execution_arn(execution_arn).error(error).cause(cause).send().await;
+    async fn stop(
+        &self,
+        execution_arn: &ExecutionArn,
+        error: &str,
+        cause: &str,
+    ) -> Result<Option<Millis>, EngineError> {
+        let result =
+            self.client.stop_execution().execution_arn(execution_arn.as_str()).error(error).cause(cause).send().await;
         match result {
             Ok(answer) => Ok(answer.stop_date().to_millis().ok()),
             Err(err) if matches!(err.as_service_error(), Some(StopExecutionError::ExecutionDoesNotExist(_))) => {
@@ -103,8 +109,8 @@ impl Engine for StepFunctions {
         }
     }
 
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
-        let answer = match self.client.describe_execution().execution_arn(execution_arn).send().await {
+    async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
+        let answer = match self.client.describe_execution().execution_arn(execution_arn.as_str()).send().await {
             Ok(answer) => answer,
             Err(err) if matches!(err.as_service_error(), Some(DescribeExecutionError::ExecutionDoesNotExist(_))) => {
                 return Ok(None);

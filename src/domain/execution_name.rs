@@ -62,6 +62,13 @@ impl ExecutionName {
         Self(name)
     }
 
+    /// A stored or reported execution name: any name Step Functions accepts
+    /// (whether it is one of ours is [`ExecutionName::instance_key`]'s question).
+    pub fn parse(raw: &str) -> Result<Self, InvalidExecutionName> {
+        if is_valid_execution_name(raw) { Ok(Self(raw.to_owned())) } else { Err(InvalidExecutionName(raw.to_owned())) }
+    }
+
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -77,12 +84,6 @@ impl ExecutionName {
             && name.get(key_start - 1..key_start)? == "-";
         let token_ok = token.bytes().all(|b| BASE32.contains(&b));
         if separators && token_ok { InstanceKey::from_hex(key) } else { None }
-    }
-}
-
-impl fmt::Display for ExecutionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -127,17 +128,115 @@ impl StateMachineArn {
     /// The ARN Step Functions gives an execution of this state machine with
     /// this name: known before the execution exists, so a start that died
     /// can be looked up.
-    pub fn execution_arn(&self, name: &ExecutionName) -> String {
+    pub fn execution_arn(&self, name: &ExecutionName) -> ExecutionArn {
         let base = self.0.replacen(":stateMachine:", ":execution:", 1);
-        format!("{base}:{name}")
+        ExecutionArn(format!("{base}:{name}"))
     }
 }
 
-impl fmt::Display for StateMachineArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Why an execution name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a Step Functions execution name (1–80 characters, no whitespace, control characters or < > {{ }} [ ] ? * \" # % \\ ^ | ~ $ & , ; : /)"
+)]
+pub struct InvalidExecutionName(pub String);
+
+/// Why an execution ARN was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an execution ARN (expected arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>)"
+)]
+pub struct InvalidExecutionArn(pub String);
+
+/// `arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>`:
+/// one execution, as Step Functions names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExecutionArn(String);
+
+impl ExecutionArn {
+    /// An ARN from a store, an event or an answer of Step Functions.
+    pub fn parse(raw: &str) -> Result<Self, InvalidExecutionArn> {
+        let parts: Vec<&str> = raw.split(':').collect();
+        let valid = matches!(
+            parts.as_slice(),
+            ["arn", partition, "states", region, account, "execution", state_machine, name]
+                if [partition, region, account, state_machine].iter().all(|p| !p.is_empty())
+                    && is_valid_execution_name(name)
+        );
+        if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidExecutionArn(raw.to_owned())) }
+    }
+
+    /// The ARN as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
+
+/// As its text: how answers and the scheduled Lambda's result carry it.
+impl serde::Serialize for ExecutionArn {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Parsed, as from any other source.
+impl<'de> serde::Deserialize<'de> for ExecutionArn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the text newtypes share: their text wherever text is expected
+/// (SDK builders, comparisons with text read back from AWS).
+macro_rules! text_type {
+    ($type:ty) => {
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $type {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl From<&$type> for String {
+            fn from(value: &$type) -> String {
+                value.0.clone()
+            }
+        }
+        impl PartialEq<str> for $type {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $type {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<String> for $type {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<$type> for String {
+            fn eq(&self, other: &$type) -> bool {
+                *self == other.0
+            }
+        }
+        impl PartialEq<$type> for &str {
+            fn eq(&self, other: &$type) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+text_type!(ExecutionName);
+text_type!(ExecutionArn);
+text_type!(StateMachineArn);
 
 #[cfg(test)]
 mod tests {

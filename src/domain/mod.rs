@@ -9,7 +9,7 @@ pub mod record;
 pub mod time;
 pub mod timings;
 
-pub use execution_name::{ExecutionName, StartToken, StateMachineArn};
+pub use execution_name::{ExecutionArn, ExecutionName, StartToken, StateMachineArn};
 pub use instance_id::{InstanceId, InstanceKey, InvalidInstanceId};
 pub use policy::{ConflictPolicy, IdempotencyKey, ReusePolicy, StartPolicy};
 pub use record::{Millis, Record, Status, StoredInput};

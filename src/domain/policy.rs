@@ -2,6 +2,7 @@
 //! which finished runs let the ID start again (reuse). Pure decisions, used
 //! by the service and by the model checker alike.
 
+use super::execution_name::ExecutionArn;
 use super::instance_id::hex;
 use super::record::{Millis, Record, Status};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,14 @@ pub enum ConflictPolicy {
 }
 
 impl ConflictPolicy {
+    /// The policy named `value` (its query-parameter and configuration name).
+    pub fn parse(value: &str) -> Result<Self, InvalidPolicy> {
+        [ConflictPolicy::Reject, ConflictPolicy::UseExisting, ConflictPolicy::TerminateExisting]
+            .into_iter()
+            .find(|policy| policy.as_str() == value)
+            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+    }
+
     pub const NAME: &'static str = "onConflict";
     pub const ALLOWED: &'static str = "reject, useExisting, terminateExisting";
 
@@ -46,10 +55,7 @@ impl FromStr for ConflictPolicy {
     type Err = InvalidPolicy;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [ConflictPolicy::Reject, ConflictPolicy::UseExisting, ConflictPolicy::TerminateExisting]
-            .into_iter()
-            .find(|policy| policy.as_str() == value)
-            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+        Self::parse(value)
     }
 }
 
@@ -72,6 +78,14 @@ pub enum ReusePolicy {
 }
 
 impl ReusePolicy {
+    /// The policy named `value` (its query-parameter and configuration name).
+    pub fn parse(value: &str) -> Result<Self, InvalidPolicy> {
+        [ReusePolicy::AllowAll, ReusePolicy::AllowFailedOnly, ReusePolicy::Reject]
+            .into_iter()
+            .find(|policy| policy.as_str() == value)
+            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+    }
+
     pub const NAME: &'static str = "reuse";
     pub const ALLOWED: &'static str = "allowAll, allowFailedOnly, reject";
 
@@ -110,10 +124,7 @@ impl FromStr for ReusePolicy {
     type Err = InvalidPolicy;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [ReusePolicy::AllowAll, ReusePolicy::AllowFailedOnly, ReusePolicy::Reject]
-            .into_iter()
-            .find(|policy| policy.as_str() == value)
-            .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
+        Self::parse(value)
     }
 }
 
@@ -246,9 +257,9 @@ pub enum RefusedRunning {
 
 /// The decision for a RUNNING event of `execution_arn` (its `redrive_count`)
 /// that the record `current` (or no record) refused.
-pub fn refused_running(current: Option<&Record>, execution_arn: &str, redrive_count: u32) -> RefusedRunning {
+pub fn refused_running(current: Option<&Record>, execution_arn: &ExecutionArn, redrive_count: u32) -> RefusedRunning {
     match current {
-        Some(current) if current.execution_arn == execution_arn => RefusedRunning::Ignore,
+        Some(current) if current.execution_arn == *execution_arn => RefusedRunning::Ignore,
         None if redrive_count == 0 => RefusedRunning::Unknown,
         _ => RefusedRunning::StopIfRunning,
     }

@@ -1,6 +1,6 @@
 //! The instance record (one per instance ID) and its status machine.
 
-use super::execution_name::{ExecutionName, StateMachineArn};
+use super::execution_name::{ExecutionArn, ExecutionName, StateMachineArn};
 use super::instance_id::{InstanceId, InstanceKey, hex};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -39,14 +39,23 @@ impl Status {
     }
 
     /// Our statuses, and Step Functions' execution statuses (a subset).
-    pub fn parse(s: &str) -> Option<Self> {
-        [Status::Starting, Status::Running].into_iter().chain(Status::TERMINAL).find(|status| status.as_str() == s)
+    pub fn parse(raw: &str) -> Result<Self, InvalidStatus> {
+        [Status::Starting, Status::Running]
+            .into_iter()
+            .chain(Status::TERMINAL)
+            .find(|status| status.as_str() == raw)
+            .ok_or_else(|| InvalidStatus(raw.to_owned()))
     }
 
     pub fn is_terminal(self) -> bool {
         Status::TERMINAL.contains(&self)
     }
 }
+
+/// Why a status was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an execution status")]
+pub struct InvalidStatus(pub String);
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,9 +117,9 @@ pub struct Record {
     pub instance_id: String,
     pub function_name: String,
     pub status: Status,
-    pub state_machine_arn: String,
-    pub execution_name: String,
-    pub execution_arn: String,
+    pub state_machine_arn: StateMachineArn,
+    pub execution_name: ExecutionName,
+    pub execution_arn: ExecutionArn,
     pub created_at: Millis,
     pub updated_at: Millis,
     /// Last time Step Functions' own word on the execution was seen.
@@ -153,8 +162,8 @@ impl Record {
             instance_id: instance_id.as_str().to_owned(),
             function_name: function_name.to_owned(),
             status: Status::Starting,
-            state_machine_arn: state_machine.as_str().to_owned(),
-            execution_name: execution_name.as_str().to_owned(),
+            state_machine_arn: state_machine.clone(),
+            execution_name: execution_name.clone(),
             execution_arn: state_machine.execution_arn(execution_name),
             created_at: now,
             updated_at: now,
@@ -195,11 +204,11 @@ mod tests {
     #[test]
     fn statuses_round_trip_and_terminal_ones_are_known() {
         for status in Status::TERMINAL {
-            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(Status::parse(status.as_str()), Ok(status));
             assert!(status.is_terminal());
         }
         assert!(!Status::Starting.is_terminal() && !Status::Running.is_terminal());
-        assert_eq!(Status::parse("PENDING_REDRIVE"), None);
+        assert!(Status::parse("PENDING_REDRIVE").is_err());
     }
 
     #[test]

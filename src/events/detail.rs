@@ -1,6 +1,6 @@
 //! The event as Step Functions documents it, and what the service takes from it.
 
-use crate::domain::{Millis, Status};
+use crate::domain::{ExecutionArn, ExecutionName, Millis, Status};
 use crate::ports::ExecutionState;
 use crate::service::StatusChange;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -66,6 +66,7 @@ pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed
     let status = match detail.status.as_str() {
         "PENDING_REDRIVE" => return Ok(None),
         status => Status::parse(status)
+            .ok()
             .filter(|s| !matches!(s, Status::Starting | Status::StartFailed))
             .ok_or(Malformed::Status(detail.status.clone()))?,
     };
@@ -76,8 +77,8 @@ pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed
         .is_some_and(|included| included == &serde_json::Value::Bool(false));
     Ok(Some(StatusChange {
         output_omitted,
-        execution_arn: detail.execution_arn,
-        name: detail.name,
+        execution_arn: ExecutionArn::parse(&detail.execution_arn).map_err(|e| Malformed::Shape(e.to_string()))?,
+        name: ExecutionName::parse(&detail.name).map_err(|e| Malformed::Shape(e.to_string()))?,
         state: ExecutionState {
             status,
             redrive_count: detail.redrive_count.unwrap_or(0),

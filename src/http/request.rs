@@ -71,8 +71,8 @@ impl StartOptions {
             }
         };
         Ok(Self {
-            on_conflict: query_param(request, ConflictPolicy::NAME).map(|v| v.parse()).transpose()?,
-            reuse: query_param(request, ReusePolicy::NAME).map(|v| v.parse()).transpose()?,
+            on_conflict: query_param(request, ConflictPolicy::NAME).map(|v| ConflictPolicy::parse(&v)).transpose()?,
+            reuse: query_param(request, ReusePolicy::NAME).map(|v| ReusePolicy::parse(&v)).transpose()?,
             idempotency_key,
             reason: reason_of(request)?,
             request_digest: None,

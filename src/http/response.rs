@@ -2,7 +2,7 @@
 //! links to an instance's endpoints.
 
 use super::app::App;
-use crate::domain::{InstanceId, Record, Status, StoredInput, time::rfc3339};
+use crate::domain::{ExecutionArn, InstanceId, Record, Status, StoredInput, time::rfc3339};
 use crate::service::{StartOutcome, Started};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -79,7 +79,7 @@ pub(super) fn status_body(record: &Record) -> serde_json::Value {
         "createdTime": rfc3339(record.created_at),
         "lastUpdatedTime": rfc3339(record.updated_at),
         "executionArn": record.execution_arn,
-        "executionName": record.execution_name,
+        "executionName": record.execution_name.as_str(),
     })
 }
 
@@ -106,7 +106,7 @@ impl Links {
         format!("{}/instances/{}", self.base, utf8_percent_encode(id.as_str(), PATH_SEGMENT))
     }
 
-    pub(super) fn check_status(&self, id: &InstanceId, execution_arn: &str) -> serde_json::Value {
+    pub(super) fn check_status(&self, id: &InstanceId, execution_arn: &ExecutionArn) -> serde_json::Value {
         let status = self.status(id);
         json!({
             "id": id.as_str(),

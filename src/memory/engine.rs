@@ -2,7 +2,7 @@
 
 use super::lock::locked;
 use super::script::{EngineOp, EngineScript, Scripted};
-use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
+use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
 use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -32,7 +32,7 @@ impl Execution {
 #[derive(Debug, Default)]
 pub struct MemoryEngine {
     state_machines: Mutex<BTreeMap<String, WorkflowType>>,
-    executions: Mutex<BTreeMap<String, Execution>>,
+    executions: Mutex<BTreeMap<ExecutionArn, Execution>>,
     script: EngineScript,
 }
 
@@ -62,12 +62,12 @@ impl MemoryEngine {
 
     /// An execution appears running, as a start whose answer was lost and that
     /// landed late (or that DescribeExecution, eventually consistent, missed).
-    pub fn land(&self, execution_arn: &str, input: &str) {
+    pub fn land(&self, execution_arn: &ExecutionArn, input: &str) {
         locked(&self.executions).insert(execution_arn.to_owned(), Execution::running(input));
     }
 
     /// The execution ends (its event is the test's to deliver).
-    pub fn end(&self, execution_arn: &str, status: Status, now: Millis) {
+    pub fn end(&self, execution_arn: &ExecutionArn, status: Status, now: Millis) {
         if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
             execution.state.status = status;
             execution.state.stop_date = Some(now);
@@ -75,7 +75,7 @@ impl MemoryEngine {
     }
 
     /// An ended execution is redriven from outside: it runs again, one redrive more.
-    pub fn redrive(&self, execution_arn: &str) {
+    pub fn redrive(&self, execution_arn: &ExecutionArn) {
         if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
             execution.state.status = Status::Running;
             execution.state.redrive_count += 1;
@@ -84,12 +84,12 @@ impl MemoryEngine {
     }
 
     /// The executions that run, by ARN.
-    pub fn running(&self) -> Vec<String> {
+    pub fn running(&self) -> Vec<ExecutionArn> {
         let executions = locked(&self.executions);
         executions.iter().filter(|(_, e)| e.state.status == Status::Running).map(|(arn, _)| arn.clone()).collect()
     }
 
-    pub fn state(&self, execution_arn: &str) -> Option<ExecutionState> {
+    pub fn state(&self, execution_arn: &ExecutionArn) -> Option<ExecutionState> {
         locked(&self.executions).get(execution_arn).map(|e| e.state.clone())
     }
 }
@@ -129,7 +129,12 @@ impl Engine for MemoryEngine {
             .await
     }
 
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<Millis>, EngineError> {
+    async fn stop(
+        &self,
+        execution_arn: &ExecutionArn,
+        error: &str,
+        cause: &str,
+    ) -> Result<Option<Millis>, EngineError> {
         self.script
             .run(EngineOp::Stop, async {
                 let mut executions = locked(&self.executions);
@@ -151,7 +156,7 @@ impl Engine for MemoryEngine {
         self.script.run(EngineOp::WorkflowType, kind).await
     }
 
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+    async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
         self.script.run(EngineOp::Describe, async { Ok(self.state(execution_arn)) }).await
     }
 }

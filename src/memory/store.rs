@@ -2,7 +2,7 @@
 
 use super::lock::locked;
 use crate::domain::record::{MAX_STORED_CAUSE_BYTES, START_FAILED_ERROR, bounded};
-use crate::domain::{InstanceKey, Millis, Record, Status};
+use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -105,7 +105,7 @@ impl InstanceStore for MemoryStore {
     async fn mark_start_failed(
         &self,
         key: &InstanceKey,
-        execution_name: &str,
+        execution_name: &ExecutionName,
         reason: &str,
         now: Millis,
         expires_at: i64,
@@ -113,7 +113,7 @@ impl InstanceStore for MemoryStore {
         self.write(StoreOp::MarkStartFailed, || {
             let mut records = locked(&self.records);
             match records.get_mut(key) {
-                Some(record) if record.status == Status::Starting && record.execution_name == execution_name => {
+                Some(record) if record.status == Status::Starting && record.execution_name == *execution_name => {
                     record.status = Status::StartFailed;
                     record.updated_at = now;
                     record.lease_until = None;
@@ -172,10 +172,10 @@ impl InstanceStore for MemoryStore {
         self.write(StoreOp::GetKey, || locked(&self.keys).get(key_hash).cloned())
     }
 
-    async fn replace_key(&self, entry: &KeyEntry, execution_name: &str) -> Result<bool, StoreError> {
+    async fn replace_key(&self, entry: &KeyEntry, execution_name: &ExecutionName) -> Result<bool, StoreError> {
         self.write(StoreOp::ReplaceKey, || {
             let mut keys = locked(&self.keys);
-            let names_it = keys.get(&entry.key_hash).is_some_and(|held| held.execution_name == execution_name);
+            let names_it = keys.get(&entry.key_hash).is_some_and(|held| held.execution_name == *execution_name);
             if names_it {
                 keys.insert(entry.key_hash.clone(), entry.clone());
             }
@@ -183,10 +183,10 @@ impl InstanceStore for MemoryStore {
         })
     }
 
-    async fn delete_key(&self, key_hash: &str, execution_name: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, key_hash: &str, execution_name: &ExecutionName) -> Result<(), StoreError> {
         self.write(StoreOp::DeleteKey, || {
             let mut keys = locked(&self.keys);
-            if keys.get(key_hash).is_some_and(|held| held.execution_name == execution_name) {
+            if keys.get(key_hash).is_some_and(|held| held.execution_name == *execution_name) {
                 keys.remove(key_hash);
             }
         })

@@ -1,6 +1,6 @@
 //! The engine port: what runs executions (Step Functions).
 
-use crate::domain::{ExecutionName, Millis, StateMachineArn, Status};
+use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
 use std::future::Future;
 
 /// Step Functions' two kinds of state machine.
@@ -79,7 +79,7 @@ pub trait Engine: Send + Sync {
     /// StopExecution; `None` when no such execution exists.
     fn stop(
         &self,
-        execution_arn: &str,
+        execution_arn: &ExecutionArn,
         error: &str,
         cause: &str,
     ) -> impl Future<Output = Result<Option<Millis>, EngineError>> + Send;
@@ -91,6 +91,8 @@ pub trait Engine: Send + Sync {
     ) -> impl Future<Output = Result<Option<WorkflowType>, EngineError>> + Send;
 
     /// DescribeExecution; `None` when no such execution exists.
-    fn describe(&self, execution_arn: &str)
-    -> impl Future<Output = Result<Option<ExecutionState>, EngineError>> + Send;
+    fn describe(
+        &self,
+        execution_arn: &ExecutionArn,
+    ) -> impl Future<Output = Result<Option<ExecutionState>, EngineError>> + Send;
 }

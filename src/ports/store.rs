@@ -1,7 +1,7 @@
 //! The store port: where records and idempotency keys live (DynamoDB).
 
 use super::engine::ExecutionState;
-use crate::domain::{InstanceKey, Millis, Record, Status};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use std::future::Future;
 
 /// A write of Step Functions' word back to the record. It applies only to the
@@ -9,7 +9,7 @@ use std::future::Future;
 /// an older redrive overwrite a newer one; a newer redrive always applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionUpdate {
-    pub execution_arn: String,
+    pub execution_arn: ExecutionArn,
     pub state: ExecutionState,
     pub observed_at: Millis,
     pub from: &'static [Status],
@@ -55,17 +55,17 @@ pub enum ClaimCondition {
     /// died before starting it; any status) or a replace (it was stopped; only
     /// in `statuses`, which carry the reuse policy: a run that ended on its own
     /// meanwhile is not replaced against it).
-    Replaces { execution_name: String, statuses: Option<&'static [Status]> },
+    Replaces { execution_name: ExecutionName, statuses: Option<&'static [Status]> },
 }
 
 impl ClaimCondition {
     /// Taking over the claim of a starter that died before starting it.
-    pub fn takeover(execution_name: String) -> Self {
+    pub fn takeover(execution_name: ExecutionName) -> Self {
         ClaimCondition::Replaces { execution_name, statuses: None }
     }
 
     /// Replacing the run a `terminateExisting` start stopped, under its reuse policy.
-    pub fn replacing(execution_name: String, reuse: crate::domain::ReusePolicy) -> Self {
+    pub fn replacing(execution_name: ExecutionName, reuse: crate::domain::ReusePolicy) -> Self {
         ClaimCondition::Replaces { execution_name, statuses: Some(reuse.replaceable()) }
     }
 
@@ -97,8 +97,8 @@ pub struct KeyEntry {
     /// The key's hash (salted with the instance key; never the key).
     pub key_hash: String,
     pub instance_key: InstanceKey,
-    pub execution_name: String,
-    pub execution_arn: String,
+    pub execution_name: ExecutionName,
+    pub execution_arn: ExecutionArn,
     /// SHA-256 of what the request asked for (function and input): the same
     /// key with another request is refused, not replayed.
     pub request_digest: String,
@@ -164,7 +164,7 @@ pub trait InstanceStore: Send + Sync {
     fn mark_start_failed(
         &self,
         key: &InstanceKey,
-        execution_name: &str,
+        execution_name: &ExecutionName,
         reason: &str,
         now: Millis,
         expires_at: i64,
@@ -187,11 +187,15 @@ pub trait InstanceStore: Send + Sync {
     fn replace_key(
         &self,
         entry: &KeyEntry,
-        execution_name: &str,
+        execution_name: &ExecutionName,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes the key's entry if it still names `execution_name`.
-    fn delete_key(&self, key_hash: &str, execution_name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_key(
+        &self,
+        key_hash: &str,
+        execution_name: &ExecutionName,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes the record if it is terminal. One attempt, never retried below
     /// the port: the service retries, knowing whether an attempt may have landed.

@@ -4,7 +4,7 @@ use super::error::Error;
 use super::input::{EXPECTED, OCCURRENCE_KEY_WINDOW_MILLIS, Overlap, ScheduledStart};
 use crate::config::Config;
 use crate::domain::limits::MAX_INPUT_BYTES;
-use crate::domain::{ConflictPolicy, InstanceId, StartPolicy};
+use crate::domain::{ConflictPolicy, ExecutionArn, InstanceId, StartPolicy};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
 use crate::service::{Singleton, StartOutcome, StartRequest, Started};
@@ -17,20 +17,20 @@ use tracing::Instrument;
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum ScheduleOutcome {
     Started {
-        execution_arn: String,
+        execution_arn: ExecutionArn,
     },
     /// The previous run still runs (`overlap: skip`).
     Skipped {
-        running_execution_arn: Option<String>,
+        running_execution_arn: Option<ExecutionArn>,
     },
     /// The previous run was terminated and a new one started (`overlap: replace`).
     Replaced {
-        terminated_execution_arn: String,
-        execution_arn: String,
+        terminated_execution_arn: ExecutionArn,
+        execution_arn: ExecutionArn,
     },
     /// This occurrence was delivered before and started this execution: nothing more is done.
     Replayed {
-        execution_arn: String,
+        execution_arn: ExecutionArn,
     },
 }
 

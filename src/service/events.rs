@@ -4,14 +4,14 @@ use super::error::Result;
 use super::singleton::Singleton;
 use crate::domain::policy::{RefusedRunning, refused_running};
 use crate::domain::record::SUPERSEDED_ERROR;
-use crate::domain::{ExecutionName, Status};
+use crate::domain::{ExecutionArn, ExecutionName, Status};
 use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
 
 /// A Step Functions status change, as the status Lambda receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
-    pub execution_arn: String,
-    pub name: String,
+    pub execution_arn: ExecutionArn,
+    pub name: ExecutionName,
     pub state: ExecutionState,
     /// The event left the output out (`outputDetails.included: false`: over
     /// the ~248 KB an event carries); DescribeExecution has it.
@@ -37,7 +37,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Writes a status event back. Idempotent and order-proof: the store's
     /// condition lets only news about the current execution through.
     pub async fn apply_event(&self, change: StatusChange) -> Result<EventOutcome> {
-        let Some(key) = ExecutionName::instance_key(&change.name) else {
+        let Some(key) = ExecutionName::instance_key(change.name.as_str()) else {
             return Ok(EventOutcome::NotOurs);
         };
         let now = self.now();

@@ -60,7 +60,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Gives a claim up (START_FAILED) when its execution will not be started.
     pub(super) async fn release(&self, record: &Record, name: &ExecutionName, reason: &str) {
         let now = self.now();
-        match self.store.mark_start_failed(&record.key, name.as_str(), reason, now, self.expires_at(now)).await {
+        match self.store.mark_start_failed(&record.key, name, reason, now, self.expires_at(now)).await {
             Ok(wrote) => tracing::warn!(%reason, wrote, "not started; claim released"),
             // The lease still frees the ID in the end.
             Err(e) => tracing::error!(%reason, error = %e, "not started, and the claim could not be released"),

@@ -5,7 +5,9 @@ use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
 use crate::domain::record::REPLACED_ERROR;
-use crate::domain::{ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartToken, StateMachineArn, Status};
+use crate::domain::{
+    ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
+};
 use crate::ports::{ClaimCondition, Conditional, Engine, ExecutionState, InstanceStore, KeyEntry};
 
 /// A start of one instance: what to start, with what, and how.
@@ -33,7 +35,7 @@ pub enum StartOutcome {
     /// A new execution.
     Started,
     /// A new execution, after stopping this one (`terminateExisting`).
-    Replaced { terminated: String },
+    Replaced { terminated: ExecutionArn },
     /// None: the request's idempotency key started the current one.
     Replayed,
     /// None: the running one answers (`useExisting`).
@@ -44,7 +46,7 @@ pub enum StartOutcome {
 pub struct Started {
     /// The execution the answer names: the new one, the running one
     /// (`useExisting`), or the one the request's idempotency key started.
-    pub execution_arn: String,
+    pub execution_arn: ExecutionArn,
     pub outcome: StartOutcome,
 }
 
@@ -77,7 +79,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let entry = KeyEntry {
             key_hash: key.hash().to_owned(),
             instance_key: request.instance_id.key(),
-            execution_name: name.as_str().to_owned(),
+            execution_name: name.clone(),
             execution_arn: request.state_machine.execution_arn(&name),
             request_digest: request
                 .request_digest
@@ -121,7 +123,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let already_exists = || Error::AlreadyExists(request.instance_id.to_string());
         let mut condition = self.free(policy, now);
         // The execution this start stopped (terminateExisting): it stops at most one.
-        let mut stopped: Option<String> = None;
+        let mut stopped: Option<ExecutionArn> = None;
         let mut claimed = Some(self.first_claim(&record, name, &condition).await?);
         for _ in 0..MAX_CLAIM_ROUNDS {
             let claim = match claimed.take() {
@@ -225,7 +227,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 Decision::Reuse | Decision::Verify => self.free(policy, now),
                 // The one this start stopped (above): claim conditional on it, under the reuse policy.
-                Decision::Replace if stopped.as_deref() == Some(current.execution_arn.as_str()) => {
+                Decision::Replace if stopped.as_ref() == Some(&current.execution_arn) => {
                     ClaimCondition::replacing(current.execution_name, policy.reuse)
                 }
                 // A newer start replaced the one this start stopped: that one stands.

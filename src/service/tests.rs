@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::domain::policy::{ConflictPolicy, ReusePolicy};
-use crate::domain::{IdempotencyKey, InstanceId, Millis, Record, StartPolicy, StateMachineArn, Status, Timings};
+use crate::domain::{
+    ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartPolicy, StateMachineArn, Status,
+    Timings,
+};
 use crate::memory::{EngineOp, MemoryEngine, MemoryStore, Scripted, StoreFault, StoreOp};
 use crate::ports::EngineError;
 use std::sync::Arc;
@@ -69,21 +72,22 @@ impl Given {
     }
 
     /// The execution ends, and its event is delivered.
-    async fn ends(&self, execution_arn: &str, status: Status) {
+    async fn ends(&self, execution_arn: &ExecutionArn, status: Status) {
         self.service.engine().end(execution_arn, status, 0);
         let outcome = self.service.apply_event(self.event(execution_arn)).await;
         assert_eq!(outcome.ok(), Some(EventOutcome::Applied));
     }
 
     /// The status event Step Functions would send now for the execution.
-    fn event(&self, execution_arn: &str) -> StatusChange {
+    fn event(&self, execution_arn: &ExecutionArn) -> StatusChange {
         let state = self.service.engine().state(execution_arn).unwrap_or_else(|| panic!("no {execution_arn}"));
-        let name = execution_arn.rsplit(':').next().unwrap_or_default().to_owned();
-        StatusChange { execution_arn: execution_arn.to_owned(), name, state, output_omitted: false }
+        let name = execution_arn.as_str().rsplit(':').next().unwrap_or_default();
+        let name = ExecutionName::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        StatusChange { execution_arn: execution_arn.clone(), name, state, output_omitted: false }
     }
 }
 
-fn arn_of(started: &Result<Started>) -> String {
+fn arn_of(started: &Result<Started>) -> ExecutionArn {
     started.as_ref().map(|s| s.execution_arn.clone()).unwrap_or_else(|e| panic!("{e}"))
 }
 

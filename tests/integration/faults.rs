@@ -39,7 +39,7 @@ async fn assert_settles(env: &TestEnv, function: &str, id: &str) {
     let record = env.record(id).await;
     if let Some(name) = before.first() {
         let record = record.unwrap_or_else(|| panic!("{name} runs without a record"));
-        assert_eq!((&record.execution_name, record.status.is_terminal()), (name, false), "{record:?}");
+        assert_eq!((record.execution_name.as_str(), record.status.is_terminal()), (name.as_str(), false), "{record:?}");
         // It ends; its event is lost.
         env.sfn
             .stop_execution()
@@ -65,7 +65,10 @@ async fn starts_once_despite(fault: Fault) {
     let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
+    assert_eq!(
+        executions_of(&env, FOREVER, "order-1").await,
+        vec![(record.execution_name.to_string(), "RUNNING".into())]
+    );
     assert_settles(&env, FOREVER, "order-1").await;
 }
 
@@ -116,7 +119,10 @@ async fn start_that_took_effect_then_was_throttled_keeps_its_claim_and_is_confir
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!(record.status, Status::Starting, "never released");
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(record.execution_name, "RUNNING".into())]);
+    assert_eq!(
+        executions_of(&env, FOREVER, "order-1").await,
+        vec![(record.execution_name.to_string(), "RUNNING".into())]
+    );
     let retry = start(&env.app(), FOREVER, "order-1", "{}").await;
     assert_eq!(retry.status, StatusCode::CONFLICT, "{}", retry.body);
     assert_settles(&env, FOREVER, "order-1").await;
@@ -168,7 +174,10 @@ async fn start_whose_attempts_and_describe_all_fail_keeps_the_claim_until_the_le
     assert_retry_after(&answer, StatusCode::SERVICE_UNAVAILABLE, "StartUnconfirmed");
     let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
     assert_eq!(claim.status, Status::Starting);
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(claim.execution_name.clone(), "RUNNING".into())]);
+    assert_eq!(
+        executions_of(&env, FOREVER, "order-1").await,
+        vec![(claim.execution_name.to_string(), "RUNNING".into())]
+    );
     // After the lease, Step Functions decides: it runs, so the record says so and starts are refused.
     env.clock.advance(env.timings.lease_millis);
     assert_eq!(start(&env.app(), FOREVER, "order-1", "{}").await.status, StatusCode::CONFLICT);
@@ -194,7 +203,10 @@ async fn start_execution_timing_out_throughout_after_it_started_is_confirmed_by_
     let answer = start(&env.app(), FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     let claim = env.record("order-1").await.unwrap_or_else(|| panic!("no claim"));
-    assert_eq!(executions_of(&env, FOREVER, "order-1").await, vec![(claim.execution_name, "RUNNING".into())]);
+    assert_eq!(
+        executions_of(&env, FOREVER, "order-1").await,
+        vec![(claim.execution_name.to_string(), "RUNNING".into())]
+    );
     assert_settles(&env, FOREVER, "order-1").await;
 }
 
@@ -465,7 +477,7 @@ async fn a_claim_whose_starter_died_before_starting_is_taken_over_after_its_leas
     assert_eq!(env.calls.take(), env.expected(&[REFUSED_PUT, "DescribeExecution", "PutItem", "StartExecution"]));
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_ne!(record.execution_name, dead.execution_name);
-    assert_eq!(env.executions(FOREVER).await, vec![(record.execution_name, "RUNNING".to_owned())]);
+    assert_eq!(env.executions(FOREVER).await, vec![(record.execution_name.to_string(), "RUNNING".to_owned())]);
 }
 
 #[tokio::test]

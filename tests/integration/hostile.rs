@@ -134,7 +134,7 @@ async fn logs_name_the_instance_and_execution_never_inputs_outputs_or_keys() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
     assert!(logs.contains(r#""instance_id":"logged-7""#), "{logs}");
-    assert!(logs.contains(&record.execution_arn), "{logs}");
+    assert!(logs.contains(record.execution_arn.as_str()), "{logs}");
     for secret in ["SECRET-INPUT", "SECRET-OUTPUT", "SECRET-KEY"] {
         assert!(!logs.contains(secret), "{secret} logged: {logs}");
     }

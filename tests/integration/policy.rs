@@ -67,15 +67,15 @@ async fn terminate_existing_stops_the_running_one_then_starts_for_five_calls() {
     assert_eq!(env.finished(&first).await, "ABORTED");
     let causes = app.service.engine().stops.lock().map(|c| c.clone()).unwrap_or_default();
     let replaced = sfn_singleton::domain::record::REPLACED_ERROR.to_owned();
-    assert_eq!(causes, [(first.clone(), replaced, "new order data".to_owned())]);
+    assert_eq!(causes, [(arn(&first), replaced, "new order data".to_owned())]);
     let current = record(&env).await;
     assert_eq!(body["executionArn"], current.execution_arn.as_str());
     assert_eq!(env.execution_status(&current.execution_arn).await, "RUNNING");
     // Its ABORTED event, later, is about an older run: ignored.
     let app = env.app();
     let late = Record {
-        execution_arn: first.clone(),
-        execution_name: first.rsplit(':').next().unwrap_or("").into(),
+        execution_arn: arn(&first),
+        execution_name: execution_name(first.rsplit(':').next().unwrap_or("")),
         ..current.clone()
     };
     deliver_event(&app.service, event_fixture("aborted", &late)).await;
@@ -104,7 +104,7 @@ async fn storm_of_200_terminate_existing_leaves_exactly_one_execution_running() 
     let record = env.record("storm").await.unwrap_or_else(|| panic!("no record"));
     let executions = env.settled_executions(FOREVER, &record.execution_name).await;
     let running: Vec<_> = executions.iter().filter(|(_, status)| status == "RUNNING").collect();
-    assert_eq!(running, vec![&(record.execution_name.clone(), "RUNNING".to_owned())], "answers {answers:?}");
+    assert_eq!(running, vec![&(record.execution_name.to_string(), "RUNNING".to_owned())], "answers {answers:?}");
     assert!(executions.iter().all(|(name, status)| *name == record.execution_name || status == "ABORTED"));
     assert!(answers.get(&202).is_some_and(|&n| n >= 1), "{answers:?}");
 }

@@ -1,7 +1,7 @@
 //! The scheduled trigger: the same singleton start, with an overlap policy;
 //! and the cold-start refusal of Express state machines.
 
-use sfn_singleton::domain::{StateMachineArn, Status};
+use sfn_singleton::domain::{ExecutionArn, StateMachineArn, Status};
 use sfn_singleton::schedule::Error;
 use sfn_singleton::schedule::{self, ScheduleOutcome};
 use sfn_singleton::service::Error as ServiceError;
@@ -19,7 +19,7 @@ async fn run(env: &TestEnv, event: serde_json::Value) -> Result<ScheduleOutcome,
     schedule::handle(&app.service, &app.config, &event.to_string()).await
 }
 
-fn started_arn(outcome: Result<ScheduleOutcome, Error>) -> String {
+fn started_arn(outcome: Result<ScheduleOutcome, Error>) -> ExecutionArn {
     match outcome {
         Ok(ScheduleOutcome::Started { execution_arn }) => execution_arn,
         other => panic!("expected a start, got {other:?}"),
@@ -107,7 +107,11 @@ async fn concurrent_schedules_keep_one_execution_running() {
         .filter(|(name, status)| status == "RUNNING" && name.starts_with("replace-storm"))
         .collect();
     assert!(!record.status.is_terminal(), "{:?}", record.status);
-    assert_eq!(running, vec![(record.execution_name, "RUNNING".to_owned())], "exactly the record's execution runs");
+    assert_eq!(
+        running,
+        vec![(record.execution_name.to_string(), "RUNNING".to_owned())],
+        "exactly the record's execution runs"
+    );
 }
 
 #[tokio::test]
@@ -235,7 +239,7 @@ async fn a_retried_occurrence_is_never_skipped_because_of_its_own_claim() {
     let late = started_arn(run(&env, occurrence("nightly", "skip", "03")).await);
     assert_eq!(
         env.executions(FOREVER).await,
-        vec![(late.rsplit(':').next().unwrap_or_default().to_owned(), "RUNNING".to_owned())]
+        vec![(late.as_str().rsplit(':').next().unwrap_or_default().to_owned(), "RUNNING".to_owned())]
     );
 }
 

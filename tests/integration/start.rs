@@ -2,7 +2,7 @@
 //! refused starts.
 
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::Status;
+use sfn_singleton::domain::{ExecutionArn, Status};
 use sfn_singleton::ports::{Conditional, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
 use testkit::*;
@@ -74,9 +74,9 @@ async fn second_start_of_a_running_id_is_409_with_durables_message() {
     assert_eq!(env.executions(QUICK).await.len(), 0);
 }
 
-fn finished(execution_arn: &str, status: Status, now: i64) -> ExecutionUpdate {
+fn finished(execution_arn: &ExecutionArn, status: Status, now: i64) -> ExecutionUpdate {
     ExecutionUpdate {
-        execution_arn: execution_arn.to_owned(),
+        execution_arn: execution_arn.clone(),
         state: ExecutionState {
             status,
             redrive_count: 0,

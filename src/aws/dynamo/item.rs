@@ -1,6 +1,6 @@
 //! Records and key entries as DynamoDB items, and back.
 
-use crate::domain::{InstanceKey, Record, Status, StoredInput};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, StateMachineArn, Status, StoredInput};
 use crate::ports::{KeyEntry, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -26,9 +26,9 @@ pub(super) fn to_item(r: &Record) -> Item {
         ("instanceId".into(), s(&r.instance_id)),
         ("functionName".into(), s(&r.function_name)),
         ("status".into(), s(r.status.as_str())),
-        ("stateMachineArn".into(), s(&r.state_machine_arn)),
-        ("executionName".into(), s(&r.execution_name)),
-        ("executionArn".into(), s(&r.execution_arn)),
+        ("stateMachineArn".into(), s(r.state_machine_arn.as_str())),
+        ("executionName".into(), s(r.execution_name.as_str())),
+        ("executionArn".into(), s(r.execution_arn.as_str())),
         ("createdAt".into(), n(r.created_at)),
         ("updatedAt".into(), n(r.updated_at)),
         ("redriveCount".into(), n(r.redrive_count)),
@@ -83,6 +83,15 @@ pub(super) fn required<T>(value: Result<Option<T>, StoreError>, what: &str, name
     value?.ok_or_else(|| StoreError::Corrupt(format!("{what} has no {name}")))
 }
 
+/// A stored text attribute as its domain type: what fails to parse is corrupt.
+pub(super) fn parsed<T, E: std::fmt::Display>(
+    text: Result<String, StoreError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    let text = text?;
+    parse(&text).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
 pub(super) fn from_item(item: &Item) -> Result<Record, StoreError> {
     let text = |name: &str| text_of(item, name);
     let number = |name: &str| number_of(item, name);
@@ -93,7 +102,7 @@ pub(super) fn from_item(item: &Item) -> Result<Record, StoreError> {
     let key =
         InstanceKey::from_hex(&pk).ok_or_else(|| StoreError::Corrupt(format!("{pk:?} is not an instance key")))?;
     let status = required_text("status")?;
-    let status = Status::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?;
+    let status = parsed(Ok(status), Status::parse)?;
     let input = match (text("input")?, text("inputSha256")?, number("inputBytes")?) {
         (Some(input), _, _) => Some(StoredInput::Inline(input)),
         (None, Some(sha256), Some(bytes)) => {
@@ -106,9 +115,9 @@ pub(super) fn from_item(item: &Item) -> Result<Record, StoreError> {
         instance_id: required_text("instanceId")?,
         function_name: required_text("functionName")?,
         status,
-        state_machine_arn: required_text("stateMachineArn")?,
-        execution_name: required_text("executionName")?,
-        execution_arn: required_text("executionArn")?,
+        state_machine_arn: parsed(required_text("stateMachineArn"), StateMachineArn::parse)?,
+        execution_name: parsed(required_text("executionName"), ExecutionName::parse)?,
+        execution_arn: parsed(required_text("executionArn"), ExecutionArn::parse)?,
         created_at: required_number("createdAt")?,
         updated_at: required_number("updatedAt")?,
         confirmed_at: number("confirmedAt")?,
@@ -136,8 +145,8 @@ pub(super) fn key_to_item(entry: &KeyEntry) -> Item {
     Item::from([
         (PK.into(), key_pk(&entry.key_hash)),
         ("instanceKey".into(), s(entry.instance_key.as_str())),
-        ("executionName".into(), s(&entry.execution_name)),
-        ("executionArn".into(), s(&entry.execution_arn)),
+        ("executionName".into(), s(entry.execution_name.as_str())),
+        ("executionArn".into(), s(entry.execution_arn.as_str())),
         ("requestDigest".into(), s(&entry.request_digest)),
         ("began".into(), n(entry.began)),
         ("until".into(), n(entry.until)),
@@ -155,8 +164,8 @@ pub(super) fn key_from_item(item: &Item) -> Result<KeyEntry, StoreError> {
         key_hash: pk.strip_prefix(KEY_PREFIX).unwrap_or(&pk).to_owned(),
         instance_key: InstanceKey::from_hex(&instance_key)
             .ok_or_else(|| StoreError::Corrupt(format!("key entry: {instance_key:?} is not an instance key")))?,
-        execution_name: text("executionName")?,
-        execution_arn: text("executionArn")?,
+        execution_name: parsed(text("executionName"), ExecutionName::parse)?,
+        execution_arn: parsed(text("executionArn"), ExecutionArn::parse)?,
         request_digest: text("requestDigest")?,
         began: number("began")?,
         until: number("until")?,
@@ -166,7 +175,7 @@ pub(super) fn key_from_item(item: &Item) -> Result<KeyEntry, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ExecutionName, InstanceId, StartToken, StateMachineArn};
+    use crate::domain::{InstanceId, StartToken};
 
     #[test]
     fn records_survive_the_item_mapping() {

@@ -3,7 +3,7 @@
 
 use super::item::*;
 use crate::aws::sdk_error::{Failure, classify, describe_error};
-use crate::domain::{InstanceKey, Millis, Record, Status};
+use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -81,7 +81,7 @@ impl InstanceStore for DynamoStore {
             }
             ClaimCondition::Replaces { execution_name, statuses } => {
                 names.insert("#executionName".into(), "executionName".into());
-                values.insert(":oldName".into(), s(execution_name));
+                values.insert(":oldName".into(), s(execution_name.as_str()));
                 match statuses {
                     None => "#executionName = :oldName".to_owned(),
                     Some(statuses) => {
@@ -125,7 +125,7 @@ impl InstanceStore for DynamoStore {
     async fn mark_start_failed(
         &self,
         key: &InstanceKey,
-        execution_name: &str,
+        execution_name: &ExecutionName,
         reason: &str,
         now: Millis,
         expires_at: i64,
@@ -155,7 +155,7 @@ impl InstanceStore for DynamoStore {
                 (":error".into(), s(crate::domain::record::START_FAILED_ERROR)),
                 (":cause".into(), s(crate::domain::record::bounded(reason.to_owned(), 4096))),
                 (":ttl".into(), n(expires_at)),
-                (":name".into(), s(execution_name)),
+                (":name".into(), s(execution_name.as_str())),
             ])))
             .send()
             .await;
@@ -178,7 +178,7 @@ impl InstanceStore for DynamoStore {
         ]);
         let mut values = Item::from([
             (":status".to_owned(), s(state.status.as_str())),
-            (":arn".into(), s(&update.execution_arn)),
+            (":arn".into(), s(update.execution_arn.as_str())),
             (":now".into(), n(update.observed_at)),
             (":redriveCount".into(), n(state.redrive_count)),
         ]);
@@ -264,7 +264,7 @@ impl InstanceStore for DynamoStore {
         answer.item().map(key_from_item).transpose()
     }
 
-    async fn replace_key(&self, entry: &KeyEntry, execution_name: &str) -> Result<bool, StoreError> {
+    async fn replace_key(&self, entry: &KeyEntry, execution_name: &ExecutionName) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
@@ -272,7 +272,7 @@ impl InstanceStore for DynamoStore {
             .set_item(Some(key_to_item(entry)))
             .condition_expression("#executionName = :old")
             .expression_attribute_names("#executionName", "executionName")
-            .expression_attribute_values(":old", s(execution_name))
+            .expression_attribute_values(":old", s(execution_name.as_str()))
             .send()
             .await;
         let outcome = conditional(result, |e| match e {
@@ -282,7 +282,7 @@ impl InstanceStore for DynamoStore {
         outcome.map(|outcome| outcome == Conditional::Written)
     }
 
-    async fn delete_key(&self, key_hash: &str, execution_name: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, key_hash: &str, execution_name: &ExecutionName) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
@@ -290,7 +290,7 @@ impl InstanceStore for DynamoStore {
             .key(PK, key_pk(key_hash))
             .condition_expression("#executionName = :name")
             .expression_attribute_names("#executionName", "executionName")
-            .expression_attribute_values(":name", s(execution_name))
+            .expression_attribute_values(":name", s(execution_name.as_str()))
             .send()
             .await;
         match result {

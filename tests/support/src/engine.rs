@@ -1,6 +1,6 @@
 //! The emulator's Step Functions, with what it cannot do scripted.
 
-use sfn_singleton::domain::{ExecutionName, StateMachineArn};
+use sfn_singleton::domain::{ExecutionArn, ExecutionName, StateMachineArn};
 use sfn_singleton::memory::{EngineOp, EngineScript, Scripted};
 use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ pub struct ScriptedEngine<E> {
     aws_stops: bool,
     script: EngineScript,
     /// (execution ARN, error, cause) of every StopExecution, in order.
-    pub stops: Mutex<Vec<(String, String, String)>>,
+    pub stops: Mutex<Vec<(ExecutionArn, String, String)>>,
 }
 
 impl<E: Engine> ScriptedEngine<E> {
@@ -41,7 +41,7 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
         self.script.run(EngineOp::Start, self.inner.start(machine, name, input)).await
     }
 
-    async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
+    async fn stop(&self, execution_arn: &ExecutionArn, error: &str, cause: &str) -> Result<Option<i64>, EngineError> {
         let stop = async {
             if self.aws_stops
                 && let Some(ended) = self.inner.describe(execution_arn).await?
@@ -51,7 +51,7 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
             }
             let stopped = self.inner.stop(execution_arn, error, cause).await?;
             let mut stops = self.stops.lock().unwrap_or_else(|p| p.into_inner());
-            stops.push((execution_arn.to_owned(), error.to_owned(), cause.to_owned()));
+            stops.push((execution_arn.clone(), error.to_owned(), cause.to_owned()));
             Ok(stopped)
         };
         self.script.run(EngineOp::Stop, stop).await
@@ -61,7 +61,7 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
         self.script.run(EngineOp::WorkflowType, self.inner.workflow_type(machine)).await
     }
 
-    async fn describe(&self, execution_arn: &str) -> Result<Option<ExecutionState>, EngineError> {
+    async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
         let described = self.script.run(EngineOp::Describe, self.inner.describe(execution_arn)).await?;
         if !self.aws_stops {
             return Ok(described);

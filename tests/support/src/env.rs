@@ -199,7 +199,8 @@ impl TestEnv {
     /// Executions of a function's state machine, once every one but `current`
     /// has left RUNNING (moto applies StopExecution a moment later), or as
     /// they stand after 10 s.
-    pub async fn settled_executions(&self, function: &str, current: &str) -> Vec<(String, String)> {
+    pub async fn settled_executions(&self, function: &str, current: impl AsRef<str>) -> Vec<(String, String)> {
+        let current = current.as_ref();
         for _ in 0..100 {
             let executions = self.executions(function).await;
             if executions.iter().all(|(name, status)| name == current || status != "RUNNING") {
@@ -232,7 +233,8 @@ impl TestEnv {
         scan.count()
     }
 
-    pub async fn execution_input(&self, execution_arn: &str) -> String {
+    pub async fn execution_input(&self, execution_arn: impl AsRef<str>) -> String {
+        let execution_arn = execution_arn.as_ref();
         let described = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
         let described = described.unwrap_or_else(|e| panic!("describe: {e:?}"));
         self.calls.take();
@@ -261,7 +263,8 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
 impl TestEnv {
     /// What EventBridge would deliver for the execution's current status: the
     /// relay that the emulator lacks, built from DescribeExecution.
-    pub async fn relayed_event(&self, execution_arn: &str) -> serde_json::Value {
+    pub async fn relayed_event(&self, execution_arn: impl AsRef<str>) -> serde_json::Value {
+        let execution_arn = execution_arn.as_ref();
         let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
         let d = d.unwrap_or_else(|e| panic!("describe: {e:?}"));
         self.calls.take();
@@ -291,7 +294,8 @@ impl TestEnv {
     }
 
     /// Waits for the emulator to finish an execution; its status.
-    pub async fn finished(&self, execution_arn: &str) -> String {
+    pub async fn finished(&self, execution_arn: impl AsRef<str>) -> String {
+        let execution_arn = execution_arn.as_ref();
         for _ in 0..300 {
             let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
             let status = d.unwrap_or_else(|e| panic!("describe: {e:?}")).status().as_str().to_owned();
@@ -304,7 +308,8 @@ impl TestEnv {
         panic!("{execution_arn} still runs after 30 s");
     }
 
-    pub async fn execution_status(&self, execution_arn: &str) -> String {
+    pub async fn execution_status(&self, execution_arn: impl AsRef<str>) -> String {
+        let execution_arn = execution_arn.as_ref();
         let d = self.sfn.describe_execution().execution_arn(execution_arn).send().await;
         let status = d.unwrap_or_else(|e| panic!("describe: {e:?}")).status().as_str().to_owned();
         self.calls.take();

@@ -11,9 +11,9 @@ pub fn event_fixture(name: &str, record: &Record) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let text = text
         .replace("{{EVENT_ID}}", &unique("event"))
-        .replace("{{EXECUTION_ARN}}", &record.execution_arn)
-        .replace("{{STATE_MACHINE_ARN}}", &record.state_machine_arn)
-        .replace("{{NAME}}", &record.execution_name);
+        .replace("{{EXECUTION_ARN}}", record.execution_arn.as_str())
+        .replace("{{STATE_MACHINE_ARN}}", record.state_machine_arn.as_str())
+        .replace("{{NAME}}", record.execution_name.as_str());
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

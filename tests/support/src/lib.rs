@@ -27,3 +27,15 @@ pub use env::*;
 pub use events::*;
 pub use faults::{Fault, Faults};
 pub use http::*;
+
+use sfn_singleton::domain::{ExecutionArn, ExecutionName};
+
+/// An execution ARN the test holds as text (an answer's JSON, say).
+pub fn arn(text: &str) -> ExecutionArn {
+    ExecutionArn::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An execution name the test holds as text.
+pub fn execution_name(text: &str) -> ExecutionName {
+    ExecutionName::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
