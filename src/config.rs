@@ -3,13 +3,21 @@
 use crate::domain::{ConflictPolicy, ReusePolicy, StateMachineArn, Timings};
 use std::collections::BTreeMap;
 
+/// The DynamoDB table of records and idempotency keys.
 pub const TABLE_NAME: &str = "SINGLETON_TABLE_NAME";
+/// The functions: name → state machine ARN, or → `{"stateMachineArn", "onConflict", "reuse"}`.
 pub const FUNCTIONS: &str = "SINGLETON_FUNCTIONS";
+/// How long a claim is protected before another start may take it over.
 pub const START_LEASE_SECONDS: &str = "SINGLETON_START_LEASE_SECONDS";
+/// How long a non-terminal record is believed without asking Step Functions.
 pub const RECONCILE_AFTER_SECONDS: &str = "SINGLETON_RECONCILE_AFTER_SECONDS";
+/// How long terminal records are kept (DynamoDB TTL).
 pub const RETENTION_DAYS: &str = "SINGLETON_RETENTION_DAYS";
+/// The `Retry-After` of retryable answers.
 pub const RETRY_AFTER_SECONDS: &str = "SINGLETON_RETRY_AFTER_SECONDS";
+/// The base of the links in answers, when the request's own host is not the public one.
 pub const PUBLIC_BASE_URL: &str = "SINGLETON_PUBLIC_BASE_URL";
+/// How long a start's `Idempotency-Key` replays its answer.
 pub const IDEMPOTENCY_WINDOW_SECONDS: &str = "SINGLETON_IDEMPOTENCY_WINDOW_SECONDS";
 /// The functions' timeout (the template sets it from the same parameter as
 /// their `Timeout`): a claim's lease must outlive its starter.
@@ -25,8 +33,11 @@ pub const LEASE_MARGIN_SECONDS: u32 = 30;
 /// A configured function: its state machine and its default start policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
+    /// The Standard state machine it starts.
     pub state_machine: StateMachineArn,
+    /// Its default conflict policy (a request's `?onConflict=` overrides it).
     pub on_conflict: ConflictPolicy,
+    /// Its default reuse policy (a request's `?reuse=` overrides it).
     pub reuse: ReusePolicy,
 }
 
@@ -48,18 +59,29 @@ pub struct UnknownFunction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why the configuration was refused (the function does not start).
 pub enum ConfigError {
     #[error("{0} is not set")]
+    /// A required variable is not set.
     Missing(&'static str),
     #[error("{var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    /// A variable has a value it cannot take.
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// The validated configuration, read once per cold start.
 pub struct Config {
+    /// The DynamoDB table.
     pub table_name: String,
     /// Function name (the `{functionName}` of the start route) → state machine and policies.
     pub functions: BTreeMap<String, Function>,
+    /// The service's time rules.
     pub timings: Timings,
     /// The `Retry-After` of 202 and retryable answers.
     pub retry_after_secs: u32,
@@ -69,10 +91,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The configuration from `lookup` (the environment, or a test's variables).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table_name = lookup(TABLE_NAME).filter(|s| !s.is_empty()).ok_or(ConfigError::Missing(TABLE_NAME))?;
         if !valid_table_name(&table_name) {
@@ -131,6 +155,7 @@ impl Config {
         Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url })
     }
 
+    /// The function named `function_name`, if configured.
     pub fn function(&self, function_name: &str) -> Option<&Function> {
         self.functions.get(function_name)
     }
@@ -141,6 +166,7 @@ impl Config {
             .ok_or_else(|| UnknownFunction { name: function_name.to_owned(), configured: self.function_names() })
     }
 
+    /// The state machine of the function named `function_name`, if configured.
     pub fn state_machine(&self, function_name: &str) -> Option<&StateMachineArn> {
         self.function(function_name).map(|f| &f.state_machine)
     }
@@ -150,6 +176,7 @@ impl Config {
         self.functions.iter().map(|(name, function)| (name, &function.state_machine))
     }
 
+    /// The configured function names, comma-separated (for error messages).
     pub fn function_names(&self) -> String {
         self.functions.keys().cloned().collect::<Vec<_>>().join(", ")
     }

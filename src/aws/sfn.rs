@@ -14,11 +14,13 @@ use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
 
 #[derive(Debug, Clone)]
+/// The [`Engine`] on Step Functions.
 pub struct StepFunctions {
     client: Client,
 }
 
 impl StepFunctions {
+    /// The engine through `client` (built once per cold start).
     pub fn new(client: Client) -> Self {
         Self { client }
     }

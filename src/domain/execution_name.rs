@@ -11,6 +11,7 @@
 use super::instance_id::{InstanceId, InstanceKey, KEY_HEX_LEN};
 use std::fmt;
 
+/// Step Functions' limit on execution names.
 pub const MAX_EXECUTION_NAME_LEN: usize = 80;
 const PREFIX_MAX_CHARS: usize = 32;
 const TIME_CHARS: usize = 9; // 45 bits of epoch milliseconds: good for ~1100 years
@@ -27,10 +28,12 @@ pub struct StartToken {
 }
 
 impl StartToken {
+    /// A token from a time and a random number.
     pub fn new(millis: u64, random: u32) -> Self {
         Self { millis: millis & ((1 << (5 * TIME_CHARS)) - 1), random: random & ((1 << (5 * RANDOM_CHARS)) - 1) }
     }
 
+    /// A fresh token: now, and 32 random bits.
     pub fn generate(now_millis: i64) -> Self {
         Self::new(u64::try_from(now_millis).unwrap_or(0), fastrand::u32(..))
     }
@@ -52,6 +55,7 @@ fn push_base32(out: &mut String, value: u64, chars: usize) {
 pub struct ExecutionName(String);
 
 impl ExecutionName {
+    /// The name of one start of `instance_id`.
     pub fn new(instance_id: &InstanceId, token: StartToken) -> Self {
         let mut name = String::with_capacity(MAX_EXECUTION_NAME_LEN);
         name.extend(instance_id.as_str().chars().take(PREFIX_MAX_CHARS).map(readable));
@@ -111,6 +115,7 @@ pub struct InvalidStateMachineArn(pub String);
 pub struct StateMachineArn(String);
 
 impl StateMachineArn {
+    /// A state machine ARN from configuration.
     pub fn parse(raw: &str) -> Result<Self, InvalidStateMachineArn> {
         let parts: Vec<&str> = raw.split(':').collect();
         let valid = matches!(
@@ -121,6 +126,7 @@ impl StateMachineArn {
         if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidStateMachineArn(raw.to_owned())) }
     }
 
+    /// The ARN as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

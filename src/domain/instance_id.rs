@@ -12,12 +12,16 @@ const FORBIDDEN: [char; 4] = ['/', '\\', '#', '?'];
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidInstanceId {
     #[error("instance ID must not be empty")]
+    /// No characters.
     Empty,
     #[error("instance ID must be at most {MAX_INSTANCE_ID_CHARS} characters, got {0}")]
+    /// Over 256 characters.
     TooLong(usize),
     #[error("instance ID must not contain '{0}' (forbidden: '/', '\\', '#', '?')")]
+    /// A character a URL path segment cannot carry as it is.
     ForbiddenChar(char),
     #[error("instance ID must not contain control characters (found U+{0:04X})")]
+    /// A control character.
     ControlChar(u32),
     /// URLs cannot address them: every HTTP client and front removes dot segments.
     #[error("instance ID must not be \".\" or \"..\" (a URL cannot address them)")]
@@ -29,6 +33,7 @@ pub enum InvalidInstanceId {
 pub struct InstanceId(String);
 
 impl InstanceId {
+    /// An instance ID from a request.
     pub fn parse(raw: &str) -> Result<Self, InvalidInstanceId> {
         if raw.is_empty() {
             return Err(InvalidInstanceId::Empty);
@@ -51,6 +56,7 @@ impl InstanceId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The ID as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,6 +94,7 @@ impl InstanceKey {
         valid.then(|| Self(s.to_owned()))
     }
 
+    /// The key as hex.
     pub fn as_str(&self) -> &str {
         &self.0
     }

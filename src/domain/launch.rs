@@ -11,6 +11,7 @@ pub const START_ATTEMPTS: usize = 3;
 /// What one StartExecution attempt answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StartAttempt {
+    /// It started the execution.
     Started,
     /// No answer, or a 5xx: it may have taken effect.
     Unanswered,
@@ -41,6 +42,7 @@ pub enum LaunchVerdict {
     AskStepFunctions,
 }
 
+/// What to do after `attempts` (in order, the last one just made).
 pub fn after_attempts(attempts: &[StartAttempt]) -> LaunchVerdict {
     use StartAttempt::*;
     let Some(last) = attempts.last() else { return LaunchVerdict::Retry };

@@ -13,8 +13,11 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name} must be one of {allowed} (got {value:?})")]
 pub struct InvalidPolicy {
+    /// The parameter's name.
     pub name: &'static str,
+    /// Its allowed values, comma-separated.
     pub allowed: &'static str,
+    /// The value given.
     pub value: String,
 }
 
@@ -39,9 +42,12 @@ impl ConflictPolicy {
             .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
     }
 
+    /// The query parameter (and configuration key).
     pub const NAME: &'static str = "onConflict";
+    /// Its values, for error messages.
     pub const ALLOWED: &'static str = "reject, useExisting, terminateExisting";
 
+    /// The policy's name.
     pub fn as_str(self) -> &'static str {
         match self {
             ConflictPolicy::Reject => "reject",
@@ -86,9 +92,12 @@ impl ReusePolicy {
             .ok_or_else(|| InvalidPolicy { name: Self::NAME, allowed: Self::ALLOWED, value: value.to_owned() })
     }
 
+    /// The query parameter (and configuration key).
     pub const NAME: &'static str = "reuse";
+    /// Its values, for error messages.
     pub const ALLOWED: &'static str = "allowAll, allowFailedOnly, reject";
 
+    /// The policy's name.
     pub fn as_str(self) -> &'static str {
         match self {
             ReusePolicy::AllowAll => "allowAll",
@@ -145,6 +154,7 @@ pub struct InvalidIdempotencyKey;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// A client's key for a start of the instance with key `instance_key` (keys are scoped to their instance).
     pub fn parse(raw: &str, instance_key: &str) -> Result<Self, InvalidIdempotencyKey> {
         let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
         if !valid {
@@ -154,6 +164,7 @@ impl IdempotencyKey {
         Ok(Self(hex(&digest)))
     }
 
+    /// The key's SHA-256 (hex), scoped to its instance: what the store keeps, never the key.
     pub fn hash(&self) -> &str {
         &self.0
     }
@@ -176,8 +187,11 @@ impl IdempotencyKey {
 /// How one start request behaves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartPolicy {
+    /// When the instance's run is starting or running.
     pub on_conflict: ConflictPolicy,
+    /// Which ended runs let the ID start again.
     pub reuse: ReusePolicy,
+    /// The request's `Idempotency-Key`, if any.
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -207,11 +221,14 @@ pub enum Decision {
 /// How long the service trusts a record without asking Step Functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trust {
+    /// A `Starting` record whose lease is over: its starter is dead.
     pub lease_expired: bool,
+    /// Not confirmed by Step Functions for longer than the reconcile interval.
     pub unconfirmed_too_long: bool,
 }
 
 impl Trust {
+    /// How far `record` can be believed at `now`.
     pub fn of(record: &Record, now: Millis, reconcile_after_millis: Millis) -> Self {
         let last_word = record.confirmed_at.unwrap_or(record.created_at);
         Trust {
@@ -234,6 +251,7 @@ impl Trust {
         }
     }
 
+    /// Whether Step Functions must be asked before acting on the record.
     pub fn doubtful(self) -> bool {
         self.lease_expired || self.unconfirmed_too_long
     }

@@ -9,12 +9,17 @@ use std::fmt;
 pub type Millis = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an instance's current run is: our two statuses around Step Functions' own.
 pub enum Status {
     /// Claimed; StartExecution not yet confirmed (Durable "Pending").
     Starting,
+    /// Started and running (Durable "Running").
     Running,
+    /// Ended well (Durable "Completed").
     Succeeded,
+    /// Ended with an error (Durable "Failed").
     Failed,
+    /// Ran past its timeout (Durable "Failed").
     TimedOut,
     /// Stopped (Durable "Terminated").
     Aborted,
@@ -23,9 +28,11 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses of an ended run: the ID may start again (as the reuse policy allows).
     pub const TERMINAL: [Status; 5] =
         [Status::Succeeded, Status::Failed, Status::TimedOut, Status::Aborted, Status::StartFailed];
 
+    /// The status as stored and as Step Functions spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Starting => "STARTING",
@@ -47,6 +54,7 @@ impl Status {
             .ok_or_else(|| InvalidStatus(raw.to_owned()))
     }
 
+    /// Whether the run has ended.
     pub fn is_terminal(self) -> bool {
         Status::TERMINAL.contains(&self)
     }
@@ -65,9 +73,11 @@ impl fmt::Display for Status {
 
 /// `error` of records and stopped executions, per reason.
 pub const START_FAILED_ERROR: &str = "SfnSingleton.StartFailed";
+/// A run stopped by terminate.
 pub const TERMINATED_ERROR: &str = "Terminated";
 /// Stopped by a `terminateExisting` start, to be replaced.
 pub const REPLACED_ERROR: &str = "SfnSingleton.Replaced";
+/// A redrive of an older run, stopped because a newer run holds the ID.
 pub const SUPERSEDED_ERROR: &str = "SfnSingleton.Superseded";
 
 /// Inputs up to this size are kept in the record; larger ones only as a
@@ -77,11 +87,19 @@ pub const MAX_STORED_INPUT_BYTES: usize = 16 * 1024;
 /// The orchestration input as the record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoredInput {
+    /// The input itself.
     Inline(String),
-    Digest { sha256: String, bytes: usize },
+    /// A digest of an input too large to keep.
+    Digest {
+        /// SHA-256 of the input (hex).
+        sha256: String,
+        /// Its size.
+        bytes: usize,
+    },
 }
 
 impl StoredInput {
+    /// How a record keeps `input`: inline up to [`MAX_STORED_INPUT_BYTES`], else as a digest.
     pub fn of(input: &str) -> Self {
         if input.len() <= MAX_STORED_INPUT_BYTES {
             StoredInput::Inline(input.to_owned())
@@ -94,7 +112,9 @@ impl StoredInput {
 /// Bounds on what the record keeps of an execution's end; longer text is cut
 /// at a character boundary and marked, DescribeExecution has the whole.
 pub const MAX_STORED_OUTPUT_BYTES: usize = 32 * 1024;
+/// See [`MAX_STORED_OUTPUT_BYTES`].
 pub const MAX_STORED_ERROR_BYTES: usize = 256;
+/// See [`MAX_STORED_OUTPUT_BYTES`].
 pub const MAX_STORED_CAUSE_BYTES: usize = 4 * 1024;
 const TRUNCATED: &str = "…[truncated]";
 
@@ -113,30 +133,45 @@ pub fn bounded(text: String, max: usize) -> String {
 /// One instance ID's record: the current (latest) execution and what is known of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
+    /// The record's key: the instance ID's hash.
     pub key: InstanceKey,
+    /// The instance ID.
     pub instance_id: String,
+    /// The function its current run runs.
     pub function_name: String,
+    /// Where its current run is.
     pub status: Status,
+    /// The state machine of its current run.
     pub state_machine_arn: StateMachineArn,
+    /// Its current run's execution name.
     pub execution_name: ExecutionName,
+    /// Its current run's execution ARN.
     pub execution_arn: ExecutionArn,
+    /// When the current run was claimed.
     pub created_at: Millis,
+    /// When the record last changed.
     pub updated_at: Millis,
     /// Last time Step Functions' own word on the execution was seen.
     pub confirmed_at: Option<Millis>,
     /// While `Starting`: after this, the starter is presumed dead.
     pub lease_until: Option<Millis>,
+    /// The run's input (inline, or a digest of a large one).
     pub input: Option<StoredInput>,
     /// When the execution ended, per Step Functions.
     pub stop_date: Option<Millis>,
+    /// The run's output, bounded.
     pub output: Option<String>,
+    /// The run's error, bounded.
     pub error: Option<String>,
+    /// The run's cause, bounded.
     pub cause: Option<String>,
+    /// How often Step Functions redrove the run.
     pub redrive_count: u32,
     /// DynamoDB TTL (epoch seconds), set only on terminal records.
     pub expires_at: Option<i64>,
     /// SHA-256 of the `Idempotency-Key` that started this run, and until when it replays.
     pub idempotency_key_hash: Option<String>,
+    /// Until when that key replays.
     pub idempotency_until: Option<Millis>,
 }
 
@@ -192,6 +227,7 @@ impl Record {
         self.status == Status::Aborted && self.error.as_deref() == Some(REPLACED_ERROR)
     }
 
+    /// Whether this is a claim whose lease is over.
     pub fn lease_expired(&self, now: Millis) -> bool {
         self.status == Status::Starting && self.lease_until.is_none_or(|until| now >= until)
     }

@@ -6,41 +6,59 @@ use crate::service::StatusChange;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 
+/// The events' `source`.
 pub const SOURCE: &str = "aws.states";
+/// The events' `detail-type`.
 pub const DETAIL_TYPE: &str = "Step Functions Execution Status Change";
 
 /// The event's `detail`, as Step Functions documents it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionStatusChange {
+    /// The execution.
     pub execution_arn: String,
     #[serde(default)]
+    /// Its state machine.
     pub state_machine_arn: Option<String>,
+    /// Its name (ours carry the instance key).
     pub name: String,
+    /// Its status (RUNNING, SUCCEEDED, …, PENDING_REDRIVE).
     pub status: String,
     #[serde(default)]
+    /// When it started (epoch milliseconds).
     pub start_date: Option<Millis>,
     #[serde(default)]
+    /// When it stopped.
     pub stop_date: Option<Millis>,
     #[serde(default)]
+    /// Its input (JSON text), unless too large.
     pub input: Option<String>,
     #[serde(default)]
+    /// Whether the input was included.
     pub input_details: Option<serde_json::Value>,
     #[serde(default)]
+    /// Its output (JSON text), unless too large.
     pub output: Option<String>,
     #[serde(default)]
+    /// Whether the output was included (`included: false` over the event's size).
     pub output_details: Option<serde_json::Value>,
     #[serde(default)]
+    /// Its error.
     pub error: Option<String>,
     #[serde(default)]
+    /// Its cause.
     pub cause: Option<String>,
     #[serde(default)]
+    /// How often it was redriven.
     pub redrive_count: Option<u32>,
     #[serde(default)]
+    /// When it was last redriven.
     pub redrive_date: Option<Millis>,
     #[serde(default)]
+    /// Whether it can be redriven.
     pub redrive_status: Option<String>,
     #[serde(default)]
+    /// Why not, if not.
     pub redrive_status_reason: Option<String>,
 }
 
@@ -48,10 +66,13 @@ pub struct ExecutionStatusChange {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
     #[error("not an EventBridge event of the expected shape: {0}")]
+    /// Not JSON of the EventBridge event's shape, or an ARN or name that is not one.
     Shape(String),
     #[error("source {0:?} / detail-type {1:?} is not a Step Functions execution status change")]
+    /// Another kind of event.
     WrongKind(String, String),
     #[error("status {0:?} is not an execution status")]
+    /// A status that is not an execution's.
     Status(String),
 }
 

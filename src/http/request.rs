@@ -9,6 +9,7 @@ use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKe
 use lambda_http::Request;
 use lambda_http::http::header;
 
+/// The header that carries a start's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The request body as orchestration input: JSON text, `null` when empty.

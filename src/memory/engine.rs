@@ -46,6 +46,7 @@ impl MemoryEngine {
         engine
     }
 
+    /// Adds a state machine of `kind` (an Express one is refused by the Standard check).
     pub fn add_state_machine(&self, state_machine: &StateMachineArn, kind: WorkflowType) {
         locked(&self.state_machines).insert(state_machine.as_str().to_owned(), kind);
     }
@@ -89,6 +90,7 @@ impl MemoryEngine {
         executions.iter().filter(|(_, e)| e.state.status == Status::Running).map(|(arn, _)| arn.clone()).collect()
     }
 
+    /// What DescribeExecution would say of the execution now.
     pub fn state(&self, execution_arn: &ExecutionArn) -> Option<ExecutionState> {
         locked(&self.executions).get(execution_arn).map(|e| e.state.clone())
     }

@@ -8,9 +8,13 @@ use std::sync::Mutex;
 /// The engine's operations, to script one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineOp {
+    /// StartExecution.
     Start,
+    /// StopExecution.
     Stop,
+    /// DescribeExecution.
     Describe,
+    /// DescribeStateMachine.
     WorkflowType,
 }
 
@@ -28,7 +32,7 @@ pub enum Scripted {
 }
 
 /// Engine calls scripted one at a time, in order, and counted: what
-/// [`MemoryEngine`] and any engine a test wraps (the emulator's, say) share.
+/// [`MemoryEngine`](super::MemoryEngine) and any engine a test wraps (the emulator's, say) share.
 #[derive(Debug, Default)]
 pub struct EngineScript {
     queue: Mutex<VecDeque<(EngineOp, Scripted)>>,

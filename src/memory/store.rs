@@ -10,14 +10,23 @@ use std::sync::Mutex;
 /// The store's operations, to aim a fault at one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOp {
+    /// The conditional put of a claim.
     Claim,
+    /// A read of a record.
     Get,
+    /// The release of a claim.
     MarkStartFailed,
+    /// A write of Step Functions' word.
     Apply,
+    /// The conditional delete of a terminal record.
     Purge,
+    /// The conditional put of a key's entry.
     PutKey,
+    /// A read of a key's entry.
     GetKey,
+    /// The replacement of an abandoned key's entry.
     ReplaceKey,
+    /// The deletion of a key's entry.
     DeleteKey,
 }
 
@@ -41,6 +50,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store that returns the old item with a refusal, as DynamoDB does.
     pub fn new() -> Self {
         Self::default()
     }

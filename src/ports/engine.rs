@@ -6,6 +6,7 @@ use std::future::Future;
 /// Step Functions' two kinds of state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkflowType {
+    /// Standard: exactly-once, status events, idempotent StartExecution.
     Standard,
     /// No status events, no idempotent StartExecution: unusable for singletons.
     Express,
@@ -16,10 +17,15 @@ pub enum WorkflowType {
 pub struct ExecutionState {
     /// `Running` or a terminal execution status (never `Starting`/`StartFailed`).
     pub status: Status,
+    /// How often it was redriven.
     pub redrive_count: u32,
+    /// When it stopped (epoch milliseconds).
     pub stop_date: Option<Millis>,
+    /// Its output (JSON text).
     pub output: Option<String>,
+    /// Its error.
     pub error: Option<String>,
+    /// Its cause.
     pub cause: Option<String>,
     /// The execution's input (DescribeExecution and events carry it; records keep it bounded).
     pub input: Option<String>,
@@ -49,22 +55,36 @@ impl ExecutionState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// How a Step Functions call failed.
 pub enum EngineError {
     /// The request was refused and nothing was started.
     #[error("Step Functions refused the request ({code}): {message}")]
-    Refused { code: String, message: String, caller_fault: bool },
+    Refused {
+        /// Step Functions' error code.
+        code: String,
+        /// Its message.
+        message: String,
+        /// About the request's own input (a client error), not the service's setup.
+        caller_fault: bool,
+    },
     /// An execution with this name exists already (for a retried start of
     /// ours: it did start).
     #[error("an execution with this name already exists")]
     ExecutionAlreadyExists,
     /// Throttled or over a limit; nothing was started, retrying later helps.
     #[error("Step Functions is throttling requests ({code}): {message}")]
-    Throttled { code: String, message: String },
+    Throttled {
+        /// Step Functions' error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
     /// No answer (timeout, connection lost, 5xx): the request may or may not have taken effect.
     #[error("Step Functions did not answer: {0}")]
     Ambiguous(String),
 }
 
+/// What runs executions: Step Functions, or [`crate::memory::MemoryEngine`].
 pub trait Engine: Send + Sync {
     /// One StartExecution attempt, never retried below the port: the service
     /// retries it itself, knowing what each attempt did. Same name and input

@@ -9,9 +9,13 @@ use std::future::Future;
 /// an older redrive overwrite a newer one; a newer redrive always applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionUpdate {
+    /// The execution it is about: the record must still name it.
     pub execution_arn: ExecutionArn,
+    /// What Step Functions says of it.
     pub state: ExecutionState,
+    /// When this was learned.
     pub observed_at: Millis,
+    /// The statuses the record may be in for the write to apply.
     pub from: &'static [Status],
     /// TTL (epoch seconds) when the new status is terminal.
     pub expires_at: Option<i64>,
@@ -50,12 +54,22 @@ pub enum ClaimCondition {
     /// No record, or an ended one whose status is in `reusable`; and, with
     /// `not_started_by`, not a run that this idempotency key (hash) started
     /// whose window is still open at that time (a failed start started nothing).
-    Free { reusable: &'static [Status], not_started_by: Option<(String, Millis)> },
+    Free {
+        /// The ended statuses the reuse policy lets start again.
+        reusable: &'static [Status],
+        /// The request's idempotency key (hash) and now.
+        not_started_by: Option<(String, Millis)>,
+    },
     /// Exactly the record that names this execution: a takeover (its starter
     /// died before starting it; any status) or a replace (it was stopped; only
     /// in `statuses`, which carry the reuse policy: a run that ended on its own
     /// meanwhile is not replaced against it).
-    Replaces { execution_name: ExecutionName, statuses: Option<&'static [Status]> },
+    Replaces {
+        /// The execution the record must name.
+        execution_name: ExecutionName,
+        /// The statuses it may be in (`None`: any).
+        statuses: Option<&'static [Status]>,
+    },
 }
 
 impl ClaimCondition {
@@ -96,8 +110,11 @@ impl ClaimCondition {
 pub struct KeyEntry {
     /// The key's hash (salted with the instance key; never the key).
     pub key_hash: String,
+    /// The instance it is for.
     pub instance_key: InstanceKey,
+    /// The execution its request started (or is starting).
     pub execution_name: ExecutionName,
+    /// That execution's ARN.
     pub execution_arn: ExecutionArn,
     /// SHA-256 of what the request asked for (function and input): the same
     /// key with another request is refused, not replayed.
@@ -111,6 +128,7 @@ pub struct KeyEntry {
 /// The outcome of writing a key's entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
+    /// The entry is written: the key is this request's.
     Written,
     /// A live entry holds the key: the one the store returned with the
     /// refusal, if it did (not every store does).
@@ -120,6 +138,7 @@ pub enum KeyClaim {
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conditional {
+    /// The condition held and the write is done.
     Written,
     /// The condition failed. The record that made it fail, when the store
     /// returns it with the refusal (DynamoDB's `ALL_OLD`); not every store
@@ -128,8 +147,10 @@ pub enum Conditional {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// How a store call failed.
 pub enum StoreError {
     #[error("the instance store is throttling requests: {0}")]
+    /// Throttled: retrying later helps.
     Throttled(String),
     /// Timeout, connection lost, 5xx: retrying later may help.
     #[error("the instance store is unavailable: {0}")]
@@ -138,6 +159,7 @@ pub enum StoreError {
     #[error("the instance store refused the request: {0}")]
     Failed(String),
     #[error("a stored record is malformed: {0}")]
+    /// A stored item the service cannot read.
     Corrupt(String),
 }
 
@@ -148,6 +170,7 @@ impl StoreError {
     }
 }
 
+/// Where records and idempotency keys live: DynamoDB, or [`crate::memory::MemoryStore`].
 pub trait InstanceStore: Send + Sync {
     /// Writes `record` if `condition` holds, atomically.
     fn claim(

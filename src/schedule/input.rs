@@ -28,13 +28,16 @@ pub const OCCURRENCE_KEY_WINDOW_MILLIS: i64 = 24 * 3600 * 1000;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledStart {
+    /// The configured function to start.
     pub function_name: String,
+    /// The instance ID.
     pub instance_id: String,
     /// The orchestration input, passed to Step Functions exactly as written
     /// (big numbers, long decimals and repeated keys included); `null` when absent.
     #[serde(default)]
     pub input: Option<Box<RawValue>>,
     #[serde(default)]
+    /// What to do while the previous run still runs.
     pub overlap: Overlap,
     /// The schedule's ARN: with the scheduled time, names the occurrence.
     #[serde(default)]

@@ -16,20 +16,26 @@ use tracing::Instrument;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum ScheduleOutcome {
+    /// A new execution.
     Started {
+        /// The new execution.
         execution_arn: ExecutionArn,
     },
     /// The previous run still runs (`overlap: skip`).
     Skipped {
+        /// The one still running, if known.
         running_execution_arn: Option<ExecutionArn>,
     },
     /// The previous run was terminated and a new one started (`overlap: replace`).
     Replaced {
+        /// The one terminated.
         terminated_execution_arn: ExecutionArn,
+        /// The new one.
         execution_arn: ExecutionArn,
     },
     /// This occurrence was delivered before and started this execution: nothing more is done.
     Replayed {
+        /// The execution this occurrence started.
         execution_arn: ExecutionArn,
     },
 }

@@ -10,8 +10,11 @@ use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, Instanc
 /// A Step Functions status change, as the status Lambda receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
+    /// The execution.
     pub execution_arn: ExecutionArn,
+    /// Its name (the record's key is in it, if it is ours).
     pub name: ExecutionName,
+    /// What the event says of it.
     pub state: ExecutionState,
     /// The event left the output out (`outputDetails.included: false`: over
     /// the ~248 KB an event carries); DescribeExecution has it.

@@ -39,14 +39,17 @@ pub struct Singleton<S, E> {
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// The service on `store` and `engine`, with `timings`, on `clock`.
     pub fn new(store: S, engine: E, timings: Timings, clock: Clock) -> Self {
         Self { store, engine, timings, clock, standard: None }
     }
 
+    /// The engine (tests read its executions).
     pub fn engine(&self) -> &E {
         &self.engine
     }
 
+    /// The store (tests read its records).
     pub fn store(&self) -> &S {
         &self.store
     }

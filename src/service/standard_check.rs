@@ -18,6 +18,7 @@ pub struct StandardCheck {
 }
 
 impl StandardCheck {
+    /// The check of these (function, state machine) pairs, not yet run.
     pub fn new(state_machines: Vec<(String, StateMachineArn)>) -> Self {
         Self { state_machines, verdict: tokio::sync::OnceCell::new() }
     }

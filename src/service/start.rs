@@ -13,11 +13,15 @@ use crate::ports::{ClaimCondition, Conditional, Engine, ExecutionState, Instance
 /// A start of one instance: what to start, with what, and how.
 #[derive(Debug, Clone, Copy)]
 pub struct StartRequest<'a> {
+    /// The instance.
     pub instance_id: &'a InstanceId,
+    /// The function it runs.
     pub function_name: &'a str,
+    /// The function's state machine.
     pub state_machine: &'a StateMachineArn,
     /// JSON text.
     pub input: &'a str,
+    /// The request's policies.
     pub policy: &'a StartPolicy,
     /// The stop cause when `terminateExisting` stops a running execution.
     pub reason: Option<&'a str>,
@@ -35,7 +39,10 @@ pub enum StartOutcome {
     /// A new execution.
     Started,
     /// A new execution, after stopping this one (`terminateExisting`).
-    Replaced { terminated: ExecutionArn },
+    Replaced {
+        /// The execution it stopped.
+        terminated: ExecutionArn,
+    },
     /// None: the request's idempotency key started the current one.
     Replayed,
     /// None: the running one answers (`useExisting`).
@@ -43,10 +50,12 @@ pub enum StartOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a start answers.
 pub struct Started {
     /// The execution the answer names: the new one, the running one
     /// (`useExisting`), or the one the request's idempotency key started.
     pub execution_arn: ExecutionArn,
+    /// What the start did.
     pub outcome: StartOutcome,
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
+/// The table's partition key: the instance key (hex), or `key#` + a key's hash.
 pub const PK: &str = "pk";
 
 /// The table's TTL attribute (epoch seconds).

@@ -17,12 +17,14 @@ use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
+/// The [`InstanceStore`] on one DynamoDB table.
 pub struct DynamoStore {
     client: Client,
     table: String,
 }
 
 impl DynamoStore {
+    /// The store on `table`, through `client` (built once per cold start).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
