@@ -55,6 +55,11 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// An empty store that, like dynalite, returns no old item with a refusal.
+    pub fn hiding_old_item() -> Self {
+        Self { hides_old_item: true, ..Self::default() }
+    }
+
     /// The next call of `op` meets `fault` (faults queue up in order).
     pub fn fail_next(&self, op: StoreOp, fault: StoreFault) {
         locked(&self.faults).push_back((op, fault));
