@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::record::SUPERSEDED_ERROR;
-use crate::memory::EngineOp;
+use crate::memory::{EngineOp, Scripted};
 
 #[tokio::test(start_paused = true)]
 async fn a_redrive_after_the_record_was_deleted_is_stopped() {
