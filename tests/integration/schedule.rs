@@ -294,3 +294,28 @@ async fn the_templates_example_schedule_input_starts_its_instance() {
     let replayed = schedule::handle(&env_app.service, &env_app.config, &filled).await;
     assert!(matches!(replayed, Ok(ScheduleOutcome::Replayed { .. })), "{replayed:?}");
 }
+
+/// Lambda's error report names what went wrong (not the Rust type of a boxed error), so that
+/// CloudWatch and the dead-letter queue show something a person can act on.
+#[tokio::test]
+async fn a_failed_scheduled_invocation_reports_a_named_error_to_lambda() {
+    let env = Arc::new(TestEnv::new().await);
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_scheduled"));
+    for (payload, error_type, message) in [
+        (serde_json::json!({ "functionName": QUICK }), "InvalidScheduleInput", "the schedule's input is invalid"),
+        (serde_json::json!({ "functionName": "Nope", "instanceId": "a" }), "UnknownFunction", "no function named"),
+        (serde_json::json!({ "functionName": QUICK, "instanceId": "a/b" }), "InvalidInstanceId", "instance ID"),
+    ] {
+        let invocation = tokio::task::spawn_blocking({
+            let (binary, env) = (binary.to_owned(), env.clone());
+            move || invoke(&binary, &env, vec![payload.to_string()])
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let report: serde_json::Value =
+            serde_json::from_str(invocation.error.as_deref().unwrap_or("{}")).unwrap_or_default();
+        assert_eq!(report["errorType"], error_type, "{report}");
+        assert!(report["errorMessage"].as_str().is_some_and(|m| m.contains(message)), "{report}");
+    }
+    assert_eq!(env.all_executions().await, 0);
+}

@@ -11,6 +11,7 @@
 //! - `engine`: the emulator's Step Functions with calls scripted ([`ScriptedEngine`]).
 //! - `http`: requests to the HTTP handler and their answers ([`Answer`]).
 //! - `events`: status events in SQS batches ([`sqs_batch`], [`deliver_event`]).
+//! - `runtime_api`: a function's real binary under a minimal Lambda Runtime API ([`invoke`]).
 
 mod calls;
 mod clock;
@@ -19,6 +20,7 @@ mod env;
 mod events;
 mod faults;
 mod http;
+mod runtime_api;
 
 pub use calls::CallLog;
 pub use clock::TestClock;
@@ -27,6 +29,7 @@ pub use env::*;
 pub use events::*;
 pub use faults::{Fault, Faults};
 pub use http::*;
+pub use runtime_api::{Invocation, invoke};
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName};
 
