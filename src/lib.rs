@@ -13,7 +13,8 @@
 //!   (where records and idempotency keys live) and [`ports::Engine`] (what runs
 //!   executions) — and the conditions and errors they speak in.
 //! - [`service`]: the singleton operations on the ports, one file per
-//!   operation (start, keys, launch, reconcile, terminate, purge, events), with
+//!   operation (start, keys, launch, replace, reconcile, terminate, purge,
+//!   events), with
 //!   their own [`service::Error`].
 //! - [`memory`]: in-memory ports with the store's real condition semantics and
 //!   engine calls scriptable one at a time, for tests, benches and examples.

@@ -2,8 +2,8 @@
 //! answer of the key's first request for the key's whole window.
 
 use super::error::{Error, Result};
+use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
-use super::start::{StartOutcome, StartRequest, Started};
 use crate::domain::{IdempotencyKey, InstanceId, Millis};
 use crate::ports::{Engine, InstanceStore, KeyClaim, KeyEntry};
 

@@ -2,8 +2,8 @@
 //! giving the claim up when nothing can have started.
 
 use super::error::{Error, Result};
+use super::request::StartRequest;
 use super::singleton::{Singleton, pause};
-use super::start::StartRequest;
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
 use crate::domain::{ExecutionName, Record};
 use crate::ports::{Engine, EngineError, InstanceStore};

@@ -8,6 +8,8 @@ mod keys;
 mod launch;
 mod purge;
 mod reconcile;
+mod replace;
+mod request;
 mod singleton;
 mod standard_check;
 mod start;
@@ -17,6 +19,6 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use events::{EventOutcome, StatusChange};
+pub use request::{StartOutcome, StartRequest, Started};
 pub use singleton::{Clock, Singleton, system_clock};
 pub use standard_check::StandardCheck;
-pub use start::{StartOutcome, StartRequest, Started};

@@ -2,69 +2,12 @@
 //! the way, under the request's policies), then the launch.
 
 use super::error::{Error, Result};
+use super::replace::Stopped;
+use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
-use crate::domain::record::REPLACED_ERROR;
-use crate::domain::{
-    ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
-};
-use crate::ports::{ClaimCondition, Conditional, Engine, ExecutionState, InstanceStore, KeyEntry};
-
-/// A start of one instance: what to start, with what, and how.
-#[derive(Debug, Clone, Copy)]
-pub struct StartRequest<'a> {
-    /// The instance.
-    pub instance_id: &'a InstanceId,
-    /// The function it runs.
-    pub function_name: &'a str,
-    /// The function's state machine.
-    pub state_machine: &'a StateMachineArn,
-    /// JSON text.
-    pub input: &'a str,
-    /// The request's policies.
-    pub policy: &'a StartPolicy,
-    /// The stop cause when `terminateExisting` stops a running execution.
-    pub reason: Option<&'a str>,
-    /// What the idempotency key's request asked for, when not the function
-    /// and input (a restart's come from the record, which may change).
-    pub request_digest: Option<&'a str>,
-    /// At least this long an idempotency key holds (a schedule's occurrences
-    /// can be redelivered for hours), whatever the configured window.
-    pub min_key_window_millis: Millis,
-}
-
-/// What a start did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartOutcome {
-    /// A new execution.
-    Started,
-    /// A new execution, after stopping this one (`terminateExisting`).
-    Replaced {
-        /// The execution it stopped.
-        terminated: ExecutionArn,
-    },
-    /// None: the request's idempotency key started the current one.
-    Replayed,
-    /// None: the running one answers (`useExisting`).
-    Existing,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-/// What a start answers.
-pub struct Started {
-    /// The execution the answer names: the new one, the running one
-    /// (`useExisting`), or the one the request's idempotency key started.
-    pub execution_arn: ExecutionArn,
-    /// What the start did.
-    pub outcome: StartOutcome,
-}
-
-/// Whether an execution Step Functions reports was stopped by a replace: ABORTED with the
-/// replace's error, or with none (a console stop is indistinguishable from one whose error
-/// Step Functions did not keep).
-fn stopped_by_replace(state: &ExecutionState) -> bool {
-    state.status == Status::Aborted && state.error.as_deref().is_none_or(|error| error == REPLACED_ERROR)
-}
+use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, Millis, Record, StartToken};
+use crate::ports::{ClaimCondition, Conditional, Engine, InstanceStore, KeyEntry};
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// The claim condition of a fresh start under `policy`.
@@ -187,34 +130,15 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 current
             };
             let current = if decision == Decision::Replace && stopped.is_none() {
-                // Stop it, then read it back (as terminate does): one that had just ended on its
-                // own is an ended run, under the reuse policy, not one this start terminated.
-                let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");
-                if self.engine.stop(&current.execution_arn, REPLACED_ERROR, cause).await?.is_none() {
-                    // Claimed, not started yet, its starter within its lease.
-                    return Err(Error::StillStarting(request.instance_id.to_string()));
-                }
-                tracing::info!(execution_arn = %current.execution_arn, "stopped, to be replaced");
-                match self.engine.describe(&current.execution_arn).await? {
-                    // Ended on its own, or stopped by someone else with an error of theirs (a terminate):
-                    // record how, and decide as for any ended run.
-                    Some(ended) if ended.status.is_terminal() && !stopped_by_replace(&ended) => {
-                        let known = self.write_back(&current, ended).await?;
-                        if known.execution_arn != current.execution_arn {
-                            // A newer start replaced it meanwhile: that one stands.
-                            return Err(already_exists());
-                        }
+                match self.stop_to_replace(&current, request).await? {
+                    Stopped::AlreadyEnded(known) => {
                         decision = decide(&known, policy, now, Trust::CONFIRMED);
-                        known
+                        *known
                     }
-                    // Stopped (or, read too soon, still shown running: the stop stands). Its
-                    // ABORTED, with the replace's error, reaches the record by its event unless
-                    // this start's claim lands first.
-                    Some(_) => {
+                    Stopped::ForReplace => {
                         stopped = Some(current.execution_arn.clone());
                         current
                     }
-                    None => return Err(Error::StillStarting(request.instance_id.to_string())),
                 }
             } else {
                 current
