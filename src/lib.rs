@@ -14,8 +14,7 @@
 //!   executions) — and the conditions and errors they speak in.
 //! - [`service`]: the singleton operations on the ports, one file per
 //!   operation (start, keys, launch, replace, reconcile, terminate, purge,
-//!   events), with
-//!   their own [`service::Error`].
+//!   events), with their own [`service::Error`].
 //! - [`memory`]: in-memory ports with the store's real condition semantics and
 //!   engine calls scriptable one at a time, for tests, benches and examples.
 //! - [`aws`]: the ports on DynamoDB and Step Functions; the only module that
