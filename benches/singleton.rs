@@ -7,12 +7,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use lambda_http::http::{Method, StatusCode};
-use sfn_singleton::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, StateMachineArn};
 use sfn_singleton::events;
-use sfn_singleton::ports::{
-    ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore, KeyClaim,
-    KeyEntry, StoreError, WorkflowType,
-};
+use sfn_singleton::memory::{MemoryEngine, MemoryStore};
+use sfn_singleton::ports::InstanceStore;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -171,75 +168,24 @@ fn summary(report: &mut Report, what: &str, handler: &mut [Duration], raw: &mut 
     report.line(format!("| {what} | {} | {} | {} | {} | {overhead:+.1}% | ≤ 5% |", ms(h50), ms(h99), ms(r50), ms(r99)));
 }
 
-/// Ports that answer at once, so that a handler's own work can be timed
-/// apart from the AWS calls: claims succeed, or are refused with `busy`.
-struct Instantaneous {
-    busy: Option<Record>,
-}
-
-impl InstanceStore for Instantaneous {
-    async fn claim(&self, _: &Record, _: &ClaimCondition) -> Result<Conditional, StoreError> {
-        Ok(self.busy.clone().map_or(Conditional::Written, |r| Conditional::Refused(Some(Box::new(r)))))
+/// The handler's own time (routing, validation, naming, the store's and the
+/// engine's work in memory, serialization) for `SAMPLES` requests on the
+/// in-memory ports: starts of fresh IDs, or (`refused`) starts of a running one.
+async fn handler_alone(env: &TestEnv, refused: bool) -> Duration {
+    let app = env.app_with(MemoryStore::new(), MemoryEngine::with_state_machines([env.machine(QUICK)]));
+    if refused {
+        assert_eq!(start(&app, QUICK, "busy", "{}").await.status, StatusCode::ACCEPTED);
     }
-    async fn get(&self, _: &InstanceKey) -> Result<Option<Record>, StoreError> {
-        Ok(self.busy.clone())
-    }
-    async fn mark_start_failed(
-        &self,
-        _: &InstanceKey,
-        _: &ExecutionName,
-        _: &str,
-        _: i64,
-        _: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-    async fn apply(&self, _: &InstanceKey, _: &ExecutionUpdate) -> Result<Conditional, StoreError> {
-        Ok(Conditional::Written)
-    }
-    async fn purge(&self, _: &InstanceKey) -> Result<Conditional, StoreError> {
-        Ok(Conditional::Written)
-    }
-    async fn put_key(&self, _: &KeyEntry, _: i64) -> Result<KeyClaim, StoreError> {
-        Ok(KeyClaim::Written)
-    }
-    async fn get_key(&self, _: &str) -> Result<Option<KeyEntry>, StoreError> {
-        Ok(None)
-    }
-    async fn replace_key(&self, _: &KeyEntry, _: &ExecutionName) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-    async fn delete_key(&self, _: &str, _: &ExecutionName) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-impl Engine for Instantaneous {
-    async fn start(&self, _: &StateMachineArn, _: &ExecutionName, _: &str) -> Result<(), EngineError> {
-        Ok(())
-    }
-    async fn stop(&self, _: &ExecutionArn, _: &str, _: &str) -> Result<Option<i64>, EngineError> {
-        Ok(Some(0))
-    }
-    async fn workflow_type(&self, _: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
-        Ok(Some(WorkflowType::Standard))
-    }
-    async fn describe(&self, _: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
-        Ok(None)
-    }
-}
-
-/// The handler's own time (routing, validation, naming, item mapping aside,
-/// serialization) for `SAMPLES` requests on instantaneous ports.
-async fn handler_alone(env: &TestEnv, busy: Option<Record>, path: &str) -> Duration {
-    let app = env.app_with(Instantaneous { busy: busy.clone() }, Instantaneous { busy });
     let mut samples = Vec::new();
-    for _ in 0..SAMPLES {
-        let request = request(Method::POST, path, r#"{"order":42,"items":[1,2,3]}"#);
+    for i in 0..SAMPLES {
+        let path =
+            if refused { format!("/orchestrators/{QUICK}/busy") } else { format!("/orchestrators/{QUICK}/alone-{i}") };
+        let request = request(Method::POST, &path, r#"{"order":42,"items":[1,2,3]}"#);
         let t = Instant::now();
         let answer = call(&app, request).await;
         samples.push(t.elapsed());
-        assert!(answer.status.is_success() || answer.status == StatusCode::CONFLICT, "{answer:?}");
+        let expected = if refused { StatusCode::CONFLICT } else { StatusCode::ACCEPTED };
+        assert_eq!(answer.status, expected, "{answer:?}");
     }
     percentile(&mut samples, 0.5)
 }
@@ -289,9 +235,8 @@ async fn handler_overhead(env: &TestEnv, report: &mut Report) {
     summary(report, "rejection (PutItem refused, ALL_OLD)", &mut handler, &mut raw);
     report.line("");
     // The emulator's latency varies by more than the handler costs: time the handler alone too.
-    let start_alone = handler_alone(env, None, &format!("/orchestrators/{QUICK}/alone")).await;
-    let busy = env.record("overhead-0").await;
-    let reject_alone = handler_alone(env, busy, &format!("/orchestrators/{QUICK}/overhead-0")).await;
+    let start_alone = handler_alone(env, false).await;
+    let reject_alone = handler_alone(env, true).await;
     let raw_start_p50 = {
         let mut raw = Vec::new();
         for i in 0..50 {

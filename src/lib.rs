@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way, down this list; nothing imports a module above it.
+//! Dependencies point one way: each module uses only modules listed before it
+//! (`infra/checks/imports.py` checks that none imports one that imports it back).
 //!
 //! - [`domain`]: the pure rules — instance IDs and keys, execution names, the
 //!   record and its statuses, start policies and the decisions they make, the
@@ -16,9 +17,10 @@
 //!   operation (start, keys, launch, replace, reconcile, terminate, purge,
 //!   events), with their own [`service::Error`].
 //! - [`memory`]: in-memory ports with the store's real condition semantics and
-//!   engine calls scriptable one at a time, for tests, benches and examples.
-//! - [`aws`]: the ports on DynamoDB and Step Functions; the only module that
-//!   names `aws_sdk_*` types.
+//!   engine calls scriptable one at a time, for the service's unit tests, the
+//!   benchmark's handler timing and the integration tests' engine wrapper.
+//! - [`aws`]: the ports on DynamoDB and Step Functions; with [`startup`], which
+//!   builds the SDK clients, the only code that names `aws_sdk_*` types.
 //! - [`config`]: the environment, validated once per cold start.
 //! - [`startup`]: the wiring — SDK clients, adapters and service, once per cold start.
 //! - The three entry points, each with its own error type wrapping

@@ -97,9 +97,9 @@ fn readable(c: char) -> char {
 }
 
 /// Step Functions' rule for execution names: 1–80 characters, no whitespace,
-/// none of `< > { } [ ] ? * " # % \ ^ | ~ $ & , ; : /`, no control characters.
+/// none of ``< > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /``, no control characters.
 pub fn is_valid_execution_name(name: &str) -> bool {
-    const FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~$&,;:/";
+    const FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
     let len = name.chars().count();
     (1..=MAX_EXECUTION_NAME_LEN).contains(&len)
         && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && !FORBIDDEN.contains(c))
@@ -143,7 +143,7 @@ impl StateMachineArn {
 /// Why an execution name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{0:?} is not a Step Functions execution name (1–80 characters, no whitespace, control characters or < > {{ }} [ ] ? * \" # % \\ ^ | ~ $ & , ; : /)"
+    "{0:?} is not a Step Functions execution name (1–80 characters, no whitespace, control characters or < > {{ }} [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /)"
 )]
 pub struct InvalidExecutionName(pub String);
 
@@ -283,6 +283,31 @@ mod tests {
             ["", "arn:aws:states:us-east-1:123:activity:x", "arn:aws:states:us-east-1:123:stateMachine:", "Wait20"]
         {
             assert!(StateMachineArn::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn execution_names_and_arns_are_parsed_by_step_functions_rules() {
+        for good in ["manual-run-1", "ünïcode", &"x".repeat(80)] {
+            assert!(ExecutionName::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "a b", "a`b", "a:b", "a/b", "tab\t", &"x".repeat(81)] {
+            assert!(ExecutionName::parse(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "arn:aws:states:us-east-1:123456789012:execution:Wait20:run-1",
+            "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:Wait20:run-1",
+            "arn:aws:states:us-east-1:123456789012:execution:Parent/MapLabel:0f1e2d3c",
+        ] {
+            assert!(ExecutionArn::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:Wait20",
+            "arn:aws:states:us-east-1:123456789012:execution:Wait20:",
+            "arn:aws:states:us-east-1:123456789012:execution::run-1",
+        ] {
+            assert!(ExecutionArn::parse(bad).is_err(), "{bad:?}");
         }
     }
 
