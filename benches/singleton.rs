@@ -9,7 +9,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::events;
 use sfn_singleton::memory::{MemoryEngine, MemoryStore};
-use sfn_singleton::ports::InstanceStore;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
