@@ -105,6 +105,20 @@ pub fn is_valid_execution_name(name: &str) -> bool {
         && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && !FORBIDDEN.contains(c))
 }
 
+/// The parts after `resource` of `arn:<partition>:states:<region>:<account>:<resource>:…`,
+/// if `raw` is such an ARN with no empty part.
+fn states_arn<'a>(raw: &'a str, resource: &str) -> Option<Vec<&'a str>> {
+    let parts: Vec<&str> = raw.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "states", region, account, kind, rest @ ..]
+            if *kind == resource && [*partition, *region, *account].iter().chain(rest).all(|p| !p.is_empty()) =>
+        {
+            Some(rest.to_vec())
+        }
+        _ => None,
+    }
+}
+
 /// Why a state machine ARN was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a state machine ARN (expected arn:<partition>:states:<region>:<account>:stateMachine:<name>)")]
@@ -117,12 +131,7 @@ pub struct StateMachineArn(String);
 impl StateMachineArn {
     /// A state machine ARN from configuration.
     pub fn parse(raw: &str) -> Result<Self, InvalidStateMachineArn> {
-        let parts: Vec<&str> = raw.split(':').collect();
-        let valid = matches!(
-            parts.as_slice(),
-            ["arn", partition, "states", region, account, "stateMachine", name]
-                if [partition, region, account, name].iter().all(|p| !p.is_empty())
-        );
+        let valid = states_arn(raw, "stateMachine").is_some_and(|rest| rest.len() == 1);
         if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidStateMachineArn(raw.to_owned())) }
     }
 
@@ -162,13 +171,8 @@ pub struct ExecutionArn(String);
 impl ExecutionArn {
     /// An ARN from a store, an event or an answer of Step Functions.
     pub fn parse(raw: &str) -> Result<Self, InvalidExecutionArn> {
-        let parts: Vec<&str> = raw.split(':').collect();
-        let valid = matches!(
-            parts.as_slice(),
-            ["arn", partition, "states", region, account, "execution", state_machine, name]
-                if [partition, region, account, state_machine].iter().all(|p| !p.is_empty())
-                    && is_valid_execution_name(name)
-        );
+        let valid = states_arn(raw, "execution")
+            .is_some_and(|rest| matches!(rest.as_slice(), [_, name] if is_valid_execution_name(name)));
         if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidExecutionArn(raw.to_owned())) }
     }
 
