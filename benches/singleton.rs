@@ -420,7 +420,7 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
         "## Cold start: release `bootstrap` under a local Runtime API (median of {COLD_STARTS} fresh processes, x86_64 build of the same code)"
     ));
     report.line("");
-    report.line("Init: process start → its first poll of the Runtime API (configuration, logging, SDK clients). First response: process start → the response to its first event: for http and scheduled a real start against the emulator (its claim runs alongside the background check that the state machine is Standard, one `DescribeStateMachine`; then StartExecution), for status_events one conditional UpdateItem. Each emulator call costs about 3–5 ms here (see the raw SDK latencies above).");
+    report.line("Init: process start → its first poll of the Runtime API (configuration, logging, SDK clients). First response: process start → the response to its first event: for http and scheduled a real start against the emulator (its claim runs alongside the background check that the state machine is Standard, one `DescribeStateMachine`; then StartExecution), for status_events an SQS batch of one RUNNING event (one conditional UpdateItem). Each emulator call costs about 3–5 ms here (see the raw SDK latencies above).");
     report.line("");
     report
         .line("| Function | Init p50 | First response p50 | Baseline (no-op Lambda) init / first response | Target |");
@@ -439,7 +439,8 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
     let next_id = || format!("cold-{}", counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     let scheduled = |id: String| serde_json::json!({"functionName": QUICK, "instanceId": id}).to_string();
     let record = env.record("calls").await.unwrap_or_else(|| panic!("no record"));
-    let running = event_fixture("running", &record).to_string();
+    // The status Lambda reads SQS batches: one batch of one RUNNING event.
+    let running = serde_json::to_string(&sqs_batch(&[event_fixture("running", &record)])).unwrap_or_default();
     let rows: [(&str, EventMaker); 3] = [
         ("http", Box::new(|| start_event(&next_id()))),
         ("status_events", Box::new(|| running.clone())),

@@ -326,3 +326,24 @@ async fn end_to_end_the_execution_finishes_its_event_is_relayed_and_the_id_start
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     assert_eq!(env.executions(QUICK).await.len(), 2);
 }
+
+/// The real status binary under a Runtime API, fed what the event source mapping
+/// delivers: an SQS batch whose bodies are EventBridge events.
+#[tokio::test]
+async fn the_status_binary_applies_an_sqs_batch_of_status_events() {
+    let env = std::sync::Arc::new(TestEnv::new().await);
+    let started = start(&env.app(), QUICK, "order-1", "{}").await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    let batch = serde_json::to_string(&sqs_batch(&[event_fixture("running", &record)])).unwrap_or_default();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_status_events")).to_owned();
+    let invocation = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || invoke(&binary, &env, vec![batch])
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .succeeded();
+    assert_eq!(invocation.answered, 1);
+    assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Running));
+}

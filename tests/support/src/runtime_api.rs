@@ -1,7 +1,7 @@
 //! A minimal Lambda Runtime API, to run a function's real binary as Lambda
 //! does: its init, its answers, and the error reports it posts.
 
-use crate::env::{ENDPOINT_VAR, QUICK, TestEnv};
+use crate::env::{DYNAMODB_ENDPOINT_VAR, ENDPOINT_VAR, QUICK, TestEnv};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -171,6 +171,8 @@ pub fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
     // One configured function, as a typical deployment: one DescribeStateMachine at init.
     let functions = serde_json::json!({ QUICK: env.machine(QUICK).as_str() });
     let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_default();
+    // dynalite, when the run puts DynamoDB there.
+    let dynamodb_endpoint = std::env::var(DYNAMODB_ENDPOINT_VAR).unwrap_or_else(|_| endpoint.clone());
     let spawned = Instant::now();
     let mut child: Child = Command::new(binary)
         .env_clear()
@@ -181,6 +183,7 @@ pub fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "warn")
         .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
