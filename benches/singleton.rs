@@ -247,7 +247,7 @@ async fn handler_overhead(env: &TestEnv, report: &mut Report) {
     };
     let share = |alone: Duration, raw: Duration| alone.as_secs_f64() / raw.as_secs_f64() * 100.0;
     report.line(format!(
-        "The handler's own work, timed on instantaneous in-memory ports (p50 of {SAMPLES}): start **{}** \
+        "The handler's own work, timed on the in-memory ports (`memory::MemoryStore` and `MemoryEngine`: a hash map and a mutex per call) (p50 of {SAMPLES}): start **{}** \
          ({:.2}% of the raw SDK start's p50, {}), rejection **{}** ({:.2}% of the raw rejection's p50, {}). \
          The end-to-end columns differ from run to run by more than that, with the emulator's latency.",
         micros(start_alone),
