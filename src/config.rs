@@ -19,6 +19,9 @@ pub const RETRY_AFTER_SECONDS: &str = "SINGLETON_RETRY_AFTER_SECONDS";
 pub const PUBLIC_BASE_URL: &str = "SINGLETON_PUBLIC_BASE_URL";
 /// How long a start's `Idempotency-Key` replays its answer.
 pub const IDEMPOTENCY_WINDOW_SECONDS: &str = "SINGLETON_IDEMPOTENCY_WINDOW_SECONDS";
+/// The secret that signs lists' continuation tokens (at least 32 characters),
+/// the same in every container of the deployment.
+pub const PAGE_TOKEN_KEY: &str = "SINGLETON_PAGE_TOKEN_KEY";
 /// The functions' timeout (the template sets it from the same parameter as
 /// their `Timeout`): a claim's lease must outlive its starter.
 pub const FUNCTION_TIMEOUT_SECONDS: &str = "SINGLETON_FUNCTION_TIMEOUT_SECONDS";
@@ -58,14 +61,14 @@ pub struct UnknownFunction {
     pub configured: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 /// Why the configuration was refused (the function does not start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is not set")]
     /// A required variable is not set.
+    #[error("{0} is not set")]
     Missing(&'static str),
-    #[error("{var} is invalid: {reason}")]
     /// A variable has a value it cannot take.
+    #[error("{var} is invalid: {reason}")]
     Invalid {
         /// The variable.
         var: &'static str,
@@ -74,8 +77,8 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// The validated configuration, read once per cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The DynamoDB table.
     pub table_name: String,
@@ -88,6 +91,8 @@ pub struct Config {
     /// Base of the URLs in check-status payloads; by default taken from the
     /// request's host and stage.
     pub public_base_url: Option<String>,
+    /// The key that signs continuation tokens.
+    pub page_token_key: String,
 }
 
 impl Config {
@@ -152,7 +157,20 @@ impl Config {
             return Err(invalid(PUBLIC_BASE_URL, format!("{url:?} must start with https:// or http://")));
         }
         let public_base_url = public_base_url.map(|url| url.trim_end_matches('/').to_owned());
-        Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url })
+        let page_token_key = match lookup(PAGE_TOKEN_KEY).filter(|key| !key.is_empty()) {
+            Some(key) if key.len() < 32 => {
+                return Err(invalid(PAGE_TOKEN_KEY, format!("is {} characters; at least 32 are needed", key.len())));
+            }
+            Some(key) => key,
+            None => {
+                // Tokens then hold only within this process: fine for one local process, not for a fleet.
+                tracing::warn!(
+                    "{PAGE_TOKEN_KEY} is not set: continuation tokens are signed with a key of this process"
+                );
+                (0..64).map(|_| fastrand::alphanumeric()).collect()
+            }
+        };
+        Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url, page_token_key })
     }
 
     /// The function named `function_name`, if configured.

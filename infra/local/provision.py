@@ -28,7 +28,28 @@ def main() -> None:
         dynamodb.create_table(
             TableName=args.table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "listPartition", "AttributeType": "S"},
+                {"AttributeName": "createdAt", "AttributeType": "N"},
+            ],
+            # As template.yaml's InstancesTable (src/aws/dynamo/item.rs: BY_STATUS_PROJECTION).
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "byStatus",
+                    "KeySchema": [
+                        {"AttributeName": "listPartition", "KeyType": "HASH"},
+                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {
+                        "ProjectionType": "INCLUDE",
+                        "NonKeyAttributes": [
+                            "instanceId", "functionName", "status", "stateMachineArn", "executionName",
+                            "executionArn", "updatedAt", "output", "error", "cause",
+                        ],
+                    },
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.update_time_to_live(

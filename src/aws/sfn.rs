@@ -13,8 +13,8 @@ use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
 
-#[derive(Debug, Clone)]
 /// The [`Engine`] on Step Functions.
+#[derive(Debug, Clone)]
 pub struct StepFunctions {
     client: Client,
 }

@@ -11,17 +11,17 @@ const FORBIDDEN: [char; 4] = ['/', '\\', '#', '?'];
 /// Why an instance ID was refused; the message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidInstanceId {
-    #[error("instance ID must not be empty")]
     /// No characters.
+    #[error("instance ID must not be empty")]
     Empty,
-    #[error("instance ID must be at most {MAX_INSTANCE_ID_CHARS} characters, got {0}")]
     /// Over 256 characters.
+    #[error("instance ID must be at most {MAX_INSTANCE_ID_CHARS} characters, got {0}")]
     TooLong(usize),
-    #[error("instance ID must not contain '{0}' (forbidden: '/', '\\', '#', '?')")]
     /// A character a URL path segment cannot carry as it is.
+    #[error("instance ID must not contain '{0}' (forbidden: '/', '\\', '#', '?')")]
     ForbiddenChar(char),
-    #[error("instance ID must not contain control characters (found U+{0:04X})")]
     /// A control character.
+    #[error("instance ID must not contain control characters (found U+{0:04X})")]
     ControlChar(u32),
     /// URLs cannot address them: every HTTP client and front removes dot segments.
     #[error("instance ID must not be \".\" or \"..\" (a URL cannot address them)")]

@@ -4,6 +4,7 @@ pub mod execution_name;
 pub mod instance_id;
 pub mod launch;
 pub mod limits;
+pub mod listing;
 pub mod policy;
 pub mod record;
 pub mod time;

@@ -8,8 +8,8 @@ use std::fmt;
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 /// Where an instance's current run is: our two statuses around Step Functions' own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Claimed; StartExecution not yet confirmed (Durable "Pending").
     Starting,

@@ -65,14 +65,14 @@ pub struct ExecutionStatusChange {
 /// Why an event was acknowledged without being applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
-    #[error("not an EventBridge event of the expected shape: {0}")]
     /// Not JSON of the EventBridge event's shape, or an ARN or name that is not one.
+    #[error("not an EventBridge event of the expected shape: {0}")]
     Shape(String),
-    #[error("source {0:?} / detail-type {1:?} is not a Step Functions execution status change")]
     /// Another kind of event.
+    #[error("source {0:?} / detail-type {1:?} is not a Step Functions execution status change")]
     WrongKind(String, String),
-    #[error("status {0:?} is not an execution status")]
     /// A status that is not an execution's.
+    #[error("status {0:?} is not an execution status")]
     Status(String),
 }
 

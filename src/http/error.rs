@@ -4,6 +4,7 @@ use super::response::json_response;
 use crate::config::UnknownFunction;
 use crate::domain::InvalidInstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};
+use crate::domain::listing::{InvalidFilter, InvalidToken};
 use crate::domain::policy::{InvalidIdempotencyKey, InvalidPolicy};
 use crate::ports::{EngineError, StoreError};
 use crate::service::{self, Error as ServiceError};
@@ -49,6 +50,12 @@ pub enum Error {
     /// The `Idempotency-Key` header is not a valid key.
     #[error(transparent)]
     InvalidIdempotencyKey(#[from] InvalidIdempotencyKey),
+    /// A list's filter, page size or parameter is not valid.
+    #[error(transparent)]
+    InvalidFilter(#[from] InvalidFilter),
+    /// A list's continuation token was forged, changed, or is another query's.
+    #[error(transparent)]
+    InvalidContinuationToken(#[from] InvalidToken),
     /// The service's answer.
     #[error(transparent)]
     Service(#[from] service::Error),
@@ -68,6 +75,8 @@ impl Error {
             Error::ReasonTooLong(_) => "ReasonTooLong",
             Error::InvalidPolicy(_) => "InvalidPolicy",
             Error::InvalidIdempotencyKey(_) => "InvalidIdempotencyKey",
+            Error::InvalidFilter(_) => "InvalidFilter",
+            Error::InvalidContinuationToken(_) => "InvalidContinuationToken",
             Error::Service(error) => error.name(),
         }
     }
@@ -116,7 +125,9 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         | Error::InvalidJson(_)
         | Error::ReasonTooLong(_)
         | Error::InvalidPolicy(_)
-        | Error::InvalidIdempotencyKey(_) => (StatusCode::BAD_REQUEST, false),
+        | Error::InvalidIdempotencyKey(_)
+        | Error::InvalidFilter(_)
+        | Error::InvalidContinuationToken(_) => (StatusCode::BAD_REQUEST, false),
         Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, false),
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
         Error::UnknownFunction(_) | Error::NoRoute(_) => (StatusCode::NOT_FOUND, false),

@@ -12,7 +12,7 @@ mod routes;
 pub use app::App;
 pub use error::{Error, error_response};
 pub use request::IDEMPOTENCY_KEY;
-pub use response::{IDEMPOTENT_REPLAYED, runtime_status};
+pub use response::IDEMPOTENT_REPLAYED;
 
 use crate::domain::InstanceId;
 use crate::ports::{Engine, InstanceStore};
@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 enum Route {
     Start { function_name: String, instance_id: String },
+    Instances,
     Instance { instance_id: String },
     Terminate { instance_id: String },
     Restart { instance_id: String },
@@ -47,6 +48,7 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
         [first, function_name, instance_id] if first == "orchestrators" => {
             Route::Start { function_name: function_name.clone(), instance_id: instance_id.clone() }
         }
+        [first] if first == "instances" => Route::Instances,
         [first, instance_id] if first == "instances" => Route::Instance { instance_id: instance_id.clone() },
         [first, instance_id, action] if first == "instances" && action == "terminate" => {
             Route::Terminate { instance_id: instance_id.clone() }
@@ -63,6 +65,10 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             allow(method, &[Method::POST], "POST")?;
             tracing::Span::current().record("instance_id", instance_id.as_str());
             routes::start(app, request, &function_name, &instance_id, &links).await
+        }
+        Route::Instances => {
+            allow(method, &[Method::GET], "GET")?;
+            routes::list(app, request).await
         }
         Route::Instance { instance_id } => {
             allow(method, &[Method::GET, Method::DELETE], "GET, DELETE")?;

@@ -5,7 +5,9 @@ use super::error::Error;
 use crate::config::Function;
 use crate::domain::InstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};
+use crate::domain::listing::{InvalidFilter, InvalidToken, ListFilter, MAX_PAGE_SIZE, RuntimeStatus};
 use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKey, ReusePolicy, StartPolicy};
+use crate::domain::time::{parse_rfc3339, rfc3339};
 use lambda_http::Request;
 use lambda_http::http::header;
 
@@ -87,4 +89,112 @@ impl StartOptions {
             idempotency_key: self.idempotency_key.clone(),
         }
     }
+}
+
+/// The parameters a list (and a bulk purge) accepts.
+const LIST_PARAMETERS: &str =
+    "runtimeStatus, functionName, createdTimeFrom, createdTimeTo, instanceIdPrefix, top, continuationToken, showInput";
+
+/// The header Durable's clients carry a continuation token in (also accepted as `?continuationToken=`).
+pub const CONTINUATION_TOKEN: &str = "x-ms-continuation-token";
+
+/// A list's request: its filter, page size and continuation token, validated before any AWS call.
+pub(super) struct ListRequest {
+    pub(super) filter: ListFilter,
+    pub(super) top: usize,
+    pub(super) token: Option<String>,
+}
+
+impl ListRequest {
+    pub(super) fn of(request: &Request) -> Result<Self, Error> {
+        let invalid = |parameter: &'static str, accepts: &'static str, value: &str| InvalidFilter {
+            parameter,
+            accepts,
+            value: value.to_owned(),
+        };
+        let mut filter = ListFilter::default();
+        let (mut top, mut token) = (None, None);
+        let query = request.uri().query().unwrap_or("");
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name != "runtimeStatus" && !seen.insert(name.clone().into_owned()) {
+                return Err(invalid(leak_name(&name), "one value", &value).into());
+            }
+            match name.as_ref() {
+                "runtimeStatus" => {
+                    for status in value.split(',').map(str::trim) {
+                        let status = RuntimeStatus::parse(status)?;
+                        if !filter.runtime_statuses.contains(&status) {
+                            filter.runtime_statuses.push(status);
+                        }
+                    }
+                }
+                "functionName" if !value.is_empty() && value.chars().count() <= 80 => {
+                    filter.function_name = Some(value.into_owned());
+                }
+                "functionName" => {
+                    return Err(invalid("functionName", "a function name (1-80 characters)", &value).into());
+                }
+                "createdTimeFrom" | "createdTimeTo" => {
+                    let parameter = if name == "createdTimeFrom" { "createdTimeFrom" } else { "createdTimeTo" };
+                    let time = parse_rfc3339(&value)
+                        .ok_or_else(|| invalid(parameter, "an RFC 3339 time, e.g. 2026-11-25T14:22:02Z", &value))?;
+                    *(if parameter == "createdTimeFrom" { &mut filter.created_from } else { &mut filter.created_to }) =
+                        Some(time);
+                }
+                "instanceIdPrefix" if !value.is_empty() && value.chars().count() <= 256 => {
+                    filter.instance_id_prefix = Some(value.into_owned());
+                }
+                "instanceIdPrefix" => {
+                    return Err(
+                        invalid("instanceIdPrefix", "the start of an instance ID (1-256 characters)", &value).into()
+                    );
+                }
+                "top" => {
+                    let accepts = "a page size from 1 to 1000";
+                    let parsed = value.parse::<usize>().ok().filter(|top| (1..=MAX_PAGE_SIZE).contains(top));
+                    top = Some(parsed.ok_or_else(|| invalid("top", accepts, &value))?);
+                }
+                "continuationToken" => token = Some(value.into_owned()),
+                // Durable's flag: lists never carry inputs here (the index does not hold them).
+                "showInput" if value == "false" => {}
+                "showInput" => {
+                    return Err(invalid(
+                        "showInput",
+                        "false (lists carry no inputs; read the instance for its input)",
+                        &value,
+                    )
+                    .into());
+                }
+                _ => return Err(invalid("(parameter name)", LIST_PARAMETERS, &name).into()),
+            }
+        }
+        if let (Some(from), Some(to)) = (filter.created_from, filter.created_to)
+            && from > to
+        {
+            let value = format!("{} is after createdTimeTo", rfc3339(from));
+            return Err(invalid("createdTimeFrom", "a time at or before createdTimeTo", &value).into());
+        }
+        if let Some(header) = request.headers().get(CONTINUATION_TOKEN) {
+            let header = header.to_str().map_err(|_| InvalidToken::Tampered)?;
+            if token.as_deref().is_some_and(|token| token != header) {
+                return Err(invalid(
+                    "continuationToken",
+                    "the same token as the x-ms-continuation-token header",
+                    header,
+                )
+                .into());
+            }
+            token = Some(header.to_owned());
+        }
+        Ok(Self { filter, top: top.unwrap_or(DEFAULT_PAGE_SIZE), token: token.filter(|token| !token.is_empty()) })
+    }
+}
+
+/// How many instances a page holds unless `top` says otherwise.
+const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// A known parameter's name, for an error (unknown ones are named in the value).
+fn leak_name(name: &str) -> &'static str {
+    LIST_PARAMETERS.split(", ").find(|known| *known == name).unwrap_or("(parameter name)")
 }

@@ -2,7 +2,8 @@
 //! links to an instance's endpoints.
 
 use super::app::App;
-use crate::domain::{ExecutionArn, InstanceId, Record, Status, StoredInput, time::rfc3339};
+use crate::domain::listing::RuntimeStatus;
+use crate::domain::{ExecutionArn, InstanceId, Record, StoredInput, time::rfc3339};
 use crate::service::{StartOutcome, Started};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -42,18 +43,6 @@ pub(super) fn started_response<S, E>(
     response
 }
 
-/// Durable's runtime status names.
-pub fn runtime_status(status: Status) -> &'static str {
-    match status {
-        Status::Starting => "Pending",
-        Status::Running => "Running",
-        Status::Succeeded => "Completed",
-        // Durable has no "timed out" nor "never started": both are failures there.
-        Status::Failed | Status::TimedOut | Status::StartFailed => "Failed",
-        Status::Aborted => "Terminated",
-    }
-}
-
 /// Stored JSON text as JSON, or as a string if it is not JSON.
 pub(super) fn json_value(text: Option<&str>) -> serde_json::Value {
     text.map_or(serde_json::Value::Null, |text| {
@@ -70,7 +59,7 @@ pub(super) fn status_body(record: &Record) -> serde_json::Value {
     json!({
         "instanceId": record.instance_id,
         "name": record.function_name,
-        "runtimeStatus": runtime_status(record.status),
+        "runtimeStatus": RuntimeStatus::of(record.status).as_str(),
         "status": record.status.as_str(),
         "input": input,
         "output": json_value(record.output.as_deref()),

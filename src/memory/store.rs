@@ -1,9 +1,12 @@
 //! Records and idempotency-key entries in memory, with DynamoDB's conditions.
 
 use super::lock::locked;
+use crate::domain::listing::{ListPosition, list_partition};
 use crate::domain::record::{MAX_STORED_CAUSE_BYTES, START_FAILED_ERROR, bounded};
 use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
-use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
+use crate::ports::{
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -28,6 +31,8 @@ pub enum StoreOp {
     ReplaceKey,
     /// The deletion of a key's entry.
     DeleteKey,
+    /// A page of a list.
+    List,
 }
 
 /// A fault for the next call of an operation.
@@ -204,6 +209,39 @@ impl InstanceStore for MemoryStore {
             if keys.get(key_hash).is_some_and(|held| held.execution_name == *execution_name) {
                 keys.remove(key_hash);
             }
+        })
+    }
+
+    async fn list(&self, page: ListPage<'_>) -> Result<Listed, StoreError> {
+        self.write(StoreOp::List, || {
+            let filter = page.filter;
+            // The index, newest first; items of one creation time in key order.
+            let mut indexed: Vec<Record> = locked(&self.records)
+                .values()
+                .filter(|r| list_partition(&r.key, r.status) == page.partition)
+                .filter(|r| filter.created_from.is_none_or(|from| r.created_at >= from))
+                .filter(|r| filter.created_to.is_none_or(|to| r.created_at <= to))
+                .cloned()
+                .collect();
+            indexed.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.key.as_str().cmp(a.key.as_str())));
+            let start = page.after.map_or(0, |after| {
+                indexed
+                    .iter()
+                    .position(|r| (r.created_at, r.key.as_str()) < (after.created_at, after.key.as_str()))
+                    .unwrap_or(indexed.len())
+            });
+            let read: Vec<Record> = indexed.into_iter().skip(start).take(page.limit).collect();
+            let next = (read.len() == page.limit)
+                .then(|| read.last().map(|r| ListPosition { key: r.key.clone(), created_at: r.created_at }))
+                .flatten();
+            let records = read
+                .into_iter()
+                .filter(|r| filter.function_name.as_ref().is_none_or(|f| r.function_name == *f))
+                .filter(|r| filter.instance_id_prefix.as_ref().is_none_or(|p| r.instance_id.starts_with(p.as_str())))
+                // The index does not project the input.
+                .map(|r| Record { input: None, ..r })
+                .collect();
+            Listed { records, next }
         })
     }
 }

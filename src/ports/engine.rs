@@ -54,8 +54,8 @@ impl ExecutionState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 /// How a Step Functions call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     /// The request was refused and nothing was started.
     #[error("Step Functions refused the request ({code}): {message}")]

@@ -6,4 +6,6 @@ mod engine;
 mod store;
 
 pub use engine::{Engine, EngineError, ExecutionState, WorkflowType};
-pub use store::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
+pub use store::{
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+};

@@ -1,6 +1,7 @@
 //! The store port: where records and idempotency keys live (DynamoDB).
 
 use super::engine::ExecutionState;
+use crate::domain::listing::{ListFilter, ListPosition};
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use std::future::Future;
 
@@ -146,11 +147,33 @@ pub enum Conditional {
     Refused(Option<Box<Record>>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// One page of one index partition (see [`crate::domain::listing`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ListPage<'a> {
+    /// The `byStatus` partition, `<runtimeStatus>#<shard>`.
+    pub partition: &'a str,
+    /// The list's filters: the creation range as the key condition, the rest as a filter.
+    pub filter: &'a ListFilter,
+    /// Go on after this item (`None`: from the partition's newest).
+    pub after: Option<&'a ListPosition>,
+    /// At most this many items are read (before the filters: a page can hold fewer).
+    pub limit: usize,
+}
+
+/// What a page read: its records, newest first, and where the partition goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The records read that pass the filters (without their input).
+    pub records: Vec<Record>,
+    /// The last item read, if the partition may hold more.
+    pub next: Option<ListPosition>,
+}
+
 /// How a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("the instance store is throttling requests: {0}")]
     /// Throttled: retrying later helps.
+    #[error("the instance store is throttling requests: {0}")]
     Throttled(String),
     /// Timeout, connection lost, 5xx: retrying later may help.
     #[error("the instance store is unavailable: {0}")]
@@ -158,8 +181,8 @@ pub enum StoreError {
     /// Refused for a reason a retry does not fix (missing table, permissions…).
     #[error("the instance store refused the request: {0}")]
     Failed(String),
-    #[error("a stored record is malformed: {0}")]
     /// A stored item the service cannot read.
+    #[error("a stored record is malformed: {0}")]
     Corrupt(String),
 }
 
@@ -212,6 +235,9 @@ pub trait InstanceStore: Send + Sync {
         entry: &KeyEntry,
         execution_name: &ExecutionName,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One page of a list: one Query of the `byStatus` index, never a Scan.
+    fn list(&self, page: ListPage<'_>) -> impl Future<Output = Result<Listed, StoreError>> + Send;
 
     /// Deletes the key's entry if it still names `execution_name`.
     fn delete_key(

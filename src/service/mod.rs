@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod keys;
 mod launch;
+mod list;
 mod purge;
 mod reconcile;
 mod replace;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use events::{EventOutcome, StatusChange};
+pub use list::Page;
 pub use request::{StartOutcome, StartRequest, Started};
 pub use singleton::{Clock, Singleton, system_clock};
 pub use standard_check::StandardCheck;

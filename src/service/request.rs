@@ -41,8 +41,8 @@ pub enum StartOutcome {
     Existing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
 /// What a start answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
     /// The execution the answer names: the new one, the running one
     /// (`useExisting`), or the one the request's idempotency key started.

@@ -3,6 +3,7 @@
 
 mod faults;
 mod hostile;
+mod list;
 mod policy;
 mod schedule;
 mod sources;

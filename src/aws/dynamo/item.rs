@@ -1,11 +1,31 @@
 //! Records and key entries as DynamoDB items, and back.
 
+use crate::domain::listing::list_partition;
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, StateMachineArn, Status, StoredInput};
 use crate::ports::{KeyEntry, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// The `byStatus` index: partition key [`LIST_PARTITION`], sort key `createdAt`.
+pub const BY_STATUS_INDEX: &str = "byStatus";
+/// The index's partition key, `<runtimeStatus>#<shard>` (see [`crate::domain::listing`]).
+pub const LIST_PARTITION: &str = "listPartition";
+/// What the index keeps of a record besides its keys: what a list shows, not
+/// the input (up to 16 KiB that every start would write twice).
+pub const BY_STATUS_PROJECTION: [&str; 10] = [
+    "instanceId",
+    "functionName",
+    "status",
+    "stateMachineArn",
+    "executionName",
+    "executionArn",
+    "updatedAt",
+    "output",
+    "error",
+    "cause",
+];
 
 /// The table's partition key: the instance key (hex), or `key#` + a key's hash.
 pub const PK: &str = "pk";
@@ -27,6 +47,7 @@ pub(super) fn to_item(r: &Record) -> Item {
         ("instanceId".into(), s(&r.instance_id)),
         ("functionName".into(), s(&r.function_name)),
         ("status".into(), s(r.status.as_str())),
+        (LIST_PARTITION.into(), s(list_partition(&r.key, r.status))),
         ("stateMachineArn".into(), s(r.state_machine_arn.as_str())),
         ("executionName".into(), s(r.execution_name.as_str())),
         ("executionArn".into(), s(r.execution_arn.as_str())),

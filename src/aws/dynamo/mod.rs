@@ -4,5 +4,5 @@
 mod item;
 mod store;
 
-pub use item::{PK, TTL_ATTRIBUTE};
+pub use item::{BY_STATUS_INDEX, BY_STATUS_PROJECTION, LIST_PARTITION, PK, TTL_ATTRIBUTE};
 pub use store::DynamoStore;

@@ -3,8 +3,11 @@
 
 use super::item::*;
 use crate::aws::sdk_error::{Failure, classify, describe_error};
+use crate::domain::listing::{ListPosition, list_partition};
 use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
-use crate::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, StoreError};
+use crate::ports::{
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -16,8 +19,8 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone)]
 /// The [`InstanceStore`] on one DynamoDB table.
+#[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -138,11 +141,13 @@ impl InstanceStore for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
             .update_expression(
-                "SET #status = :failed, #updatedAt = :now, #error = :error, #cause = :cause, #ttl = :ttl REMOVE #leaseUntil",
+                "SET #status = :failed, #listPartition = :listPartition, #updatedAt = :now, #error = :error, \
+                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil",
             )
             .condition_expression("#status = :starting AND #executionName = :name")
             .set_expression_attribute_names(Some(HashMap::from([
                 ("#status".into(), "status".into()),
+                ("#listPartition".into(), LIST_PARTITION.into()),
                 ("#updatedAt".into(), "updatedAt".into()),
                 ("#error".into(), "error".into()),
                 ("#cause".into(), "cause".into()),
@@ -152,6 +157,7 @@ impl InstanceStore for DynamoStore {
             ])))
             .set_expression_attribute_values(Some(Item::from([
                 (":failed".into(), s(Status::StartFailed.as_str())),
+                (":listPartition".into(), s(list_partition(key, Status::StartFailed))),
                 (":starting".into(), s(Status::Starting.as_str())),
                 (":now".into(), n(now)),
                 (":error".into(), s(crate::domain::record::START_FAILED_ERROR)),
@@ -172,6 +178,7 @@ impl InstanceStore for DynamoStore {
         let state = &update.state;
         let mut names = HashMap::from([
             ("#status".to_owned(), "status".to_owned()),
+            ("#listPartition".into(), LIST_PARTITION.into()),
             ("#executionArn".into(), "executionArn".into()),
             ("#updatedAt".into(), "updatedAt".into()),
             ("#confirmedAt".into(), "confirmedAt".into()),
@@ -180,6 +187,7 @@ impl InstanceStore for DynamoStore {
         ]);
         let mut values = Item::from([
             (":status".to_owned(), s(state.status.as_str())),
+            (":listPartition".into(), s(list_partition(key, state.status))),
             (":arn".into(), s(update.execution_arn.as_str())),
             (":now".into(), n(update.observed_at)),
             (":redriveCount".into(), n(state.redrive_count)),
@@ -187,6 +195,7 @@ impl InstanceStore for DynamoStore {
         let from = placeholders("f", update.from, &mut values);
         let mut set = vec![
             "#status = :status".to_owned(),
+            "#listPartition = :listPartition".into(),
             "#updatedAt = :now".into(),
             "#confirmedAt = :now".into(),
             "#redriveCount = :redriveCount".into(),
@@ -303,6 +312,64 @@ impl InstanceStore for DynamoStore {
             }
             Err(err) => Err(store_error(&err)),
         }
+    }
+
+    async fn list(&self, page: ListPage<'_>) -> Result<Listed, StoreError> {
+        let filter = page.filter;
+        let mut names = HashMap::from([("#partition".to_owned(), LIST_PARTITION.to_owned())]);
+        let mut values = Item::from([(":partition".to_owned(), s(page.partition))]);
+        let mut key_condition = "#partition = :partition".to_owned();
+        if filter.created_from.is_some() || filter.created_to.is_some() {
+            names.insert("#createdAt".into(), "createdAt".into());
+            values.insert(":from".into(), n(filter.created_from.unwrap_or(0)));
+            values.insert(":to".into(), n(filter.created_to.unwrap_or(Millis::MAX)));
+            key_condition.push_str(" AND #createdAt BETWEEN :from AND :to");
+        }
+        let mut filters = Vec::new();
+        if let Some(function_name) = &filter.function_name {
+            names.insert("#functionName".into(), "functionName".into());
+            values.insert(":functionName".into(), s(function_name));
+            filters.push("#functionName = :functionName");
+        }
+        if let Some(prefix) = &filter.instance_id_prefix {
+            names.insert("#instanceId".into(), "instanceId".into());
+            values.insert(":prefix".into(), s(prefix));
+            filters.push("begins_with(#instanceId, :prefix)");
+        }
+        // The position a token carried was signed by this service; it is rebuilt here, never passed as given.
+        let start = page.after.map(|after| {
+            Item::from([
+                (PK.to_owned(), s(after.key.as_str())),
+                (LIST_PARTITION.to_owned(), s(page.partition)),
+                ("createdAt".to_owned(), n(after.created_at)),
+            ])
+        });
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_STATUS_INDEX)
+            .key_condition_expression(key_condition)
+            .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .set_exclusive_start_key(start)
+            .scan_index_forward(false)
+            .limit(i32::try_from(page.limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        let records = answer.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = match answer.last_evaluated_key() {
+            None => None,
+            Some(last) => Some(ListPosition {
+                key: parsed(required(text_of(last, PK), "a page's last key", PK), |key| {
+                    InstanceKey::from_hex(key).ok_or("not an instance key")
+                })?,
+                created_at: required(number_of(last, "createdAt"), "a page's last key", "createdAt")?,
+            }),
+        };
+        Ok(Listed { records, next })
     }
 
     async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {

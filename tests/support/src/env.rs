@@ -6,7 +6,11 @@ use crate::clock::TestClock;
 use crate::faults::{Faults, FaultyHttpClient};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
+use sfn_singleton::aws::dynamo::{BY_STATUS_INDEX, BY_STATUS_PROJECTION, LIST_PARTITION};
 use sfn_singleton::aws::{DynamoStore, StepFunctions};
 use sfn_singleton::config::{Config, Function};
 use sfn_singleton::domain::{InstanceId, Record, StateMachineArn, Timings};
@@ -145,6 +149,7 @@ impl TestEnv {
 
     pub fn config(&self) -> Config {
         Config {
+            page_token_key: "a test's page token key, 32 characters or more".to_owned(),
             table_name: self.table.clone(),
             functions: self.functions.iter().map(|(name, arn)| (name.clone(), Function::new(arn.clone()))).collect(),
             timings: self.timings.clone(),
@@ -246,14 +251,37 @@ fn parse_arn(arn: &str) -> StateMachineArn {
     StateMachineArn::parse(arn).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The table as `template.yaml` defines it: `pk`, and the `byStatus` index.
 async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
-    let key = |kind| KeySchemaElement::builder().attribute_name("pk").key_type(kind).build();
-    let attribute = AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build();
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let attribute = |name: &str, kind| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let projection = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .set_non_key_attributes(Some(BY_STATUS_PROJECTION.map(str::to_owned).to_vec()))
+        .build();
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(BY_STATUS_INDEX)
+        .key_schema(key(LIST_PARTITION, KeyType::Hash))
+        .key_schema(key("createdAt", KeyType::Range))
+        .projection(projection)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     dynamo
         .create_table()
         .table_name(table)
-        .key_schema(key(KeyType::Hash).unwrap_or_else(|e| panic!("{e}")))
-        .attribute_definitions(attribute.unwrap_or_else(|e| panic!("{e}")))
+        .key_schema(key("pk", KeyType::Hash))
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute(LIST_PARTITION, ScalarAttributeType::S))
+        .attribute_definitions(attribute("createdAt", ScalarAttributeType::N))
+        .global_secondary_indexes(index)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
