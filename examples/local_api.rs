@@ -151,8 +151,9 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8], id: u64) -> serde_jso
 }
 
 /// The template's routes (`ANY` each), as API Gateway matches them.
-const ROUTES: [&str; 4] = [
+const ROUTES: [&str; 5] = [
     "/orchestrators/{functionName}/{instanceId}",
+    "/instances",
     "/instances/{instanceId}",
     "/instances/{instanceId}/terminate",
     "/instances/{instanceId}/restart",

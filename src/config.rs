@@ -162,13 +162,9 @@ impl Config {
                 return Err(invalid(PAGE_TOKEN_KEY, format!("is {} characters; at least 32 are needed", key.len())));
             }
             Some(key) => key,
-            None => {
-                // Tokens then hold only within this process: fine for one local process, not for a fleet.
-                tracing::warn!(
-                    "{PAGE_TOKEN_KEY} is not set: continuation tokens are signed with a key of this process"
-                );
-                (0..64).map(|_| fastrand::alphanumeric()).collect()
-            }
+            // Tokens then hold only within this process: fine for one local process, not for a fleet
+            // (the http binary warns; the other functions issue no tokens).
+            None => (0..64).map(|_| fastrand::alphanumeric()).collect(),
         };
         Ok(Config { table_name, functions, timings, retry_after_secs, public_base_url, page_token_key })
     }
@@ -270,6 +266,18 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_page_token_key_is_long_enough_or_made_per_process() {
+        let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
+        let short = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, "too short")]);
+        assert!(matches!(short, Err(ConfigError::Invalid { var: PAGE_TOKEN_KEY, .. })), "{short:?}");
+        let key = "k".repeat(32);
+        let given = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, &key)]);
+        assert_eq!(given.map(|c| c.page_token_key).ok(), Some(key));
+        let made = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions)]).map(|c| c.page_token_key.len());
+        assert_eq!(made.ok(), Some(64));
     }
 
     #[test]

@@ -122,7 +122,10 @@ def role_problems(template):
         ["states:StartExecution", "states:DescribeStateMachine"], *({"Ref": m} for m in machines)
     )
     wanted = {
-        "HttpFunctionRole": shared | starts | on(logs, arn("HttpFunctionLogs")),
+        "HttpFunctionRole": shared
+        | starts
+        | on(logs, arn("HttpFunctionLogs"))
+        | on(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/byStatus"}),
         "ScheduledFunctionRole": shared
         | starts
         | on(logs, arn("ScheduledFunctionLogs"))

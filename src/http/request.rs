@@ -7,7 +7,7 @@ use crate::domain::InstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};
 use crate::domain::listing::{InvalidFilter, InvalidToken, ListFilter, MAX_PAGE_SIZE, RuntimeStatus};
 use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKey, ReusePolicy, StartPolicy};
-use crate::domain::time::{parse_rfc3339, rfc3339};
+use crate::domain::time::parse_rfc3339;
 use lambda_http::Request;
 use lambda_http::http::header;
 
@@ -168,12 +168,6 @@ impl ListRequest {
                 }
                 _ => return Err(invalid("(parameter name)", LIST_PARAMETERS, &name).into()),
             }
-        }
-        if let (Some(from), Some(to)) = (filter.created_from, filter.created_to)
-            && from > to
-        {
-            let value = format!("{} is after createdTimeTo", rfc3339(from));
-            return Err(invalid("createdTimeFrom", "a time at or before createdTimeTo", &value).into());
         }
         if let Some(header) = request.headers().get(CONTINUATION_TOKEN) {
             let header = header.to_str().map_err(|_| InvalidToken::Tampered)?;

@@ -22,7 +22,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     pub async fn list(&self, filter: &ListFilter, cursor: Option<Cursor>, top: usize) -> Result<Page> {
         let partitions = filter.partitions();
         let cursor = cursor.unwrap_or(Cursor { partition: 0, after: None });
-        let Some(partition) = partitions.get(cursor.partition) else {
+        let empty_range = filter.created_from.zip(filter.created_to).is_some_and(|(from, to)| from > to);
+        let Some(partition) = partitions.get(cursor.partition).filter(|_| !empty_range) else {
             return Ok(Page { records: Vec::new(), next: None });
         };
         let page = ListPage { partition, filter, after: cursor.after.as_ref(), limit: top };

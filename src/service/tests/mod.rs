@@ -6,6 +6,7 @@
 mod events;
 mod keys;
 mod launch;
+mod list;
 mod purge;
 mod reconcile;
 mod start;
