@@ -271,12 +271,12 @@ mod tests {
     #[test]
     fn the_page_token_key_is_long_enough_or_made_per_process() {
         let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
-        let short = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, "too short")]);
+        let short = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, "too short")]);
         assert!(matches!(short, Err(ConfigError::Invalid { var: PAGE_TOKEN_KEY, .. })), "{short:?}");
         let key = "k".repeat(32);
-        let given = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, &key)]);
+        let given = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &functions), (PAGE_TOKEN_KEY, &key)]);
         assert_eq!(given.map(|c| c.page_token_key).ok(), Some(key));
-        let made = config(&[(TABLE_NAME, "t"), (FUNCTIONS, &functions)]).map(|c| c.page_token_key.len());
+        let made = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &functions)]).map(|c| c.page_token_key.len());
         assert_eq!(made.ok(), Some(64));
     }
 
