@@ -129,11 +129,6 @@ impl ListFilter {
         statuses.iter().flat_map(|status| (0..SHARDS).map(move |shard| format!("{status}#{shard}"))).collect()
     }
 
-    /// Whether the filter says anything at all (a bulk purge needs one).
-    pub fn is_empty(&self) -> bool {
-        *self == ListFilter::default()
-    }
-
     /// What identifies this filter in its continuation tokens.
     fn digest(&self) -> String {
         let mut hash = Sha256::new();

@@ -67,8 +67,12 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             routes::start(app, request, &function_name, &instance_id, &links).await
         }
         Route::Instances => {
-            allow(method, &[Method::GET], "GET")?;
-            routes::list(app, request).await
+            allow(method, &[Method::GET, Method::DELETE], "GET, DELETE")?;
+            if method == Method::GET {
+                routes::list(app, request).await
+            } else {
+                routes::purge_matching(app, request).await
+            }
         }
         Route::Instance { instance_id } => {
             allow(method, &[Method::GET, Method::DELETE], "GET, DELETE")?;

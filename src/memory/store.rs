@@ -160,11 +160,11 @@ impl InstanceStore for MemoryStore {
         })
     }
 
-    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
+    async fn purge(&self, key: &InstanceKey, run: Option<&ExecutionName>) -> Result<Conditional, StoreError> {
         self.write(StoreOp::Purge, || {
             let mut records = locked(&self.records);
             match records.get(key) {
-                Some(record) if record.status.is_terminal() => {
+                Some(record) if record.status.is_terminal() && run.is_none_or(|run| record.execution_name == *run) => {
                     records.remove(key);
                     Conditional::Written
                 }

@@ -246,7 +246,13 @@ pub trait InstanceStore: Send + Sync {
         execution_name: &ExecutionName,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes the record if it is terminal. One attempt, never retried below
-    /// the port: the service retries, knowing whether an attempt may have landed.
-    fn purge(&self, key: &InstanceKey) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
+    /// Deletes the record if it is terminal (and, with `run`, still names that
+    /// execution: a bulk purge deletes exactly the run it listed). One attempt,
+    /// never retried below the port: the service retries, knowing whether an
+    /// attempt may have landed.
+    fn purge(
+        &self,
+        key: &InstanceKey,
+        run: Option<&ExecutionName>,
+    ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 }

@@ -16,7 +16,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let key = instance_id.key();
         let (mut failed_attempts, mut rounds, mut may_have_deleted) = (0, 0, false);
         loop {
-            let refused = match self.store.purge(&key).await {
+            let refused = match self.store.purge(&key, None).await {
                 Ok(Conditional::Written) => return Ok(()),
                 Ok(Conditional::Refused(refused)) => refused,
                 Err(error) => {

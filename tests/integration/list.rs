@@ -167,3 +167,101 @@ async fn bad_filters_name_the_parameter_and_make_no_aws_call() {
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(env.calls.take(), Vec::<String>::new(), "no AWS call");
 }
+
+/// A DELETE of a list's filters; `one_page`: with a Lambda context whose deadline has passed,
+/// so that each request does one page and hands back a token.
+fn purge_request(query: &str, token: Option<&str>, one_page: bool) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let mut request = request(Method::DELETE, &format!("/instances?{query}"), "");
+    if let Some(token) = token {
+        request.headers_mut().insert("x-ms-continuation-token", token.parse().unwrap_or_else(|e| panic!("{e}")));
+    }
+    if one_page { request.with_lambda_context(lambda_http::Context::default()) } else { request }
+}
+
+/// Runs a bulk purge to its end, request after request: instances deleted, and requests made.
+async fn purge_all<S: sfn_singleton::ports::InstanceStore, E: sfn_singleton::ports::Engine>(
+    app: &sfn_singleton::http::App<S, E>,
+    query: &str,
+) -> (u64, usize) {
+    let (mut deleted, mut requests, mut token) = (0, 0, None::<String>);
+    loop {
+        let answer = call(app, purge_request(query, token.as_deref(), true)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        requests += 1;
+        let body = answer.json();
+        deleted += body["instancesDeleted"].as_u64().unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(body["continuationToken"].as_str(), answer.header("x-ms-continuation-token"));
+        match answer.header("x-ms-continuation-token") {
+            Some(next) => token = Some(next.to_owned()),
+            None => return (deleted, requests),
+        }
+        assert!(requests < 200, "the purge does not end");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_purge_deletes_the_ended_instances_it_selects_page_by_page_and_nothing_else() {
+    let env = TestEnv::new().await;
+    for i in 0..4 {
+        instance(&env, QUICK, &format!("done-{i}"), true).await;
+    }
+    instance(&env, FAILS, "failed-a", true).await;
+    instance(&env, FOREVER, "running-a", true).await;
+    let app = env.app();
+    let (deleted, requests) = purge_all(&app, "runtimeStatus=Completed").await;
+    assert_eq!(deleted, 4);
+    assert!(requests >= 8, "one index partition per request here: {requests}");
+    for id in ["failed-a", "running-a"] {
+        assert!(env.record(id).await.is_some(), "{id} kept");
+    }
+    assert!(env.record("done-0").await.is_none());
+    // Other filters narrow it; a running instance is never deleted.
+    assert_eq!(purge_all(&app, "runtimeStatus=Completed,Failed,Terminated&instanceIdPrefix=running").await.0, 0);
+    assert!(env.record("running-a").await.is_some());
+    assert_eq!(purge_all(&app, "runtimeStatus=Failed&instanceIdPrefix=f&functionName=AlwaysFails").await.0, 1);
+    assert!(env.record("failed-a").await.is_none());
+    // In one request when its time allows.
+    instance(&env, QUICK, "done-again", true).await;
+    let whole = call(&app, purge_request("runtimeStatus=Completed", None, false)).await;
+    assert_eq!((whole.status, whole.json()["instancesDeleted"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(whole.header("x-ms-continuation-token"), None);
+}
+
+#[tokio::test]
+async fn a_bulk_purge_without_a_filter_or_of_running_instances_is_refused_before_any_aws_call() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    for (query, parameter) in [
+        ("", "runtimeStatus"),
+        ("functionName=Quick", "runtimeStatus"),
+        ("runtimeStatus=Running", "runtimeStatus"),
+        ("runtimeStatus=Completed,Pending", "runtimeStatus"),
+        ("runtimeStatus=Completed&top=5", "top"),
+        ("createdTimeFrom=soon", "createdTimeFrom"),
+    ] {
+        let answer = call(&app, purge_request(query, None, false)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}: {}", answer.body);
+        let body = answer.json();
+        assert!(body["message"].as_str().is_some_and(|m| m.starts_with(parameter)), "{query}: {body}");
+    }
+    assert_eq!(env.calls.take(), Vec::<String>::new(), "no AWS call");
+}
+
+#[tokio::test]
+async fn a_bulk_purge_never_deletes_an_instance_restarted_after_it_was_listed() {
+    let env = TestEnv::new().await;
+    instance(&env, QUICK, "order-1", true).await;
+    let ended = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(ended.status, sfn_singleton::domain::Status::Succeeded);
+    // A restart's claim lands between the page's Query and its deletes.
+    let id = sfn_singleton::domain::InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
+    let name = sfn_singleton::domain::ExecutionName::new(&id, sfn_singleton::domain::StartToken::new(1, 2));
+    let restart = sfn_singleton::domain::Record::starting(&id, QUICK, env.machine(QUICK), &name, "{}", 5, 60_000);
+    let app = env.app_with(ClaimsAfterList::new(env.store(), restart), env.engine());
+    // The purge walks to the instance's partition, page by page; the claim follows the Query that lists it.
+    let (deleted, _) = purge_all(&app, "runtimeStatus=Completed").await;
+    assert_eq!(deleted, 0, "the listed run was replaced by a running one");
+    let kept = env.record("order-1").await.unwrap_or_else(|| panic!("the restarted instance was deleted"));
+    assert_eq!((kept.status, kept.execution_name), (sfn_singleton::domain::Status::Starting, name));
+}

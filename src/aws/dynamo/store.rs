@@ -372,16 +372,23 @@ impl InstanceStore for DynamoStore {
         Ok(Listed { records, next })
     }
 
-    async fn purge(&self, key: &InstanceKey) -> Result<Conditional, StoreError> {
+    async fn purge(&self, key: &InstanceKey, run: Option<&ExecutionName>) -> Result<Conditional, StoreError> {
         let mut values = Item::new();
+        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
         let terminal = placeholders("t", &Status::TERMINAL, &mut values);
+        let mut condition = format!("#status IN ({terminal})");
+        if let Some(run) = run {
+            names.insert("#executionName".into(), "executionName".into());
+            values.insert(":run".into(), s(run.as_str()));
+            condition.push_str(" AND #executionName = :run");
+        }
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
-            .condition_expression(format!("#status IN ({terminal})"))
-            .expression_attribute_names("#status", "status")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             // One attempt per call: the service retries, knowing which attempts may have deleted it.

@@ -2,6 +2,7 @@
 
 mod list;
 mod purge;
+mod purge_matching;
 mod restart;
 mod start;
 mod status;
@@ -9,6 +10,7 @@ mod terminate;
 
 pub(super) use list::list;
 pub(super) use purge::purge;
+pub(super) use purge_matching::purge_matching;
 pub(super) use restart::restart;
 pub(super) use start::start;
 pub(super) use status::status;

@@ -11,6 +11,7 @@
 //! - `engine`: the emulator's Step Functions with calls scripted ([`ScriptedEngine`]).
 //! - `http`: requests to the HTTP handler and their answers ([`Answer`]).
 //! - `events`: status events in SQS batches ([`sqs_batch`], [`deliver_event`]).
+//! - `racing`: a store whose list is followed by another request's claim ([`ClaimsAfterList`]).
 //! - `runtime_api`: a function's real binary under a minimal Lambda Runtime API ([`invoke`]).
 
 mod calls;
@@ -20,6 +21,7 @@ mod env;
 mod events;
 mod faults;
 mod http;
+mod racing;
 mod runtime_api;
 
 pub use calls::CallLog;
@@ -29,6 +31,7 @@ pub use env::*;
 pub use events::*;
 pub use faults::{Fault, Faults};
 pub use http::*;
+pub use racing::ClaimsAfterList;
 pub use runtime_api::{Invocation, invoke};
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName};
