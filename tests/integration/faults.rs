@@ -542,10 +542,11 @@ async fn a_state_machine_check_that_was_not_answered_is_asked_again_by_the_next_
 fn documented_statuses(operation_id: &str) -> Vec<String> {
     let spec = std::fs::read_to_string(format!("{}/openapi.yaml", env!("CARGO_MANIFEST_DIR")))
         .unwrap_or_else(|e| panic!("openapi.yaml: {e}"));
-    let start = spec.find(&format!("operationId: {operation_id}\n")).unwrap_or_else(|| panic!("no {operation_id}"));
-    let block = &spec[start..];
-    let end =
-        block.find("operationId:").and_then(|first| block[first + 1..].find("operationId:")).unwrap_or(block.len());
+    // An operation's own line (links name operations too, further indented).
+    let own = |id: &str| format!("\n      operationId: {id}\n");
+    let start = spec.find(&own(operation_id)).unwrap_or_else(|| panic!("no {operation_id}"));
+    let block = &spec[start + 1..];
+    let end = block[1..].find("\n      operationId: ").map_or(block.len(), |next| next + 1);
     let block = &block[..end];
     block.lines().filter_map(|line| line.trim().strip_prefix('"')?.split('"').next()).map(str::to_owned).collect()
 }
