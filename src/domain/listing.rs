@@ -131,22 +131,21 @@ impl ListFilter {
 
     /// What identifies this filter in its continuation tokens.
     fn digest(&self) -> String {
-        let mut hash = Sha256::new();
-        for status in &self.runtime_statuses {
-            hash.update(status.as_str());
-            hash.update(b",");
-        }
+        // Each part length-prefixed: no two filters serialise alike.
+        let statuses: Vec<&str> = self.runtime_statuses.iter().map(|status| status.as_str()).collect();
         let parts = [
-            self.function_name.clone().unwrap_or_default(),
-            self.created_from.map(rfc3339).unwrap_or_default(),
-            self.created_to.map(rfc3339).unwrap_or_default(),
-            self.instance_id_prefix.clone().unwrap_or_default(),
+            statuses.join(","),
+            self.function_name.clone().map_or_else(|| "-".to_owned(), |name| format!("={name}")),
+            self.created_from.map_or_else(|| "-".to_owned(), rfc3339),
+            self.created_to.map_or_else(|| "-".to_owned(), rfc3339),
+            self.instance_id_prefix.clone().map_or_else(|| "-".to_owned(), |prefix| format!("={prefix}")),
         ];
+        let mut hash = Sha256::new();
         for part in parts {
-            hash.update(b"\n");
+            hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }
-        hex(&hash.finalize()[..8])
+        hex(&hash.finalize()[..16])
     }
 }
 
@@ -362,6 +361,14 @@ mod tests {
             TokenSigner::new(b"another key of the right length!").read(&filter, &token),
             Err(InvalidToken::Tampered)
         );
+        // Filters that serialise alike without length prefixes are told apart.
+        let newline_name = ListFilter { function_name: Some("a\n".into()), ..ListFilter::default() };
+        let newline_prefix = ListFilter {
+            function_name: Some("a".into()),
+            instance_id_prefix: Some("\n".into()),
+            ..ListFilter::default()
+        };
+        assert_ne!(newline_name.digest(), newline_prefix.digest());
         let other = ListFilter { function_name: Some("Other".into()), ..ListFilter::default() };
         assert_eq!(signer.read(&other, &token), Err(InvalidToken::OtherQuery));
     }

@@ -65,6 +65,9 @@ pub fn parse_rfc3339(text: &str) -> Option<Millis> {
             if hours.len() != 2 || minutes.len() != 2 {
                 return None;
             }
+            if !(hours.bytes().chain(minutes.bytes()).all(|b| b.is_ascii_digit())) {
+                return None;
+            }
             let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
             if hours > 23 || minutes > 59 {
                 return None;
@@ -128,6 +131,7 @@ mod tests {
             "2026-02-30T00:00:00Z",
             "2026-11-25T24:00:00Z",
             "2026-11-25T14:22:02+1:00",
+            "2026-11-25T14:22:02++1:00",
             "2026-11-25T14:22:02.Z",
             "yesterday",
             "2026-11-25T14:22:02Zjunk",

@@ -122,7 +122,7 @@ impl ListRequest {
             }
             match name.as_ref() {
                 "runtimeStatus" => {
-                    for status in value.split(',').map(str::trim) {
+                    for status in value.split(',') {
                         let status = RuntimeStatus::parse(status)?;
                         if !filter.runtime_statuses.contains(&status) {
                             filter.runtime_statuses.push(status);
@@ -152,7 +152,8 @@ impl ListRequest {
                 }
                 "top" => {
                     let accepts = "a page size from 1 to 1000";
-                    let parsed = value.parse::<usize>().ok().filter(|top| (1..=MAX_PAGE_SIZE).contains(top));
+                    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                    let parsed = value.parse::<usize>().ok().filter(|top| digits && (1..=MAX_PAGE_SIZE).contains(top));
                     top = Some(parsed.ok_or_else(|| invalid("top", accepts, &value))?);
                 }
                 "continuationToken" => token = Some(value.into_owned()),

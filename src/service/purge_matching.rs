@@ -35,18 +35,30 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let started = tokio::time::Instant::now();
         let (mut deleted, mut cursor) = (0, cursor);
         loop {
-            let page = self.list(filter, cursor, PURGE_PAGE).await?;
+            let page = self.list(filter, cursor.clone(), PURGE_PAGE).await?;
             let deletes = page
                 .records
                 .iter()
                 .filter(|record| record.status.is_terminal())
                 .map(|record| self.store.purge(&record.key, Some(&record.execution_name)));
+            let mut failed = None;
             for outcome in join_all(deletes).await {
-                match outcome? {
-                    Conditional::Written => deleted += 1,
+                match outcome {
+                    Ok(Conditional::Written) => deleted += 1,
                     // Restarted (or purged) since it was listed: not this purge's to delete.
-                    Conditional::Refused(_) => {}
+                    Ok(Conditional::Refused(_)) => {}
+                    Err(error) => failed = Some(error),
                 }
+            }
+            match failed {
+                // Throttled or unanswered: stop with what is done, and a token that reads this page
+                // again (what was deleted is gone from it), rather than lose the count.
+                Some(error) if error.is_transient() && deleted > 0 => {
+                    tracing::warn!(%error, deleted, "bulk purge stopped early; its token goes on");
+                    return Ok(Purged { deleted, next: Some(cursor.unwrap_or(Cursor { partition: 0, after: None })) });
+                }
+                Some(error) => return Err(error.into()),
+                None => {}
             }
             cursor = page.next;
             if cursor.is_none() || started.elapsed() >= budget {

@@ -163,9 +163,16 @@ async fn bad_filters_name_the_parameter_and_make_no_aws_call() {
     let empty = call(&app, request(Method::GET, &format!("/instances?{backwards}"), "")).await;
     assert_eq!((empty.status, empty.body.as_str()), (StatusCode::OK, "[]"), "an empty range is an empty list");
     assert_eq!(empty.header("x-ms-continuation-token"), None);
+    for query in ["runtimeStatus=%20Pending", "top=%2B5", "createdTimeFrom=2026-11-25T14:22:02%2B%2B1:00"] {
+        let answer = call(&app, request(Method::GET, &format!("/instances?{query}"), "")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}: {}", answer.body);
+    }
     let post = call(&app, request(Method::POST, "/instances", "")).await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(env.calls.take(), Vec::<String>::new(), "no AWS call");
+    // Before 1970 alone: a range DynamoDB takes (its lower bound is the smallest time, not 0).
+    let (old, _) = walk(&env, "createdTimeTo=1969-12-31T00:00:00Z").await;
+    assert!(old.is_empty());
 }
 
 /// A DELETE of a list's filters; `one_page`: with a Lambda context whose deadline has passed,

@@ -321,7 +321,7 @@ impl InstanceStore for DynamoStore {
         let mut key_condition = "#partition = :partition".to_owned();
         if filter.created_from.is_some() || filter.created_to.is_some() {
             names.insert("#createdAt".into(), "createdAt".into());
-            values.insert(":from".into(), n(filter.created_from.unwrap_or(0)));
+            values.insert(":from".into(), n(filter.created_from.unwrap_or(Millis::MIN)));
             values.insert(":to".into(), n(filter.created_to.unwrap_or(Millis::MAX)));
             key_condition.push_str(" AND #createdAt BETWEEN :from AND :to");
         }

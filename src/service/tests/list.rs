@@ -55,3 +55,30 @@ async fn a_creation_range_that_ends_before_it_starts_is_an_empty_list_without_a_
     let page = given.service.list(&backwards, None, 10).await;
     assert_eq!(page.ok(), Some(Page { records: Vec::new(), next: None }));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_purge_throttled_midway_stops_with_its_count_and_a_token_that_goes_on() {
+    use crate::domain::listing::list_partition;
+    let mut given = given();
+    // Two instances in one index partition: one page, two deletes.
+    let id = |i: usize| InstanceId::parse(&format!("id-{i}")).unwrap_or_else(|e| panic!("{e}"));
+    let partition = |i: usize| list_partition(&id(i).key(), Status::Succeeded);
+    let second = (1..100).find(|i| partition(*i) == partition(0)).unwrap_or_else(|| panic!("no pair"));
+    for i in [0, second] {
+        given.id = id(i);
+        let arn = arn_of(&given.start().await);
+        given.ends(&arn, Status::Succeeded).await;
+    }
+    let completed = ListFilter { runtime_statuses: vec![RuntimeStatus::Completed], ..ListFilter::default() };
+    let throttled = crate::ports::StoreError::Throttled("slow down".into());
+    given.service.store().fail_next(crate::memory::StoreOp::Purge, crate::memory::StoreFault::Fails(throttled));
+    let budget = std::time::Duration::from_secs(60);
+    let first = given.service.purge_matching(&completed, None, budget).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.deleted, 1, "the other delete's count is kept");
+    assert!(first.next.is_some(), "and a token to go on");
+    let rest = given.service.purge_matching(&completed, first.next, budget).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((rest.deleted, rest.next), (1, None));
+    for i in [0, second] {
+        assert!(given.service.store().record(&id(i).key()).is_none());
+    }
+}
