@@ -6,7 +6,7 @@ use crate::ports::{Engine, InstanceStore};
 use crate::service::{EventOutcome, Singleton};
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
 /// Handles one event. Errors only for what a retry can fix (a throttled or
@@ -46,6 +46,20 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     }
     .instrument(span)
     .await
+}
+
+/// Time kept back from the invocation's deadline to answer with the records not done.
+const MARGIN: Duration = Duration::from_secs(2);
+/// At least this long for a batch, whatever the deadline says: a local runtime
+/// (`cargo lambda watch`) hands out deadlines closer than the margin, and on AWS
+/// a function's timeout is at least 10 s here.
+const MIN_BUDGET: Duration = Duration::from_secs(1);
+
+/// The time a batch may take: records not done by `deadline_millis` (epoch ms)
+/// less a margin are reported, not lost with a timed-out invocation.
+pub fn budget(deadline_millis: u64, now: SystemTime) -> Duration {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_millis);
+    deadline.duration_since(now).unwrap_or_default().saturating_sub(MARGIN).max(MIN_BUDGET)
 }
 
 /// Handles one SQS batch of EventBridge events (each message's body is the
@@ -92,4 +106,17 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_gets_its_invocations_time_less_the_margin_and_never_none() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(budget(1_030_000, now), Duration::from_secs(28));
+        assert_eq!(budget(1_000_500, now), MIN_BUDGET, "closer than the margin");
+        assert_eq!(budget(0, now), MIN_BUDGET, "in the past");
+    }
 }

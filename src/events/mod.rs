@@ -11,6 +11,6 @@ mod batch;
 mod detail;
 mod error;
 
-pub use batch::{SqsBatchResponse, SqsEvent, handle, handle_batch};
+pub use batch::{SqsBatchResponse, SqsEvent, budget, handle, handle_batch};
 pub use detail::{DETAIL_TYPE, ExecutionStatusChange, Malformed, SOURCE, parse};
 pub use error::Error;
