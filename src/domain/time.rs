@@ -16,6 +16,12 @@ pub fn rfc3339(millis: Millis) -> String {
     )
 }
 
+/// The time from `now` to an invocation's deadline (Lambda's epoch milliseconds); none once it passed.
+pub fn time_left(deadline_millis: u64, now: std::time::SystemTime) -> std::time::Duration {
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_millis);
+    deadline.duration_since(now).unwrap_or_default()
+}
+
 /// Epoch milliseconds of an RFC 3339 timestamp (`2026-11-25T14:22:02Z`,
 /// `…02.123Z`, `…02+01:00`; a lowercase `t`/`z` too); `None` if it is not one.
 pub fn parse_rfc3339(text: &str) -> Option<Millis> {

@@ -2,11 +2,12 @@
 
 use super::detail::parse;
 use super::error::Error;
+use crate::domain::time::time_left;
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{EventOutcome, Singleton};
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tracing::Instrument;
 
 /// Handles one event. Errors only for what a retry can fix (a throttled or
@@ -58,8 +59,7 @@ const MIN_BUDGET: Duration = Duration::from_secs(1);
 /// The time a batch may take: records not done by `deadline_millis` (epoch ms)
 /// less a margin are reported, not lost with a timed-out invocation.
 pub fn budget(deadline_millis: u64, now: SystemTime) -> Duration {
-    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_millis);
-    deadline.duration_since(now).unwrap_or_default().saturating_sub(MARGIN).max(MIN_BUDGET)
+    time_left(deadline_millis, now).saturating_sub(MARGIN).max(MIN_BUDGET)
 }
 
 /// Handles one SQS batch of EventBridge events (each message's body is the
@@ -111,6 +111,7 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_batch_gets_its_invocations_time_less_the_margin_and_never_none() {

@@ -101,7 +101,8 @@ pub const CONTINUATION_TOKEN: &str = "x-ms-continuation-token";
 /// A list's request: its filter, page size and continuation token, validated before any AWS call.
 pub(super) struct ListRequest {
     pub(super) filter: ListFilter,
-    pub(super) top: usize,
+    /// The page size asked for (a list's default is [`DEFAULT_PAGE_SIZE`]).
+    pub(super) top: Option<usize>,
     pub(super) token: Option<String>,
 }
 
@@ -136,11 +137,13 @@ impl ListRequest {
                     return Err(invalid("functionName", "a function name (1-80 characters)", &value).into());
                 }
                 "createdTimeFrom" | "createdTimeTo" => {
-                    let parameter = if name == "createdTimeFrom" { "createdTimeFrom" } else { "createdTimeTo" };
+                    let (parameter, bound) = match name.as_ref() {
+                        "createdTimeFrom" => ("createdTimeFrom", &mut filter.created_from),
+                        _ => ("createdTimeTo", &mut filter.created_to),
+                    };
                     let time = parse_rfc3339(&value)
                         .ok_or_else(|| invalid(parameter, "an RFC 3339 time, e.g. 2026-11-25T14:22:02Z", &value))?;
-                    *(if parameter == "createdTimeFrom" { &mut filter.created_from } else { &mut filter.created_to }) =
-                        Some(time);
+                    *bound = Some(time);
                 }
                 "instanceIdPrefix" if !value.is_empty() && value.chars().count() <= 256 => {
                     filter.instance_id_prefix = Some(value.into_owned());
@@ -182,12 +185,12 @@ impl ListRequest {
             }
             token = Some(header.to_owned());
         }
-        Ok(Self { filter, top: top.unwrap_or(DEFAULT_PAGE_SIZE), token: token.filter(|token| !token.is_empty()) })
+        Ok(Self { filter, top, token: token.filter(|token| !token.is_empty()) })
     }
 }
 
 /// How many instances a page holds unless `top` says otherwise.
-const DEFAULT_PAGE_SIZE: usize = 100;
+pub(super) const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// A known parameter's name, for an error (unknown ones are named in the value).
 fn leak_name(name: &str) -> &'static str {

@@ -5,7 +5,7 @@
 use crate::domain::listing::TokenSigner;
 use crate::http::app::App;
 use crate::http::error::Error;
-use crate::http::request::{CONTINUATION_TOKEN, ListRequest};
+use crate::http::request::{CONTINUATION_TOKEN, DEFAULT_PAGE_SIZE, ListRequest};
 use crate::http::response::{json_response, status_body};
 use crate::ports::{Engine, InstanceStore};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -16,6 +16,7 @@ pub(crate) async fn list<S: InstanceStore, E: Engine>(
     request: &Request,
 ) -> Result<Response<Body>, Error> {
     let ListRequest { filter, top, token } = ListRequest::of(request)?;
+    let top = top.unwrap_or(DEFAULT_PAGE_SIZE);
     let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
     // Read (and its signature checked) before anything in it reaches DynamoDB.
     let cursor = token.map(|token| signer.read(&filter, &token)).transpose()?;

@@ -3,6 +3,7 @@
 //! token when it stopped before the end, to be sent back until there is none.
 
 use crate::domain::listing::{InvalidFilter, TokenSigner};
+use crate::domain::time::time_left;
 use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{CONTINUATION_TOKEN, ListRequest};
@@ -11,7 +12,7 @@ use crate::ports::{Engine, InstanceStore};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// No new page after this long (API Gateway's integration timeout is 30 s, and the
 /// last page may take up to its Query's 8 s and a delete's 3 s more).
@@ -24,7 +25,7 @@ pub(crate) async fn purge_matching<S: InstanceStore, E: Engine>(
     request: &Request,
 ) -> Result<Response<Body>, Error> {
     let ListRequest { filter, top, token } = ListRequest::of(request)?;
-    if request.uri().query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "top")) {
+    if let Some(top) = top {
         let value = top.to_string();
         return Err(InvalidFilter { parameter: "top", accepts: "nothing: a purge has no page size", value }.into());
     }
@@ -57,6 +58,5 @@ fn budget(request: &Request) -> Duration {
     let Some(context) = request.lambda_context_ref() else {
         return MAX_BUDGET;
     };
-    let deadline = UNIX_EPOCH + Duration::from_millis(context.deadline);
-    deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(MARGIN).min(MAX_BUDGET)
+    time_left(context.deadline, SystemTime::now()).saturating_sub(MARGIN).min(MAX_BUDGET)
 }
