@@ -22,6 +22,7 @@ use sfn_singleton::domain::policy::{
     ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, ReusePolicy, StartPolicy, Trust, decide, refused_running,
 };
 use sfn_singleton::domain::record::REPLACED_ERROR;
+use sfn_singleton::domain::rewind::check_rewindable;
 use sfn_singleton::domain::{
     ExecutionArn, ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
 };
@@ -66,6 +67,9 @@ struct Decisions {
     /// The cold start's state machine check keeps a transient failure for the
     /// container's life (the bug of issue 12, hole 6).
     cache_transient_check: bool,
+    /// A rewind holds the record (a conditional claim) before its RedriveExecution (issue 14);
+    /// the naive rewind redrives straight away, as the console does.
+    guarded_rewind: bool,
 }
 
 impl std::fmt::Debug for Decisions {
@@ -80,6 +84,7 @@ const CRATE: Decisions = Decisions {
     key_entries: true,
     verify_after_stop: true,
     cache_transient_check: false,
+    guarded_rewind: true,
 };
 
 #[derive(Clone, Debug)]
@@ -99,6 +104,7 @@ struct Protocol {
     attempt_faults: u8,
     deletes: u8,
     check_faults: u8,
+    rewinds: u8,
     id: InstanceId,
     machine: StateMachineArn,
 }
@@ -117,6 +123,8 @@ struct Budgets {
     deletes: u8,
     /// The state machine check (run alongside a container's first claim) not answered.
     check_faults: u8,
+    /// Rewinds (`POST /instances/{id}/rewind`), each of which may die between its claim and its redrive.
+    rewinds: u8,
 }
 
 /// Situations a configuration must reach.
@@ -128,6 +136,8 @@ enum Reach {
     SupersededStop,
     /// A start whose attempts' word was not enough asks Step Functions.
     AskedAfterAttempts,
+    /// A rewind redrives the ended execution.
+    Rewind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -227,6 +237,22 @@ struct Request {
     stopped: bool,
 }
 
+/// A rewind (`Singleton::rewind`), one AWS call per step.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Rewinder {
+    Idle,
+    /// The record read: its conditional claim next.
+    Claim {
+        ended: Box<Record>,
+        began: Millis,
+    },
+    /// The claim written: RedriveExecution next.
+    Redrive {
+        rewinding: Box<Record>,
+        began: Millis,
+    },
+}
+
 /// A status read (`Singleton::status` → `reconcile`) or a terminate, one AWS call per step.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Side {
@@ -272,6 +298,10 @@ struct State {
     deletes: u8,
     key_entry: Option<KeyHeld>,
     check_faults: u8,
+    rewinds: u8,
+    rewinder: Rewinder,
+    /// Per execution: the redrive count a rewind gave it (0: never rewound).
+    rewound: Vec<u32>,
     /// The state machine check's verdict is known (it passed).
     check_passed: bool,
     /// A transient failure of the check was kept as its verdict (the old bug).
@@ -286,6 +316,7 @@ struct State {
     seen_superseded_stop: bool,
     seen_replace: bool,
     seen_asked: bool,
+    seen_rewind: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -309,6 +340,11 @@ enum Action {
     },
     /// A terminal record deleted (purge, or TTL).
     Delete,
+    /// A rewind begins: it reads the record.
+    Rewind,
+    RewindStep,
+    /// The rewinder dies between its claim and its redrive.
+    RewinderDies,
     /// The state machine check run alongside this first claim is not answered (throttled).
     CheckFails(usize),
 }
@@ -341,6 +377,7 @@ impl Protocol {
             attempt_faults: budgets.attempt_faults,
             deletes: budgets.deletes,
             check_faults: budgets.check_faults,
+            rewinds: budgets.rewinds,
             id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")),
             machine: StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
                 .unwrap_or_else(|e| panic!("{e}")),
@@ -387,7 +424,7 @@ impl Protocol {
 
     /// A replace's claim: conditional on the stopped run's record, under the reuse policy.
     fn replaces(&self, request: usize, current: &Record) -> ClaimCondition {
-        ClaimCondition::replacing(current.execution_name.clone(), self.policy(request).reuse)
+        ClaimCondition::replacing(current, self.policy(request).reuse)
     }
 
     fn free(&self, request: usize, began: Millis) -> ClaimCondition {
@@ -460,7 +497,73 @@ impl Protocol {
             observed_at: now,
             from,
             expires_at: terminal.then_some(now),
+            rewind_token: None,
         }
+    }
+
+    /// `Singleton::write_back`: Step Functions' word on the record's execution, written
+    /// if the record still names it; a rewind's hold whose redrive has not happened
+    /// is given back once its lease ends. The record as it now stands.
+    fn write_back(&self, state: &mut State, record: &Record, exec_state: ExecutionState) -> Record {
+        let now = state.now;
+        let not_redriven = exec_state.status.is_terminal() && exec_state.redrive_count < record.redrive_count;
+        let update = if record.status == Status::Redriving && not_redriven {
+            if !record.lease_expired(now) {
+                return record.clone();
+            }
+            ExecutionUpdate { rewind_token: record.rewind_token.clone(), ..self.update(record, exec_state, now, &[]) }
+        } else {
+            self.update(record, exec_state, now, &[Status::Starting, Status::Running, Status::Redriving])
+        };
+        if Self::apply(state, &update) {
+            update.applied_to(record)
+        } else {
+            state.record.clone().unwrap_or_else(|| update.applied_to(record))
+        }
+    }
+
+    /// One step of the rewind (`Singleton::rewind`, then `redrive`).
+    fn rewind_step(&self, state: &mut State) {
+        let now = state.now;
+        state.rewinder = match state.rewinder.clone() {
+            Rewinder::Idle => Rewinder::Idle,
+            Rewinder::Claim { ended, began } => {
+                if ClaimCondition::rewinds(&ended).permits(state.record.as_ref()) {
+                    // Each rewind's own token (random in the service): the budget left names it.
+                    let rewinding = ended.rewinding(&format!("rewind-{}", state.rewinds), now, LEASE);
+                    state.record = Some(rewinding.clone());
+                    Rewinder::Redrive { rewinding: Box::new(rewinding), began }
+                } else {
+                    Rewinder::Idle
+                }
+            }
+            Rewinder::Redrive { rewinding, .. } => {
+                let exec = self.exec_of(&rewinding);
+                match state.execs.get(exec).copied() {
+                    // RedriveExecution: FAILED, TIMED_OUT and ABORTED executions run again.
+                    Some(Exec::Ended { status, redrive }) if status != Status::Succeeded => {
+                        state.execs[exec] = Exec::Running { redrive: redrive + 1 };
+                        state.rewound[exec] = redrive + 1;
+                        state.seen_rewind = true;
+                        emit(state, exec, Status::Running, redrive + 1);
+                    }
+                    // Refused (it runs, or succeeded): DescribeExecution, and the hold given back if not redriven.
+                    _ => {
+                        if let Some(described) = self.describe(state, &rewinding)
+                            && described.status.is_terminal()
+                            && described.redrive_count < rewinding.redrive_count
+                        {
+                            let update = ExecutionUpdate {
+                                rewind_token: rewinding.rewind_token.clone(),
+                                ..self.update(&rewinding, described, now, &[])
+                            };
+                            Self::apply(state, &update);
+                        }
+                    }
+                }
+                Rewinder::Idle
+            }
+        };
     }
 
     fn answer(&self, state: &mut State, request: usize, answer: Answer) {
@@ -581,12 +684,7 @@ impl Protocol {
                 }
             },
             Pc::VerifyWrite { current, state: exec_state } => {
-                let update = self.update(&current, exec_state, now, &[Status::Starting, Status::Running]);
-                let known = if Self::apply(state, &update) {
-                    update.applied_to(&current)
-                } else {
-                    state.record.clone().unwrap_or_else(|| update.applied_to(&current))
-                };
+                let known = self.write_back(state, &current, exec_state);
                 let trust = Trust::after_verifying(&current, &known, now, RECONCILE_AFTER);
                 let decision = decide(&known, &self.policy(request), now, trust);
                 let decision = if decision == Decision::Verify { Decision::Reuse } else { decision };
@@ -594,6 +692,14 @@ impl Protocol {
             }
             Pc::Stop { current } => {
                 let exec = self.exec_of(&current);
+                // `stop_to_replace`: a rewind's hold whose redrive has not happened is not stopped.
+                if current.status == Status::Redriving
+                    && self
+                        .describe(state, &current)
+                        .is_none_or(|d| d.status.is_terminal() && d.redrive_count < current.redrive_count)
+                {
+                    return self.answer(state, request, Answer::RetryLater);
+                }
                 let key = self.client(request).key;
                 if key.is_some() && exec != request && self.client(exec).key == key {
                     state.violation.get_or_insert(format!("request {request} stops execution {exec} of its own key"));
@@ -610,8 +716,7 @@ impl Protocol {
                 } else {
                     // The old replace: claimed on the execution name alone.
                     state.requests[request].stopped = true;
-                    let condition =
-                        ClaimCondition::Replaces { execution_name: current.execution_name.clone(), statuses: None };
+                    let condition = ClaimCondition::takeover(current.execution_name.clone());
                     state.requests[request].pc = Pc::Claim { condition };
                 }
             }
@@ -626,12 +731,7 @@ impl Protocol {
                     return;
                 }
                 // It had ended on its own: `write_back`, then decide as for any ended run.
-                let update = self.update(&current, exec_state, now, &[Status::Starting, Status::Running]);
-                let known = if Self::apply(state, &update) {
-                    update.applied_to(&current)
-                } else {
-                    state.record.clone().unwrap_or_else(|| update.applied_to(&current))
-                };
+                let known = self.write_back(state, &current, exec_state);
                 if known.execution_arn != current.execution_arn {
                     return self.answer(state, request, Answer::Refused(Box::new(known)));
                 }
@@ -738,8 +838,11 @@ impl Protocol {
             Some(record) => {
                 let target = Record { execution_arn: arn.clone(), ..record };
                 let exec_state = Self::state_of(state, event.exec, status, event.redrive);
-                let from: &'static [Status] =
-                    if running { &[Status::Starting] } else { &[Status::Starting, Status::Running] };
+                let from: &'static [Status] = if running {
+                    &[Status::Starting, Status::Redriving]
+                } else {
+                    &[Status::Starting, Status::Running, Status::Redriving]
+                };
                 Self::apply(state, &self.update(&target, exec_state, state.now, from))
             }
             None => false,
@@ -770,8 +873,7 @@ impl Protocol {
                 Side::ReadWrite { record, state: described }
             }
             Side::ReadWrite { record, state: Some(exec_state) } => {
-                let update = self.update(&record, exec_state, now, &[Status::Starting, Status::Running]);
-                Self::apply(state, &update);
+                self.write_back(state, &record, exec_state);
                 Side::Idle
             }
             Side::ReadWrite { record, state: None } => {
@@ -832,6 +934,7 @@ impl Protocol {
         state.requests.iter().all(|r| matches!(r.pc, Pc::Done | Pc::Dead | Pc::NotBegun))
             && state.reader == Side::Idle
             && state.terminator == Side::Idle
+            && state.rewinder == Rewinder::Idle
             && !state.execs.iter().any(|e| matches!(e, Exec::Running { .. }))
     }
 
@@ -915,6 +1018,10 @@ impl Model for Protocol {
             seen_superseded_stop: false,
             seen_replace: false,
             seen_asked: false,
+            rewinds: self.rewinds,
+            rewinder: Rewinder::Idle,
+            rewound: vec![0; n + 1],
+            seen_rewind: false,
         }]
     }
 
@@ -977,6 +1084,15 @@ impl Model for Protocol {
         if state.terminator != Side::Idle {
             actions.push(Action::SideStep { terminate: true });
         }
+        if state.rewinds > 0 && state.rewinder == Rewinder::Idle && state.record.is_some() {
+            actions.push(Action::Rewind);
+        }
+        if state.rewinder != Rewinder::Idle {
+            actions.push(Action::RewindStep);
+        }
+        if matches!(state.rewinder, Rewinder::Redrive { .. }) {
+            actions.push(Action::RewinderDies);
+        }
         if state.deletes > 0 && state.record.as_ref().is_some_and(|r| r.status.is_terminal()) {
             actions.push(Action::Delete);
         }
@@ -1016,6 +1132,23 @@ impl Model for Protocol {
                 state.deletes -= 1;
                 state.record = None;
             }
+            Action::Rewind => {
+                state.rewinds -= 1;
+                // `rewind`: get (a doubtful record's reconcile is the read's), refuse what cannot be rewound.
+                state.rewinder = match &state.record {
+                    Some(record) if check_rewindable(record, state.now).is_ok() => {
+                        let ended = Box::new(record.clone());
+                        if self.decisions.guarded_rewind {
+                            Rewinder::Claim { ended, began: state.now }
+                        } else {
+                            Rewinder::Redrive { rewinding: ended, began: state.now }
+                        }
+                    }
+                    _ => Rewinder::Idle,
+                };
+            }
+            Action::RewindStep => self.rewind_step(&mut state),
+            Action::RewinderDies => state.rewinder = Rewinder::Idle,
             Action::CheckFails(i) => {
                 let Pc::Claim { condition } = state.requests[i].pc.clone() else { return None };
                 state.check_faults -= 1;
@@ -1039,6 +1172,11 @@ impl Model for Protocol {
                     if !matches!(request.pc, Pc::NotBegun | Pc::Done) && state.now > request.began + STARTER_LIFETIME {
                         request.pc = Pc::Dead;
                     }
+                }
+                if let Rewinder::Claim { began, .. } | Rewinder::Redrive { began, .. } = state.rewinder
+                    && state.now > began + STARTER_LIFETIME
+                {
+                    state.rewinder = Rewinder::Idle;
                 }
             }
             Action::End(exec, status) => {
@@ -1072,8 +1210,9 @@ impl Model for Protocol {
             Action::Terminate => {
                 state.terminates -= 1;
                 // `terminate`: get (and reconcile, not modelled: the read above covers it), refuse an ended one.
+                // A rewind's hold answers "still starting".
                 state.terminator = match &state.record {
-                    Some(record) if !record.status.is_terminal() => {
+                    Some(record) if !record.status.is_terminal() && record.status != Status::Redriving => {
                         Side::TerminateStop { record: Box::new(record.clone()) }
                     }
                     _ => Side::Idle,
@@ -1086,8 +1225,12 @@ impl Model for Protocol {
 
     fn properties(&self) -> Vec<Property<Self>> {
         let mut properties = vec![
-            Property::always("at most one execution started by the system runs", |_, s: &State| {
-                s.execs.iter().filter(|e| matches!(e, Exec::Running { redrive: 0 })).count() <= 1
+            Property::always("at most one execution started or rewound by the system runs", |_, s: &State| {
+                let ours = |(exec, e): (usize, &Exec)| match e {
+                    Exec::Running { redrive } => *redrive == 0 || s.rewound[exec] == *redrive,
+                    _ => false,
+                };
+                s.execs.iter().enumerate().filter(|&run| ours(run)).count() <= 1
             }),
             // Also: a redriven older execution is stopped once its RUNNING event is handled.
             Property::always("answers are true, redriven older executions stopped", |_, s: &State| {
@@ -1134,6 +1277,9 @@ impl Model for Protocol {
                 }
                 Reach::AskedAfterAttempts => {
                     Property::sometimes("a start asks Step Functions after its attempts", |_, s: &State| s.seen_asked)
+                }
+                Reach::Rewind => {
+                    Property::sometimes("a rewind redrives the ended execution", |_, s: &State| s.seen_rewind)
                 }
             });
         }
@@ -1236,7 +1382,7 @@ fn the_read_then_start_control_runs_two_executions() {
     let checker = model.checker().threads(2).spawn_bfs().join();
     println!("{}", report("read-then-start (control)", &checker));
     let path = checker
-        .discovery("at most one execution started by the system runs")
+        .discovery("at most one execution started or rewound by the system runs")
         .unwrap_or_else(|| panic!("the control should run two executions at once"));
     println!("counterexample:");
     for action in path.into_actions() {
@@ -1285,7 +1431,8 @@ fn the_model_finds_two_runs_under_the_old_launch_decision() {
     let budgets = Budgets { attempt_faults: 3, ..Budgets::default() };
     let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, REJECT], 2, budgets, vec![]);
     model.decisions.launch = last_attempt_decides;
-    let actions = counterexample("old launch decision", model, "at most one execution started by the system runs");
+    let actions =
+        counterexample("old launch decision", model, "at most one execution started or rewound by the system runs");
     assert!(actions.iter().any(|a| matches!(a, Action::AttemptFails(_, StartAttempt::Unanswered))), "{actions:?}");
 }
 
@@ -1397,4 +1544,42 @@ fn the_model_finds_a_stuck_id_when_a_transient_check_failure_is_cached() {
         model,
         "no stuck ID: after every execution ended, reads tell the truth and a start starts",
     );
+}
+
+/// Rewinds (a guarded redrive of the ended run) racing plain starts: a
+/// rewinder that dies between its claim and its redrive, duplicated events,
+/// and a status read that reconciles a hold whose lease ended.
+#[test]
+fn rewinds_racing_starts_keep_the_promises() {
+    let budgets = if bound() {
+        Budgets { rewinds: 2, reads: 1, duplicates: 1, ..Budgets::default() }
+    } else {
+        Budgets { rewinds: 2, reads: 1, ..Budgets::default() }
+    };
+    let (clients, max_time) = if bound() { (vec![REJECT, REJECT, REJECT], 4) } else { (vec![REJECT, REJECT], 3) };
+    check("rewind", Protocol::new(Algorithm::ConditionalClaim, clients, max_time, budgets, vec![Reach::Rewind]));
+}
+
+/// A rewind racing a terminateExisting start, and a terminate.
+#[test]
+fn rewinds_racing_replaces_keep_the_promises() {
+    let budgets = if bound() {
+        Budgets { rewinds: 1, terminates: 1, losses: 1, ..Budgets::default() }
+    } else {
+        Budgets { rewinds: 1, terminates: 1, ..Budgets::default() }
+    };
+    let clients = if bound() { vec![REJECT, REPLACE, REPLACE] } else { vec![REJECT, REPLACE] };
+    check(
+        "rewind and replace",
+        Protocol::new(Algorithm::ConditionalClaim, clients, 3, budgets, vec![Reach::Rewind, Reach::Replace]),
+    );
+}
+
+#[test]
+fn the_model_finds_two_runs_under_a_naive_rewind() {
+    let budgets = Budgets { rewinds: 1, ..Budgets::default() };
+    let mut model = Protocol::new(Algorithm::ConditionalClaim, vec![REJECT, REJECT], 2, budgets, vec![]);
+    model.decisions.guarded_rewind = false;
+    let actions = counterexample("naive rewind", model, "at most one execution started or rewound by the system runs");
+    assert!(actions.contains(&Action::Rewind), "{actions:?}");
 }

@@ -96,7 +96,8 @@ def role_problems(template):
     """Each function's role allows exactly what its function calls, on the
     configured state machines (those the status rule listens to) and their
     executions only: the http and scheduled functions claim, start, check that
-    a state machine is Standard, describe and stop; the status function only
+    a state machine is Standard, describe and stop (the http function also
+    redrives, for rewinds, and queries the status index); the status function only
     writes events back, describes, and stops superseded redrives (it starts
     nothing and checks no state machine). Each trusts Lambda only."""
     resources = template["Resources"]
@@ -125,7 +126,8 @@ def role_problems(template):
         "HttpFunctionRole": shared
         | starts
         | on(logs, arn("HttpFunctionLogs"))
-        | on(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/byStatus"}),
+        | on(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/byStatus"})
+        | on(["states:RedriveExecution"], *executions),
         "ScheduledFunctionRole": shared
         | starts
         | on(logs, arn("ScheduledFunctionLogs"))

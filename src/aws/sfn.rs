@@ -1,14 +1,17 @@
 //! The orchestration engine on Step Functions (Standard workflows).
 
 use super::sdk_error::{Failure, classify, describe_error};
+use crate::domain::history::HistoryEvent;
 use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
-use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineError;
+use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryError;
+use aws_sdk_sfn::operation::redrive_execution::RedriveExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
@@ -96,6 +99,30 @@ impl Engine for StepFunctions {
         }
     }
 
+    async fn redrive(&self, execution_arn: &ExecutionArn, client_token: &str) -> Result<(), EngineError> {
+        let result = self
+            .client
+            .redrive_execution()
+            .execution_arn(execution_arn.as_str())
+            .client_token(client_token)
+            // One attempt per call: the service retries, knowing which attempts may have redriven it.
+            .customize()
+            .config_override(aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        Err(match err.as_service_error() {
+            Some(RedriveExecutionError::ExecutionLimitExceeded(_)) => {
+                EngineError::Throttled { code: "ExecutionLimitExceeded".into(), message: describe_error(&err) }
+            }
+            // About this execution (not redrivable, gone): the client is told why.
+            Some(
+                RedriveExecutionError::ExecutionNotRedrivable(_) | RedriveExecutionError::ExecutionDoesNotExist(_),
+            ) => engine_error(&err, true),
+            _ => engine_error(&err, false),
+        })
+    }
+
     async fn workflow_type(&self, state_machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
         match self.client.describe_state_machine().state_machine_arn(state_machine.as_str()).send().await {
             Ok(answer) => Ok(Some(match answer.r#type() {
@@ -109,6 +136,33 @@ impl Engine for StepFunctions {
             }
             Err(err) => Err(engine_error(&err, false)),
         }
+    }
+
+    async fn history(
+        &self,
+        execution_arn: &ExecutionArn,
+        page_token: Option<&str>,
+        max_results: usize,
+        include_data: bool,
+    ) -> Result<Option<HistoryChunk>, EngineError> {
+        let answer = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn.as_str())
+            .set_next_token(page_token.map(str::to_owned))
+            .max_results(i32::try_from(max_results).unwrap_or(1000))
+            .include_execution_data(include_data)
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(err) if matches!(err.as_service_error(), Some(GetExecutionHistoryError::ExecutionDoesNotExist(_))) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(engine_error(&err, false)),
+        };
+        let events = answer.events().iter().map(history_event).collect();
+        Ok(Some(HistoryChunk { events, next_token: answer.next_token().map(str::to_owned) }))
     }
 
     async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {
@@ -130,4 +184,55 @@ impl Engine for StepFunctions {
             input: answer.input().map(str::to_owned),
         }))
     }
+}
+
+/// What the status endpoint shows of a history event: its name (state or
+/// resource), input, output, error and cause, from whichever details it has.
+fn history_event(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    let mut shown = HistoryEvent {
+        id: event.id(),
+        previous_id: Some(event.previous_event_id()).filter(|id| *id > 0),
+        timestamp: event.timestamp().to_millis().unwrap_or(0),
+        event_type: event.r#type().as_str().to_owned(),
+        name: None,
+        input: None,
+        output: None,
+        error: None,
+        cause: None,
+    };
+    if let Some(d) = event.execution_started_event_details() {
+        shown.input = owned(d.input());
+    } else if let Some(d) = event.execution_succeeded_event_details() {
+        shown.output = owned(d.output());
+    } else if let Some(d) = event.execution_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.execution_aborted_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.execution_timed_out_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.state_entered_event_details() {
+        (shown.name, shown.input) = (Some(d.name().to_owned()), owned(d.input()));
+    } else if let Some(d) = event.state_exited_event_details() {
+        (shown.name, shown.output) = (Some(d.name().to_owned()), owned(d.output()));
+    } else if let Some(d) = event.task_scheduled_event_details() {
+        (shown.name, shown.input) = (Some(d.resource().to_owned()), Some(d.parameters().to_owned()));
+    } else if let Some(d) = event.task_succeeded_event_details() {
+        (shown.name, shown.output) = (Some(d.resource().to_owned()), owned(d.output()));
+    } else if let Some(d) = event.task_failed_event_details() {
+        (shown.name, shown.error, shown.cause) = (Some(d.resource().to_owned()), owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.task_timed_out_event_details() {
+        (shown.name, shown.error, shown.cause) = (Some(d.resource().to_owned()), owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.lambda_function_scheduled_event_details() {
+        (shown.name, shown.input) = (Some(d.resource().to_owned()), owned(d.input()));
+    } else if let Some(d) = event.lambda_function_succeeded_event_details() {
+        shown.output = owned(d.output());
+    } else if let Some(d) = event.lambda_function_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.activity_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.activity_succeeded_event_details() {
+        shown.output = owned(d.output());
+    }
+    shown
 }

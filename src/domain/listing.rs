@@ -23,7 +23,7 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// Durable's runtime statuses: what lists filter on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuntimeStatus {
-    /// Claimed, not confirmed started (`STARTING`).
+    /// Claimed, not confirmed started (`STARTING`), or being rewound (`REDRIVING`).
     Pending,
     /// `RUNNING`.
     Running,
@@ -48,7 +48,7 @@ impl RuntimeStatus {
     /// Durable's runtime status of a record's status.
     pub fn of(status: Status) -> Self {
         match status {
-            Status::Starting => RuntimeStatus::Pending,
+            Status::Starting | Status::Redriving => RuntimeStatus::Pending,
             Status::Running => RuntimeStatus::Running,
             Status::Succeeded => RuntimeStatus::Completed,
             // Durable has no "timed out" nor "never started": both are failures there.
@@ -177,6 +177,9 @@ pub enum InvalidToken {
     /// A genuine token of another query (other filters).
     #[error("continuationToken belongs to a query with other filters; repeat the filters of the first page")]
     OtherQuery,
+    /// A genuine history token of another execution (another instance, or an earlier run of this one).
+    #[error("continuationToken belongs to the history of another instance or of an earlier run of this one")]
+    OtherExecution,
 }
 
 /// Signs and reads continuation tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`,
@@ -199,23 +202,32 @@ impl TokenSigner {
         Self { key: key.to_vec() }
     }
 
-    /// The token that continues `filter`'s list at `cursor`.
-    pub fn issue(&self, filter: &ListFilter, cursor: &Cursor) -> String {
-        let (key, created_at) =
-            cursor.after.as_ref().map_or((String::new(), 0), |p| (p.key.as_str().to_owned(), p.created_at));
-        let payload = format!("1|{}|{}|{key}|{created_at}", filter.digest(), cursor.partition);
+    /// `payload`, signed: a token.
+    pub fn seal(&self, payload: &str) -> String {
         format!("{}.{}", base64url(payload.as_bytes()), base64url(&hmac_sha256(&self.key, payload.as_bytes())))
     }
 
-    /// The cursor in `token`, if this deployment issued it for `filter`.
-    pub fn read(&self, filter: &ListFilter, token: &str) -> Result<Cursor, InvalidToken> {
+    /// The payload of a token this deployment sealed.
+    pub fn open(&self, token: &str) -> Result<String, InvalidToken> {
         let (payload, tag) = token.split_once('.').ok_or(InvalidToken::Tampered)?;
         let payload = unbase64url(payload).ok_or(InvalidToken::Tampered)?;
         let tag = unbase64url(tag).ok_or(InvalidToken::Tampered)?;
         if !constant_time_eq(&tag, &hmac_sha256(&self.key, &payload)) {
             return Err(InvalidToken::Tampered);
         }
-        let payload = String::from_utf8(payload).map_err(|_| InvalidToken::Tampered)?;
+        String::from_utf8(payload).map_err(|_| InvalidToken::Tampered)
+    }
+
+    /// The token that continues `filter`'s list at `cursor`.
+    pub fn issue(&self, filter: &ListFilter, cursor: &Cursor) -> String {
+        let (key, created_at) =
+            cursor.after.as_ref().map_or((String::new(), 0), |p| (p.key.as_str().to_owned(), p.created_at));
+        self.seal(&format!("1|{}|{}|{key}|{created_at}", filter.digest(), cursor.partition))
+    }
+
+    /// The cursor in `token`, if this deployment issued it for `filter`.
+    pub fn read(&self, filter: &ListFilter, token: &str) -> Result<Cursor, InvalidToken> {
+        let payload = self.open(token)?;
         let parts: Vec<&str> = payload.split('|').collect();
         let ["1", digest, partition, key, created_at] = parts.as_slice() else {
             return Err(InvalidToken::Tampered);

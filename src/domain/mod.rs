@@ -1,12 +1,14 @@
 //! Pure domain: no I/O, no AWS types.
 
 pub mod execution_name;
+pub mod history;
 pub mod instance_id;
 pub mod launch;
 pub mod limits;
 pub mod listing;
 pub mod policy;
 pub mod record;
+pub mod rewind;
 pub mod time;
 pub mod timings;
 

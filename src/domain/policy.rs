@@ -116,15 +116,15 @@ impl ReusePolicy {
     }
 
     /// The statuses a `terminateExisting` claim may overwrite on the record of
-    /// the run it stopped: that run still starting or running (its end not
+    /// the run it stopped: that run still starting, running or being redriven (its end not
     /// recorded yet), stopped (by this replace, or one before it), or ended
     /// in a status the policy lets start again.
     pub fn replaceable(self) -> &'static [Status] {
         use Status::*;
         match self {
-            ReusePolicy::AllowAll => &[Starting, Running, Succeeded, Failed, TimedOut, Aborted, StartFailed],
-            ReusePolicy::AllowFailedOnly => &[Starting, Running, Failed, TimedOut, Aborted, StartFailed],
-            ReusePolicy::Reject => &[Starting, Running, Aborted],
+            ReusePolicy::AllowAll => &[Starting, Running, Redriving, Succeeded, Failed, TimedOut, Aborted, StartFailed],
+            ReusePolicy::AllowFailedOnly => &[Starting, Running, Redriving, Failed, TimedOut, Aborted, StartFailed],
+            ReusePolicy::Reject => &[Starting, Running, Redriving, Aborted],
         }
     }
 }

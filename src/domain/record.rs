@@ -25,6 +25,8 @@ pub enum Status {
     Aborted,
     /// Step Functions refused the StartExecution.
     StartFailed,
+    /// A rewind holds the ID: its ended execution is being redriven (Durable "Pending").
+    Redriving,
 }
 
 impl Status {
@@ -42,12 +44,13 @@ impl Status {
             Status::TimedOut => "TIMED_OUT",
             Status::Aborted => "ABORTED",
             Status::StartFailed => "START_FAILED",
+            Status::Redriving => "REDRIVING",
         }
     }
 
     /// Our statuses, and Step Functions' execution statuses (a subset).
     pub fn parse(raw: &str) -> Result<Self, InvalidStatus> {
-        [Status::Starting, Status::Running]
+        [Status::Starting, Status::Running, Status::Redriving]
             .into_iter()
             .chain(Status::TERMINAL)
             .find(|status| status.as_str() == raw)
@@ -57,6 +60,11 @@ impl Status {
     /// Whether the run has ended.
     pub fn is_terminal(self) -> bool {
         Status::TERMINAL.contains(&self)
+    }
+
+    /// Held by a request under a lease: a start's claim, or a rewind's.
+    pub fn is_leased(self) -> bool {
+        matches!(self, Status::Starting | Status::Redriving)
     }
 }
 
@@ -173,6 +181,9 @@ pub struct Record {
     pub idempotency_key_hash: Option<String>,
     /// Until when that key replays.
     pub idempotency_until: Option<Millis>,
+    /// While `Redriving`: the token of the rewind that holds the record (its
+    /// RedriveExecution client token), so that the rewind knows its own write.
+    pub rewind_token: Option<String>,
 }
 
 impl Record {
@@ -213,13 +224,13 @@ impl Record {
             expires_at: None,
             idempotency_key_hash: None,
             idempotency_until: None,
+            rewind_token: None,
         }
     }
 
-    /// A `Starting` record whose starter must be dead by now.
-    /// Not started, and its starter may still be at it (within its lease).
+    /// Not started (or not redriven yet), and its starter may still be at it (within its lease).
     pub fn starter_may_be_alive(&self, now: Millis) -> bool {
-        self.status == Status::Starting && !self.lease_expired(now)
+        self.status.is_leased() && !self.lease_expired(now)
     }
 
     /// Stopped by a `terminateExisting` start (whose claim may not have landed yet).
@@ -227,9 +238,25 @@ impl Record {
         self.status == Status::Aborted && self.error.as_deref() == Some(REPLACED_ERROR)
     }
 
-    /// Whether this is a claim whose lease is over.
+    /// Whether this is a claim (a start's or a rewind's) whose lease is over.
     pub fn lease_expired(&self, now: Millis) -> bool {
-        self.status == Status::Starting && self.lease_until.is_none_or(|until| now >= until)
+        self.status.is_leased() && self.lease_until.is_none_or(|until| now >= until)
+    }
+
+    /// This ended record held by a rewind (token `token`) until `now + lease_millis`:
+    /// `Redriving`, naming the same execution and the redrive count it will have once
+    /// redriven (so that the run it rewinds is another run: its late events and a
+    /// replace's claim on it no longer match), with no TTL while it is held.
+    pub fn rewinding(&self, token: &str, now: Millis, lease_millis: Millis) -> Self {
+        Record {
+            status: Status::Redriving,
+            redrive_count: self.redrive_count + 1,
+            updated_at: now,
+            lease_until: Some(now + lease_millis),
+            expires_at: None,
+            rewind_token: Some(token.to_owned()),
+            ..self.clone()
+        }
     }
 }
 

@@ -101,6 +101,13 @@ fn public_message(error: &Error) -> String {
     };
     match error {
         ServiceError::StartRefused(e) | ServiceError::Engine(e) => engine(e),
+        ServiceError::RedriveRefused { refusal: EngineError::Refused { caller_fault: true, message, .. }, .. } => {
+            format!("Step Functions refused to redrive the execution: {message}")
+        }
+        ServiceError::RedriveRefused { refusal, .. } => engine(refusal),
+        ServiceError::RewindUnconfirmed { instance_id, .. } => format!(
+            "the rewind of instance {instance_id:?} could not be confirmed; it is checked again once its lease ends"
+        ),
         ServiceError::Store(StoreError::Throttled(_)) => "DynamoDB is throttling requests; retry later".to_owned(),
         ServiceError::Store(StoreError::Unavailable(_)) => "DynamoDB did not answer; retry later".to_owned(),
         ServiceError::Store(StoreError::Failed(_) | StoreError::Corrupt(_)) => {
@@ -145,7 +152,16 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
                 EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => (StatusCode::BAD_GATEWAY, false),
                 EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
             },
+            ServiceError::NotRewindable { refusal, .. } if refusal.is_gone() => (StatusCode::GONE, false),
+            ServiceError::NotRewindable { .. } => (StatusCode::CONFLICT, false),
+            ServiceError::RedriveRefused { refusal, .. } => match refusal {
+                // Not redrivable (or gone), in Step Functions' words.
+                EngineError::Refused { caller_fault: true, .. } => (StatusCode::GONE, false),
+                EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => (StatusCode::BAD_GATEWAY, false),
+                EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
+            },
             ServiceError::StartUnconfirmed { .. }
+            | ServiceError::RewindUnconfirmed { .. }
             | ServiceError::Contention(_)
             | ServiceError::Store(StoreError::Throttled(_) | StoreError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, true)

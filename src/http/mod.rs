@@ -28,6 +28,7 @@ enum Route {
     Instance { instance_id: String },
     Terminate { instance_id: String },
     Restart { instance_id: String },
+    Rewind { instance_id: String },
 }
 
 /// Handles one request; never fails (errors become responses).
@@ -56,6 +57,9 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
         [first, instance_id, action] if first == "instances" && action == "restart" => {
             Route::Restart { instance_id: instance_id.clone() }
         }
+        [first, instance_id, action] if first == "instances" && action == "rewind" => {
+            Route::Rewind { instance_id: instance_id.clone() }
+        }
         _ => return Err(Error::NoRoute(request.uri().path().to_owned())),
     };
     let links = Links::new(app, request, stage.as_deref());
@@ -79,7 +83,7 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             tracing::Span::current().record("instance_id", instance_id.as_str());
             let instance_id = InstanceId::parse(&instance_id)?;
             if method == Method::GET {
-                routes::status(app, &instance_id).await
+                routes::status(app, request, &instance_id).await
             } else {
                 routes::purge(app, &instance_id).await
             }
@@ -93,6 +97,11 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             allow(method, &[Method::POST], "POST")?;
             tracing::Span::current().record("instance_id", instance_id.as_str());
             routes::restart(app, request, &InstanceId::parse(&instance_id)?, &links).await
+        }
+        Route::Rewind { instance_id } => {
+            allow(method, &[Method::POST], "POST")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            routes::rewind(app, request, &InstanceId::parse(&instance_id)?, &links).await
         }
     }
 }

@@ -41,7 +41,7 @@ pub(super) fn query_param(request: &Request, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
-/// `?reason=`, the cause of a stop (terminate, terminateExisting).
+/// `?reason=`: the cause of a stop (terminate, terminateExisting), or why a rewind (logged).
 pub(super) fn reason_of(request: &Request) -> Result<Option<String>, Error> {
     let Some(reason) = query_param(request, "reason").filter(|reason| !reason.is_empty()) else {
         return Ok(None);
@@ -186,6 +186,52 @@ impl ListRequest {
             token = Some(header.to_owned());
         }
         Ok(Self { filter, top, token: token.filter(|token| !token.is_empty()) })
+    }
+}
+
+/// The parameters a status read accepts.
+const STATUS_PARAMETERS: &str = "showInput, showHistory, showHistoryOutput, continuationToken";
+
+/// A status read's flags (Durable's), and its history's continuation token.
+pub(super) struct StatusRequest {
+    pub(super) show_input: bool,
+    pub(super) show_history: bool,
+    pub(super) show_history_output: bool,
+    pub(super) token: Option<String>,
+}
+
+impl StatusRequest {
+    pub(super) fn of(request: &Request) -> Result<Self, Error> {
+        let mut status = Self { show_input: true, show_history: false, show_history_output: false, token: None };
+        let query = request.uri().query().unwrap_or("");
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let parameter = STATUS_PARAMETERS.split(", ").find(|known| *known == name);
+            let Some(parameter) = parameter.filter(|parameter| seen.insert(*parameter)) else {
+                let accepts = if parameter.is_some() { "one value" } else { STATUS_PARAMETERS };
+                return Err(InvalidFilter { parameter: "(parameter name)", accepts, value: name.into_owned() }.into());
+            };
+            let flag = || match value.as_ref() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(InvalidFilter { parameter, accepts: "true or false", value: value.clone().into_owned() }),
+            };
+            match parameter {
+                "showInput" => status.show_input = flag()?,
+                "showHistory" => status.show_history = flag()?,
+                "showHistoryOutput" => status.show_history_output = flag()?,
+                _ => status.token = Some(value.into_owned()),
+            }
+        }
+        if let Some(header) = request.headers().get(CONTINUATION_TOKEN) {
+            status.token = Some(header.to_str().map_err(|_| InvalidToken::Tampered)?.to_owned());
+        }
+        status.token = status.token.filter(|token| !token.is_empty());
+        if status.token.is_some() && !status.show_history {
+            let accepts = "a history's token, with showHistory=true";
+            return Err(InvalidFilter { parameter: "continuationToken", accepts, value: "(a token)".into() }.into());
+        }
+        Ok(status)
     }
 }
 

@@ -30,16 +30,39 @@ pub(super) fn started_response<S, E>(
         body["terminatedExecutionArn"] = json!(terminated);
     }
     let code = if started.outcome == StartOutcome::Existing { StatusCode::OK } else { StatusCode::ACCEPTED };
-    let mut response = json_response(code, &body);
+    let mut response = check_status_response(app, links, instance_id, code, &body);
+    if started.outcome == StartOutcome::Replayed {
+        // The answer of the key's first request, replayed (Stripe's name for the mark).
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// The answer to a rewind: 202 with the check-status payload of the execution it redrives.
+pub(super) fn rewound_response<S, E>(
+    app: &App<S, E>,
+    links: &Links,
+    instance_id: &InstanceId,
+    rewinding: &Record,
+) -> Response<Body> {
+    let body = links.check_status(instance_id, &rewinding.execution_arn);
+    check_status_response(app, links, instance_id, StatusCode::ACCEPTED, &body)
+}
+
+/// A check-status payload, with the status URL as `Location` and when to poll it.
+fn check_status_response<S, E>(
+    app: &App<S, E>,
+    links: &Links,
+    instance_id: &InstanceId,
+    code: StatusCode,
+    body: &serde_json::Value,
+) -> Response<Body> {
+    let mut response = json_response(code, body);
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&links.status(instance_id)) {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::RETRY_AFTER, HeaderValue::from(app.config.retry_after_secs));
-    if started.outcome == StartOutcome::Replayed {
-        // The answer of the key's first request, replayed (Stripe's name for the mark).
-        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
     response
 }
 
@@ -103,6 +126,7 @@ impl Links {
             "terminatePostUri": format!("{status}/terminate?reason={{text}}"),
             "purgeHistoryDeleteUri": status,
             "restartPostUri": format!("{status}/restart"),
+            "rewindPostUri": format!("{status}/rewind?reason={{text}}"),
             "executionArn": execution_arn,
         })
     }

@@ -2,8 +2,9 @@
 
 use super::lock::locked;
 use super::script::{EngineOp, EngineScript, Scripted};
+use crate::domain::history::HistoryEvent;
 use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
-use crate::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -11,6 +12,21 @@ use std::sync::Mutex;
 struct Execution {
     input: String,
     state: ExecutionState,
+    /// The client tokens of the redrives that redrove it.
+    redrive_tokens: Vec<String>,
+    /// Its history, in order.
+    history: Vec<HistoryEvent>,
+}
+
+impl ExecutionState {
+    fn redriven(&mut self) {
+        self.status = Status::Running;
+        self.redrive_count += 1;
+        self.stop_date = None;
+        self.output = None;
+        self.error = None;
+        self.cause = None;
+    }
 }
 
 impl Execution {
@@ -24,7 +40,37 @@ impl Execution {
             cause: None,
             input: Some(input.to_owned()),
         };
-        Self { input: input.to_owned(), state }
+        let mut execution = Self { input: input.to_owned(), state, redrive_tokens: Vec::new(), history: Vec::new() };
+        execution.record("ExecutionStarted", None);
+        execution
+    }
+
+    /// Appends an event of `event_type` (its input or output, error and cause from the state).
+    fn record(&mut self, event_type: &str, name: Option<&str>) {
+        let id = i64::try_from(self.history.len()).unwrap_or(i64::MAX) + 1;
+        let state = &self.state;
+        self.history.push(HistoryEvent {
+            id,
+            previous_id: Some(id - 1).filter(|id| *id > 0),
+            timestamp: state.stop_date.unwrap_or(0),
+            event_type: event_type.to_owned(),
+            name: name.map(str::to_owned),
+            input: (event_type == "ExecutionStarted").then(|| self.input.clone()),
+            output: state.output.clone().filter(|_| event_type == "ExecutionSucceeded"),
+            error: state.error.clone().filter(|_| state.status.is_terminal()),
+            cause: state.cause.clone().filter(|_| state.status.is_terminal()),
+        });
+    }
+
+    /// The history event of how it ended.
+    fn record_end(&mut self) {
+        let event_type = match self.state.status {
+            Status::Succeeded => "ExecutionSucceeded",
+            Status::Failed => "ExecutionFailed",
+            Status::TimedOut => "ExecutionTimedOut",
+            _ => "ExecutionAborted",
+        };
+        self.record(event_type, None);
     }
 }
 
@@ -72,15 +118,25 @@ impl MemoryEngine {
         if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
             execution.state.status = status;
             execution.state.stop_date = Some(now);
+            execution.record_end();
         }
     }
 
-    /// An ended execution is redriven from outside: it runs again, one redrive more.
-    pub fn redrive(&self, execution_arn: &ExecutionArn) {
+    /// An ended execution is redriven from outside (the console, say): it runs again, one redrive more.
+    pub fn redrive_from_outside(&self, execution_arn: &ExecutionArn) {
         if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
-            execution.state.status = Status::Running;
-            execution.state.redrive_count += 1;
-            execution.state.stop_date = None;
+            execution.state.redriven();
+        }
+    }
+
+    /// The execution passes through `states` Pass states (two history events each).
+    pub fn passes(&self, execution_arn: &ExecutionArn, states: usize) {
+        if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
+            for state in 0..states {
+                let name = format!("Step{state}");
+                execution.record("PassStateEntered", Some(&name));
+                execution.record("PassStateExited", Some(&name));
+            }
         }
     }
 
@@ -94,6 +150,10 @@ impl MemoryEngine {
     pub fn state(&self, execution_arn: &ExecutionArn) -> Option<ExecutionState> {
         locked(&self.executions).get(execution_arn).map(|e| e.state.clone())
     }
+}
+
+fn not_redrivable(code: &str, message: String) -> EngineError {
+    EngineError::Refused { code: code.into(), message, caller_fault: true }
 }
 
 fn no_state_machine(state_machine: &StateMachineArn) -> EngineError {
@@ -147,8 +207,39 @@ impl Engine for MemoryEngine {
                     execution.state.stop_date = Some(0);
                     execution.state.error = Some(error.to_owned());
                     execution.state.cause = Some(cause.to_owned());
+                    execution.record_end();
                 }
                 Ok(Some(execution.state.stop_date.unwrap_or(0)))
+            })
+            .await
+    }
+
+    async fn redrive(&self, execution_arn: &ExecutionArn, client_token: &str) -> Result<(), EngineError> {
+        self.script
+            .run(EngineOp::Redrive, async {
+                let mut executions = locked(&self.executions);
+                let Some(execution) = executions.get_mut(execution_arn) else {
+                    return Err(not_redrivable(
+                        "ExecutionDoesNotExist",
+                        format!("Execution Does Not Exist: '{execution_arn}'"),
+                    ));
+                };
+                // The same client token again, once it redrove it: the same answer (Step Functions keeps 10).
+                if execution.redrive_tokens.iter().any(|token| token == client_token) {
+                    return Ok(());
+                }
+                match execution.state.status {
+                    Status::Failed | Status::TimedOut | Status::Aborted => {
+                        execution.state.redriven();
+                        execution.record("ExecutionRedriven", None);
+                        execution.redrive_tokens.push(client_token.to_owned());
+                        Ok(())
+                    }
+                    status => Err(not_redrivable(
+                        "ExecutionNotRedrivable",
+                        format!("Execution '{execution_arn}' is not redrivable: it is {status}"),
+                    )),
+                }
             })
             .await
     }
@@ -156,6 +247,31 @@ impl Engine for MemoryEngine {
     async fn workflow_type(&self, state_machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
         let kind = async { Ok(locked(&self.state_machines).get(state_machine.as_str()).copied()) };
         self.script.run(EngineOp::WorkflowType, kind).await
+    }
+
+    async fn history(
+        &self,
+        execution_arn: &ExecutionArn,
+        page_token: Option<&str>,
+        max_results: usize,
+        include_data: bool,
+    ) -> Result<Option<HistoryChunk>, EngineError> {
+        self.script
+            .run(EngineOp::History, async {
+                let executions = locked(&self.executions);
+                let Some(execution) = executions.get(execution_arn) else { return Ok(None) };
+                // Its page tokens are offsets (Step Functions' are opaque).
+                let from = page_token.map_or(Ok(0), str::parse::<usize>).map_err(|_| EngineError::Refused {
+                    code: "InvalidToken".into(),
+                    message: format!("invalid page token {page_token:?}"),
+                    caller_fault: false,
+                })?;
+                let to = execution.history.len().min(from + max_results);
+                let events = execution.history.get(from..to).unwrap_or_default().iter();
+                let events = events.map(|e| if include_data { e.clone() } else { e.clone().without_data() }).collect();
+                Ok(Some(HistoryChunk { events, next_token: (to < execution.history.len()).then(|| to.to_string()) }))
+            })
+            .await
     }
 
     async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {

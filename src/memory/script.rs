@@ -16,6 +16,10 @@ pub enum EngineOp {
     Describe,
     /// DescribeStateMachine.
     WorkflowType,
+    /// RedriveExecution.
+    Redrive,
+    /// GetExecutionHistory.
+    History,
 }
 
 /// What a scripted call does instead of (or besides) its usual work.

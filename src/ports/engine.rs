@@ -1,5 +1,6 @@
 //! The engine port: what runs executions (Step Functions).
 
+use crate::domain::history::HistoryEvent;
 use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
 use std::future::Future;
 
@@ -52,6 +53,15 @@ impl ExecutionState {
             ..self
         }
     }
+}
+
+/// What one GetExecutionHistory call read: events in order, and Step Functions' token for more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryChunk {
+    /// The events read.
+    pub events: Vec<HistoryEvent>,
+    /// Where Step Functions goes on, if it has more.
+    pub next_token: Option<String>,
 }
 
 /// How a Step Functions call failed.
@@ -109,6 +119,24 @@ pub trait Engine: Send + Sync {
         &self,
         state_machine: &StateMachineArn,
     ) -> impl Future<Output = Result<Option<WorkflowType>, EngineError>> + Send;
+
+    /// One RedriveExecution attempt, never retried below the port. The same
+    /// `client_token` again is idempotent for 15 minutes once it redrove it.
+    fn redrive(
+        &self,
+        execution_arn: &ExecutionArn,
+        client_token: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// One GetExecutionHistory call (at most `max_results` events, from `page_token`;
+    /// inputs and outputs only with `include_data`); `None` when no such execution exists.
+    fn history(
+        &self,
+        execution_arn: &ExecutionArn,
+        page_token: Option<&str>,
+        max_results: usize,
+        include_data: bool,
+    ) -> impl Future<Output = Result<Option<HistoryChunk>, EngineError>> + Send;
 
     /// DescribeExecution; `None` when no such execution exists.
     fn describe(

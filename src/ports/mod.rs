@@ -5,7 +5,7 @@
 mod engine;
 mod store;
 
-pub use engine::{Engine, EngineError, ExecutionState, WorkflowType};
+pub use engine::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
 pub use store::{
     ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
 };

@@ -20,14 +20,22 @@ pub struct ExecutionUpdate {
     pub from: &'static [Status],
     /// TTL (epoch seconds) when the new status is terminal.
     pub expires_at: Option<i64>,
+    /// Instead of `from`: only the `Redriving` record held by the rewind with
+    /// this token (the rewind given up: the record goes back to how its run ended).
+    pub rewind_token: Option<String>,
 }
 
 impl ExecutionUpdate {
     /// The store's condition, for stores that are not DynamoDB.
     pub fn permits(&self, record: &Record) -> bool {
-        record.execution_arn == self.execution_arn
-            && ((self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
-                || record.redrive_count < self.state.redrive_count)
+        if record.execution_arn != self.execution_arn {
+            return false;
+        }
+        if let Some(token) = &self.rewind_token {
+            return record.status == Status::Redriving && record.rewind_token.as_deref() == Some(token.as_str());
+        }
+        (self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
+            || record.redrive_count < self.state.redrive_count
     }
 
     /// The record as the store holds it after this update.
@@ -44,6 +52,7 @@ impl ExecutionUpdate {
             error: state.error.clone(),
             cause: state.cause.clone(),
             expires_at: self.expires_at,
+            rewind_token: None,
             ..record.clone()
         }
     }
@@ -70,18 +79,44 @@ pub enum ClaimCondition {
         execution_name: ExecutionName,
         /// The statuses it may be in (`None`: any).
         statuses: Option<&'static [Status]>,
+        /// A replace: the redrive count of the run it stopped. A rewind that
+        /// redrove that run since made it run again: not the run stopped.
+        redrive_count: Option<u32>,
+    },
+    /// Exactly the ended record a rewind read (same execution, status and
+    /// last change): nothing started, ended or was rewound since.
+    Rewinds {
+        /// The execution the record must name.
+        execution_name: ExecutionName,
+        /// The status it must still be in.
+        status: Status,
+        /// Its last change, unchanged.
+        updated_at: Millis,
     },
 }
 
 impl ClaimCondition {
     /// Taking over the claim of a starter that died before starting it.
     pub fn takeover(execution_name: ExecutionName) -> Self {
-        ClaimCondition::Replaces { execution_name, statuses: None }
+        ClaimCondition::Replaces { execution_name, statuses: None, redrive_count: None }
     }
 
-    /// Replacing the run a `terminateExisting` start stopped, under its reuse policy.
-    pub fn replacing(execution_name: ExecutionName, reuse: crate::domain::ReusePolicy) -> Self {
-        ClaimCondition::Replaces { execution_name, statuses: Some(reuse.replaceable()) }
+    /// A rewind of exactly `ended`, the record as read.
+    pub fn rewinds(ended: &Record) -> Self {
+        ClaimCondition::Rewinds {
+            execution_name: ended.execution_name.clone(),
+            status: ended.status,
+            updated_at: ended.updated_at,
+        }
+    }
+
+    /// Replacing `stopped`, the run a `terminateExisting` start stopped, under its reuse policy.
+    pub fn replacing(stopped: &Record, reuse: crate::domain::ReusePolicy) -> Self {
+        ClaimCondition::Replaces {
+            execution_name: stopped.execution_name.clone(),
+            statuses: Some(reuse.replaceable()),
+            redrive_count: Some(stopped.redrive_count),
+        }
     }
 
     /// The store's condition, for stores that are not DynamoDB.
@@ -96,10 +131,15 @@ impl ClaimCondition {
                             || record.idempotency_until.is_none_or(|until| until <= *now)
                     })
             }
-            (ClaimCondition::Replaces { execution_name, statuses }, Some(record)) => {
-                record.execution_name == *execution_name && statuses.is_none_or(|s| s.contains(&record.status))
+            (ClaimCondition::Replaces { execution_name, statuses, redrive_count }, Some(record)) => {
+                record.execution_name == *execution_name
+                    && statuses.is_none_or(|s| s.contains(&record.status))
+                    && redrive_count.is_none_or(|count| record.redrive_count == count)
             }
-            (ClaimCondition::Replaces { .. }, None) => false,
+            (ClaimCondition::Rewinds { execution_name, status, updated_at }, Some(record)) => {
+                record.execution_name == *execution_name && record.status == *status && record.updated_at == *updated_at
+            }
+            (ClaimCondition::Replaces { .. } | ClaimCondition::Rewinds { .. }, None) => false,
         }
     }
 }

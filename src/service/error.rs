@@ -1,6 +1,7 @@
 //! What the service's operations can fail with. The entry points wrap it in
 //! their own errors (`http::Error`, `schedule::Error`, `events::Error`).
 
+use crate::domain::rewind::RewindRefusal;
 use crate::domain::{ReusePolicy, Status};
 use crate::ports::{EngineError, StoreError};
 
@@ -62,6 +63,32 @@ pub enum Error {
         /// The last attempt's failure.
         reason: String,
     },
+    /// The instance's run cannot be rewound.
+    #[error("instance {instance_id:?} cannot be rewound: {refusal}")]
+    NotRewindable {
+        /// The instance.
+        instance_id: String,
+        /// Why.
+        refusal: RewindRefusal,
+    },
+    /// Step Functions refused the redrive, and no attempt of it can have redriven it.
+    #[error("Step Functions refused to redrive the execution of instance {instance_id:?}: {refusal}")]
+    RedriveRefused {
+        /// The instance.
+        instance_id: String,
+        /// Step Functions' refusal.
+        refusal: EngineError,
+    },
+    /// An attempt may have redriven the execution and none could confirm it.
+    #[error(
+        "the rewind of instance {instance_id:?} could not be confirmed ({reason}); it will be checked once its lease ends"
+    )]
+    RewindUnconfirmed {
+        /// The instance.
+        instance_id: String,
+        /// The last attempt's failure.
+        reason: String,
+    },
     /// Lost too many claim rounds to concurrent starts.
     #[error("instance {0:?} is contended by other starts; retry")]
     Contention(String),
@@ -94,6 +121,10 @@ impl Error {
                 EngineError::Ambiguous(_) => "StepFunctionsUnavailable",
             },
             Error::StartUnconfirmed { .. } => "StartUnconfirmed",
+            Error::NotRewindable { .. } => "NotRewindable",
+            Error::RedriveRefused { refusal: EngineError::Throttled { .. }, .. } => "Throttled",
+            Error::RedriveRefused { .. } => "RedriveRefused",
+            Error::RewindUnconfirmed { .. } => "RewindUnconfirmed",
             Error::Contention(_) => "Contention",
             Error::Misconfigured(_) => "Misconfigured",
             Error::Store(StoreError::Throttled(_)) => "Throttled",

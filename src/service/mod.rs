@@ -4,6 +4,7 @@
 
 mod error;
 mod events;
+mod history;
 mod keys;
 mod launch;
 mod list;
@@ -12,6 +13,7 @@ mod purge_matching;
 mod reconcile;
 mod replace;
 mod request;
+mod rewind;
 mod singleton;
 mod standard_check;
 mod start;

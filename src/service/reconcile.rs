@@ -2,6 +2,7 @@
 //! starter's claim released; and the reads that reconcile (status, last run).
 
 use super::error::{Error, Result};
+use super::rewind::not_redriven;
 use super::singleton::Singleton;
 use crate::domain::policy::Trust;
 use crate::domain::record::START_FAILED_ERROR;
@@ -24,12 +25,24 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// record still names it, unended); the record as it now stands.
     pub(super) async fn write_back(&self, record: &Record, state: ExecutionState) -> Result<Record> {
         let now = self.now();
+        if record.status == Status::Redriving && not_redriven(record, &state) {
+            // A rewind holds the record and its redrive has not happened: past the lease its
+            // rewinder is presumed dead, and the record goes back to how the run ended.
+            if !record.lease_expired(now) {
+                return Ok(record.clone());
+            }
+            if let Some(ended) = self.give_up_rewind(record, state).await? {
+                return Ok(ended);
+            }
+            return Ok(self.store.get(&record.key).await?.unwrap_or_else(|| record.clone()));
+        }
         let update = ExecutionUpdate {
             execution_arn: record.execution_arn.clone(),
             expires_at: state.status.is_terminal().then(|| self.expires_at(now)),
             state: state.bounded(),
             observed_at: now,
-            from: &[Status::Starting, Status::Running],
+            from: &[Status::Starting, Status::Running, Status::Redriving],
+            rewind_token: None,
         };
         let current = match self.store.apply(&record.key, &update).await? {
             Conditional::Written => update.applied_to(record),

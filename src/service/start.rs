@@ -74,8 +74,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
         let already_exists = || Error::AlreadyExists(request.instance_id.to_string());
         let mut condition = self.free(policy, now);
-        // The execution this start stopped (terminateExisting): it stops at most one.
-        let mut stopped: Option<ExecutionArn> = None;
+        // The run this start stopped (terminateExisting), with its redrive count (a rewind
+        // that redrove it since made it another run): it stops at most one.
+        let mut stopped: Option<(ExecutionArn, u32)> = None;
         let mut claimed = Some(self.first_claim(&record, name, &condition).await?);
         for _ in 0..MAX_CLAIM_ROUNDS {
             let claim = match claimed.take() {
@@ -101,7 +102,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 _ => {
                     let record = self.launch(record, name, request).await?;
                     let outcome =
-                        stopped.map_or(StartOutcome::Started, |terminated| StartOutcome::Replaced { terminated });
+                        stopped.map_or(StartOutcome::Started, |(terminated, _)| StartOutcome::Replaced { terminated });
                     return Ok(Started { execution_arn: record.execution_arn, outcome });
                 }
             };
@@ -136,7 +137,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                         *known
                     }
                     Stopped::ForReplace => {
-                        stopped = Some(current.execution_arn.clone());
+                        stopped = Some((current.execution_arn.clone(), current.redrive_count));
                         current
                     }
                 }
@@ -160,14 +161,15 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 Decision::Reuse | Decision::Verify => self.free(policy, now),
                 // The one this start stopped (above): claim conditional on it, under the reuse policy.
-                Decision::Replace if stopped.as_ref() == Some(&current.execution_arn) => {
-                    ClaimCondition::replacing(current.execution_name, policy.reuse)
+                Decision::Replace if stopped == Some((current.execution_arn.clone(), current.redrive_count)) => {
+                    ClaimCondition::replacing(&current, policy.reuse)
                 }
-                // A newer start replaced the one this start stopped: that one stands.
+                // A newer start replaced the one this start stopped, or a rewind redrove it: that one stands.
                 Decision::Replace => return Err(already_exists()),
                 Decision::FinishReplace => {
-                    stopped = Some(current.execution_arn);
-                    ClaimCondition::replacing(current.execution_name, policy.reuse)
+                    let condition = ClaimCondition::replacing(&current, policy.reuse);
+                    stopped = Some((current.execution_arn, current.redrive_count));
+                    condition
                 }
             };
         }

@@ -15,6 +15,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         if record.status.is_terminal() {
             return Err(Error::AlreadyTerminal { instance_id: instance_id.to_string(), status: record.status });
         }
+        if record.status == Status::Redriving {
+            // A rewind holds it, its redrive not confirmed yet: stopping now could miss the redrive.
+            return Err(Error::StillStarting(instance_id.to_string()));
+        }
         let Some(stop_date) = self.engine.stop(&record.execution_arn, TERMINATED_ERROR, reason).await? else {
             // Claimed, and its starter is still within its lease.
             return Err(Error::StillStarting(instance_id.to_string()));
@@ -38,6 +42,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             observed_at: now,
             from: &[Status::Starting, Status::Running],
             expires_at: Some(self.expires_at(now)),
+            rewind_token: None,
         };
         let written = match self.store.apply(&record.key, &update).await? {
             // Its end was recorded meanwhile (an event): that is its truth.

@@ -5,6 +5,7 @@ mod faults;
 mod hostile;
 mod list;
 mod policy;
+mod rewind;
 mod schedule;
 mod sources;
 mod start;

@@ -89,6 +89,7 @@ fn finished(execution_arn: &ExecutionArn, status: Status, now: i64) -> Execution
         observed_at: now,
         from: &[Status::Starting, Status::Running],
         expires_at: Some(now / 1000 + 60),
+        rewind_token: None,
     }
 }
 

@@ -30,6 +30,9 @@ pub const BY_STATUS_PROJECTION: [&str; 10] = [
 /// The table's partition key: the instance key (hex), or `key#` + a key's hash.
 pub const PK: &str = "pk";
 
+/// While a rewind holds the record: its token.
+pub const REWIND_TOKEN: &str = "rewindToken";
+
 /// The table's TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
@@ -65,6 +68,7 @@ pub(super) fn to_item(r: &Record) -> Item {
         (TTL_ATTRIBUTE, r.expires_at.map(n)),
         ("idempotencyKeyHash", r.idempotency_key_hash.as_deref().map(s)),
         ("idempotencyUntil", r.idempotency_until.map(n)),
+        (REWIND_TOKEN, r.rewind_token.as_deref().map(s)),
     ];
     item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
     match &r.input {
@@ -153,6 +157,7 @@ pub(super) fn from_item(item: &Item) -> Result<Record, StoreError> {
         expires_at: number(TTL_ATTRIBUTE)?,
         idempotency_key_hash: text("idempotencyKeyHash")?,
         idempotency_until: number("idempotencyUntil")?,
+        rewind_token: text(REWIND_TOKEN)?,
     })
 }
 
@@ -218,7 +223,8 @@ mod tests {
             idempotency_until: Some(1_000),
             ..starting.clone()
         };
-        for record in [starting, ended] {
+        let rewinding = ended.rewinding("token-1", 20, 5);
+        for record in [starting, ended, rewinding] {
             assert_eq!(from_item(&to_item(&record)), Ok(record));
         }
     }

@@ -84,17 +84,30 @@ impl InstanceStore for DynamoStore {
                 }
                 expression
             }
-            ClaimCondition::Replaces { execution_name, statuses } => {
+            ClaimCondition::Rewinds { execution_name, status, updated_at } => {
+                names.insert("#executionName".into(), "executionName".into());
+                names.insert("#status".into(), "status".into());
+                names.insert("#updatedAt".into(), "updatedAt".into());
+                values.insert(":oldName".into(), s(execution_name.as_str()));
+                values.insert(":oldStatus".into(), s(status.as_str()));
+                values.insert(":oldUpdatedAt".into(), n(updated_at));
+                "#executionName = :oldName AND #status = :oldStatus AND #updatedAt = :oldUpdatedAt".to_owned()
+            }
+            ClaimCondition::Replaces { execution_name, statuses, redrive_count } => {
                 names.insert("#executionName".into(), "executionName".into());
                 values.insert(":oldName".into(), s(execution_name.as_str()));
-                match statuses {
-                    None => "#executionName = :oldName".to_owned(),
-                    Some(statuses) => {
-                        names.insert("#status".into(), "status".into());
-                        let statuses = placeholders("s", statuses, &mut values);
-                        format!("#executionName = :oldName AND #status IN ({statuses})")
-                    }
+                let mut expression = "#executionName = :oldName".to_owned();
+                if let Some(statuses) = statuses {
+                    names.insert("#status".into(), "status".into());
+                    let statuses = placeholders("s", statuses, &mut values);
+                    expression.push_str(&format!(" AND #status IN ({statuses})"));
                 }
+                if let Some(count) = redrive_count {
+                    names.insert("#redriveCount".into(), "redriveCount".into());
+                    values.insert(":oldRedriveCount".into(), n(count));
+                    expression.push_str(" AND #redriveCount = :oldRedriveCount");
+                }
+                expression
             }
         };
         let result = self
@@ -184,6 +197,7 @@ impl InstanceStore for DynamoStore {
             ("#confirmedAt".into(), "confirmedAt".into()),
             ("#redriveCount".into(), "redriveCount".into()),
             ("#leaseUntil".into(), "leaseUntil".into()),
+            ("#rewindToken".into(), REWIND_TOKEN.into()),
         ]);
         let mut values = Item::from([
             (":status".to_owned(), s(state.status.as_str())),
@@ -192,7 +206,20 @@ impl InstanceStore for DynamoStore {
             (":now".into(), n(update.observed_at)),
             (":redriveCount".into(), n(state.redrive_count)),
         ]);
-        let from = placeholders("f", update.from, &mut values);
+        let condition = match &update.rewind_token {
+            Some(token) => {
+                values.insert(":redriving".into(), s(Status::Redriving.as_str()));
+                values.insert(":token".into(), s(token));
+                "#executionArn = :arn AND #status = :redriving AND #rewindToken = :token".to_owned()
+            }
+            None => {
+                let from = placeholders("f", update.from, &mut values);
+                format!(
+                    "#executionArn = :arn AND ((#status IN ({from}) AND #redriveCount <= :redriveCount) \
+                     OR #redriveCount < :redriveCount)"
+                )
+            }
+        };
         let mut set = vec![
             "#status = :status".to_owned(),
             "#listPartition = :listPartition".into(),
@@ -200,7 +227,7 @@ impl InstanceStore for DynamoStore {
             "#confirmedAt = :now".into(),
             "#redriveCount = :redriveCount".into(),
         ];
-        let mut remove = vec!["#leaseUntil".to_owned()];
+        let mut remove = vec!["#leaseUntil".to_owned(), "#rewindToken".to_owned()];
         let optional = [
             ("stopDate", state.stop_date.map(n)),
             ("output", state.output.as_deref().map(s)),
@@ -224,9 +251,7 @@ impl InstanceStore for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
-            .condition_expression(format!(
-                "#executionArn = :arn AND ((#status IN ({from}) AND #redriveCount <= :redriveCount) OR #redriveCount < :redriveCount)"
-            ))
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -1,19 +1,70 @@
-//! `GET /instances/{id}`: the instance's status, reconciled when in doubt.
+//! `GET /instances/{id}?showInput=&showHistory=&showHistoryOutput=`: the
+//! instance's status, reconciled when in doubt; with a page of its current
+//! execution's history (the next page's token in `x-ms-continuation-token`).
 
 use crate::domain::InstanceId;
+use crate::domain::history::{HistoryEvent, issue_token, read_token};
+use crate::domain::listing::TokenSigner;
+use crate::domain::time::rfc3339;
 use crate::http::app::App;
 use crate::http::error::Error;
-use crate::http::response::{json_response, status_body};
+use crate::http::request::{CONTINUATION_TOKEN, StatusRequest};
+use crate::http::response::{json_response, json_value, status_body};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
 
 pub(crate) async fn status<S: InstanceStore, E: Engine>(
     app: &App<S, E>,
+    request: &Request,
     id: &InstanceId,
 ) -> Result<Response<Body>, Error> {
+    let options = StatusRequest::of(request)?;
     let record = app.service.status(id).await?.ok_or_else(|| service::Error::InstanceNotFound(id.to_string()))?;
     let code = if record.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(json_response(code, &status_body(&record)))
+    let mut body = status_body(&record);
+    if !options.show_input
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("input");
+    }
+    let mut next = None;
+    if options.show_history {
+        let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
+        // Read (and its signature checked) before anything in it reaches Step Functions.
+        let position = options.token.map(|token| read_token(&signer, &record.execution_arn, &token)).transpose()?;
+        let page = app.service.history(&record, position.unwrap_or_default(), options.show_history_output).await?;
+        body["historyEvents"] = page.events.iter().map(event_json).collect();
+        next = page.next.map(|position| issue_token(&signer, &record.execution_arn, &position));
+    }
+    let mut response = json_response(code, &body);
+    if let Some(token) = next.and_then(|token| HeaderValue::from_str(&token).ok()) {
+        response.headers_mut().insert(CONTINUATION_TOKEN, token);
+    }
+    Ok(response)
+}
+
+/// A history event as the status shows it: what it has, nothing it has not.
+fn event_json(event: &HistoryEvent) -> serde_json::Value {
+    let mut shown = json!({
+        "eventId": event.id,
+        "eventType": event.event_type,
+        "timestamp": rfc3339(event.timestamp),
+    });
+    let optional = [
+        ("previousEventId", event.previous_id.map(|id| json!(id))),
+        ("name", event.name.as_ref().map(|name| json!(name))),
+        ("input", event.input.as_deref().map(|input| json_value(Some(input)))),
+        ("output", event.output.as_deref().map(|output| json_value(Some(output)))),
+        ("error", event.error.as_ref().map(|error| json!(error))),
+        ("cause", event.cause.as_ref().map(|cause| json!(cause))),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            shown[name] = value;
+        }
+    }
+    shown
 }

@@ -11,7 +11,7 @@ async fn a_redrive_after_the_record_was_deleted_is_stopped() {
     let arn = arn_of(&given.start().await);
     given.ends(&arn, Status::Failed).await;
     given.service.store().expire(&given.id.key());
-    given.service.engine().redrive(&arn);
+    given.service.engine().redrive_from_outside(&arn);
     let outcome = given.service.apply_event(given.event(&arn)).await;
     assert_eq!(outcome.ok(), Some(EventOutcome::StoppedSuperseded));
     assert!(given.service.engine().running().is_empty());
@@ -77,7 +77,7 @@ async fn a_redrive_of_the_current_run_is_applied_and_takes_the_id_again() {
     let given = given();
     let arn = arn_of(&given.start().await);
     given.ends(&arn, Status::Failed).await;
-    given.service.engine().redrive(&arn);
+    given.service.engine().redrive_from_outside(&arn);
     assert_eq!(given.service.apply_event(given.event(&arn)).await.ok(), Some(EventOutcome::Applied));
     assert_eq!(given.record().map(|r| (r.status, r.redrive_count)), Some((Status::Running, 1)));
     assert!(matches!(given.start().await, Err(Error::AlreadyExists(_))));
@@ -89,7 +89,7 @@ async fn a_redrive_of_an_older_run_is_stopped_and_the_newer_one_keeps_the_id() {
     let first = arn_of(&given.start().await);
     given.ends(&first, Status::Failed).await;
     let second = arn_of(&given.start().await);
-    given.service.engine().redrive(&first);
+    given.service.engine().redrive_from_outside(&first);
     let outcome = given.service.apply_event(given.event(&first)).await;
     assert_eq!(outcome.ok(), Some(EventOutcome::StoppedSuperseded));
     let stopped = given.service.engine().state(&first);

@@ -9,6 +9,7 @@ mod launch;
 mod list;
 mod purge;
 mod reconcile;
+mod rewind;
 mod start;
 mod terminate;
 
@@ -19,7 +20,7 @@ use crate::domain::{
     Timings,
 };
 use crate::memory::{MemoryEngine, MemoryStore};
-use crate::ports::EngineError;
+use crate::ports::{ClaimCondition, Conditional, EngineError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -57,6 +57,21 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
         self.script.run(EngineOp::Stop, stop).await
     }
 
+    async fn redrive(&self, execution_arn: &ExecutionArn, client_token: &str) -> Result<(), EngineError> {
+        self.script.run(EngineOp::Redrive, self.inner.redrive(execution_arn, client_token)).await
+    }
+
+    async fn history(
+        &self,
+        execution_arn: &ExecutionArn,
+        page_token: Option<&str>,
+        max_results: usize,
+        include_data: bool,
+    ) -> Result<Option<sfn_singleton::ports::HistoryChunk>, EngineError> {
+        let history = self.inner.history(execution_arn, page_token, max_results, include_data);
+        self.script.run(EngineOp::History, history).await
+    }
+
     async fn workflow_type(&self, machine: &StateMachineArn) -> Result<Option<WorkflowType>, EngineError> {
         self.script.run(EngineOp::WorkflowType, self.inner.workflow_type(machine)).await
     }

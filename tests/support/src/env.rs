@@ -42,6 +42,9 @@ pub const FAILS: &str = "AlwaysFails";
 
 pub const WAIT20: &str = "Wait20";
 
+/// Times out after a second (TIMED_OUT).
+pub const TIMES_OUT: &str = "TimesOut";
+
 /// Configured, but its state machine does not exist: StartExecution is refused.
 pub const MISSING: &str = "Missing";
 
@@ -56,6 +59,10 @@ fn definitions() -> Vec<(&'static str, String)> {
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"Next":"D"},"D":{"Type":"Succeed"}}}"#.into(),
         ),
         (QUICK, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into()),
+        (
+            TIMES_OUT,
+            r#"{"TimeoutSeconds":1,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":60,"End":true}}}"#.into(),
+        ),
         (FAILS, file("AlwaysFails")),
         (WAIT20, file("Wait20")),
     ]

@@ -1,0 +1,124 @@
+//! Rewind: Durable's rewind as Step Functions' RedriveExecution, through the
+//! same guard as a start. One conditional write takes the ended record (as
+//! read) to `Redriving`, naming the same execution, so that no start slips in;
+//! then RedriveExecution. Refused: the record goes back to how its run ended.
+//! Unanswered: DescribeExecution decides, and if it cannot, the lease does.
+
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
+use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
+use crate::domain::rewind::check_rewindable;
+use crate::domain::{InstanceId, Record};
+use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
+
+/// A rewind's own token: the record's `rewind_token` and RedriveExecution's client token.
+fn rewind_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Redrives the instance's ended execution (FAILED, TIMED_OUT or ABORTED,
+    /// within Step Functions' 14 days). Happy path: one get, one conditional
+    /// put, one RedriveExecution. The record stays `Redriving` until the
+    /// redriven execution's RUNNING event (or a reconcile) confirms it.
+    pub async fn rewind(&self, instance_id: &InstanceId) -> Result<Record> {
+        let key = instance_id.key();
+        let token = rewind_token();
+        let mut found = self.store.get(&key).await?;
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let record = found.take().ok_or_else(|| Error::InstanceNotFound(instance_id.to_string()))?;
+            let ended = self.reconcile(record).await?;
+            if ended.rewind_token.as_deref() == Some(token.as_str()) {
+                // Our claim, written by an attempt whose answer was lost (an SDK retry found it).
+                return self.redrive(ended, &token).await;
+            }
+            check_rewindable(&ended, self.now())
+                .map_err(|refusal| Error::NotRewindable { instance_id: instance_id.to_string(), refusal })?;
+            let rewinding = ended.rewinding(&token, self.now(), self.timings.lease_millis);
+            found = match self.store.claim(&rewinding, &ClaimCondition::rewinds(&ended)).await? {
+                Conditional::Written => return self.redrive(rewinding, &token).await,
+                Conditional::Refused(Some(current)) => Some(*current),
+                Conditional::Refused(None) => self.store.get(&key).await?,
+            };
+        }
+        Err(Error::Contention(instance_id.to_string()))
+    }
+
+    /// The second call of a rewind: RedriveExecution, attempt by attempt (as a start's launch).
+    async fn redrive(&self, rewinding: Record, token: &str) -> Result<Record> {
+        let mut attempts = Vec::with_capacity(START_ATTEMPTS);
+        let mut last_error = None;
+        loop {
+            let answer = self.engine.redrive(&rewinding.execution_arn, token).await;
+            attempts.push(match &answer {
+                Ok(()) => StartAttempt::Started,
+                Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
+                Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
+                // "Not redrivable" can be the work of an earlier attempt whose answer was lost: never `Invalid`.
+                Err(EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists) => StartAttempt::Refused,
+            });
+            if let Err(error) = answer {
+                tracing::warn!(%error, attempt = attempts.len(), "RedriveExecution attempt failed");
+                last_error = Some(error);
+            }
+            match after_attempts(&attempts) {
+                LaunchVerdict::Started => return Ok(rewinding),
+                LaunchVerdict::Retry => pause(attempts.len()).await,
+                LaunchVerdict::AskStepFunctions => {
+                    return match self.engine.describe(&rewinding.execution_arn).await {
+                        Ok(Some(state)) if redriven(&rewinding, &state) => Ok(rewinding),
+                        // Not redriven (yet), or no answer: the lease decides (`reconcile`).
+                        _ => Err(Error::RewindUnconfirmed {
+                            instance_id: rewinding.instance_id,
+                            reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
+                        }),
+                    };
+                }
+                LaunchVerdict::Release => {
+                    let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
+                    // How the run had ended, as Step Functions says (the record holds it as REDRIVING now).
+                    match self.engine.describe(&rewinding.execution_arn).await {
+                        Ok(Some(ended)) if not_redriven(&rewinding, &ended) => {
+                            if let Err(error) = self.give_up_rewind(&rewinding, ended).await {
+                                // The lease still ends the hold (`reconcile`).
+                                tracing::error!(%error, "the rewind's hold on the record could not be given up");
+                            }
+                        }
+                        // Redriven after all (then its events take the record), or no answer: the lease decides.
+                        _ => {}
+                    }
+                    return Err(Error::RedriveRefused { instance_id: rewinding.instance_id, refusal });
+                }
+            }
+        }
+    }
+
+    /// Takes a rewind's hold off the record: back to `ended`, how its run
+    /// ended (conditional on the hold's token: a newer rewind's is not touched).
+    pub(super) async fn give_up_rewind(&self, rewinding: &Record, ended: ExecutionState) -> Result<Option<Record>> {
+        let now = self.now();
+        let update = ExecutionUpdate {
+            execution_arn: rewinding.execution_arn.clone(),
+            state: ended.bounded(),
+            observed_at: now,
+            from: &[],
+            expires_at: Some(self.expires_at(now)),
+            rewind_token: rewinding.rewind_token.clone(),
+        };
+        tracing::warn!(execution_arn = %rewinding.execution_arn, status = %update.state.status, "rewind given up");
+        Ok(match self.store.apply(&rewinding.key, &update).await? {
+            Conditional::Written => Some(update.applied_to(rewinding)),
+            Conditional::Refused(_) => None,
+        })
+    }
+}
+
+/// Whether Step Functions' word on the execution shows the redrive the record holds for.
+pub(super) fn redriven(rewinding: &Record, state: &ExecutionState) -> bool {
+    state.redrive_count >= rewinding.redrive_count
+}
+
+/// Whether Step Functions' word shows the held execution still as it ended (not redriven).
+pub(super) fn not_redriven(rewinding: &Record, state: &ExecutionState) -> bool {
+    state.status.is_terminal() && !redriven(rewinding, state)
+}
