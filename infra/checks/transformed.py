@@ -97,7 +97,7 @@ def role_problems(template):
     configured state machines (those the status rule listens to) and their
     executions only: the http and scheduled functions claim, start, check that
     a state machine is Standard, describe and stop (the http function also
-    redrives, for rewinds, and queries the status index); the status function only
+    redrives for rewinds, reads execution histories, and queries the status index); the status function only
     writes events back, describes, and stops superseded redrives (it starts
     nothing and checks no state machine). Each trusts Lambda only."""
     resources = template["Resources"]
@@ -127,7 +127,7 @@ def role_problems(template):
         | starts
         | on(logs, arn("HttpFunctionLogs"))
         | on(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/byStatus"})
-        | on(["states:RedriveExecution"], *executions),
+        | on(["states:RedriveExecution", "states:GetExecutionHistory"], *executions),
         "ScheduledFunctionRole": shared
         | starts
         | on(logs, arn("ScheduledFunctionLogs"))

@@ -42,6 +42,12 @@ fn engine_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
+/// One attempt per call (StartExecution, RedriveExecution): the service retries,
+/// knowing which attempts may have taken effect.
+fn one_attempt() -> aws_sdk_sfn::config::Builder {
+    aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
 fn status_of(status: &ExecutionStatus) -> Status {
     match status {
         ExecutionStatus::Succeeded => Status::Succeeded,
@@ -66,9 +72,8 @@ impl Engine for StepFunctions {
             .state_machine_arn(state_machine.as_str())
             .name(name.as_str())
             .input(input)
-            // One attempt per call: the service retries, knowing which attempts may have started it.
             .customize()
-            .config_override(aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .config_override(one_attempt())
             .send()
             .await;
         let Err(err) = result else { return Ok(()) };
@@ -105,9 +110,8 @@ impl Engine for StepFunctions {
             .redrive_execution()
             .execution_arn(execution_arn.as_str())
             .client_token(client_token)
-            // One attempt per call: the service retries, knowing which attempts may have redriven it.
             .customize()
-            .config_override(aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .config_override(one_attempt())
             .send()
             .await;
         let Err(err) = result else { return Ok(()) };

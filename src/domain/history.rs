@@ -102,7 +102,7 @@ pub fn read_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::listing::ListFilter;
+    use crate::domain::listing::{ListFilter, TokenUse};
 
     fn arn(name: &str) -> ExecutionArn {
         ExecutionArn::parse(&format!("arn:aws:states:us-east-1:1:execution:s:{name}")).unwrap_or_else(|e| panic!("{e}"))
@@ -117,10 +117,17 @@ mod tests {
         let first = HistoryPosition { page_token: None, after_event: 100 };
         assert_eq!(read_token(&signer, &arn("a"), &issue_token(&signer, &arn("a"), &first)), Ok(first));
         assert_eq!(read_token(&signer, &arn("b"), &token), Err(InvalidToken::OtherExecution));
-        let list_token =
-            signer.issue(&ListFilter::default(), &crate::domain::listing::Cursor { partition: 0, after: None });
+        let list_token = signer.issue(
+            TokenUse::List,
+            &ListFilter::default(),
+            &crate::domain::listing::Cursor { partition: 0, after: None },
+        );
         assert_eq!(read_token(&signer, &arn("a"), &list_token), Err(InvalidToken::Tampered));
-        assert_eq!(signer.read(&ListFilter::default(), &token), Err(InvalidToken::Tampered), "not a list token");
+        assert_eq!(
+            signer.read(TokenUse::List, &ListFilter::default(), &token),
+            Err(InvalidToken::Tampered),
+            "not a list token"
+        );
         let mut changed = token.into_bytes();
         changed[3] ^= 1;
         assert!(read_token(&signer, &arn("a"), &String::from_utf8_lossy(&changed)).is_err());

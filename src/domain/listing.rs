@@ -168,6 +168,24 @@ pub struct Cursor {
     pub after: Option<ListPosition>,
 }
 
+/// What a list token continues: a list (GET), or a bulk purge (DELETE); one's token is not the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// `GET /instances`.
+    List,
+    /// `DELETE /instances`.
+    Purge,
+}
+
+impl TokenUse {
+    fn tag(self) -> &'static str {
+        match self {
+            TokenUse::List => "L",
+            TokenUse::Purge => "P",
+        }
+    }
+}
+
 /// A continuation token that is not one this deployment issued for this query.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidToken {
@@ -175,7 +193,10 @@ pub enum InvalidToken {
     #[error("continuationToken is not a token this service issued, or it was changed")]
     Tampered,
     /// A genuine token of another query (other filters).
-    #[error("continuationToken belongs to a query with other filters; repeat the filters of the first page")]
+    #[error(
+        "continuationToken belongs to another query (other filters, or a list's token sent to a bulk purge or \
+         back); repeat the first request's method and filters"
+    )]
     OtherQuery,
     /// A genuine history token of another execution (another instance, or an earlier run of this one).
     #[error("continuationToken belongs to the history of another instance or of an earlier run of this one")]
@@ -218,21 +239,21 @@ impl TokenSigner {
         String::from_utf8(payload).map_err(|_| InvalidToken::Tampered)
     }
 
-    /// The token that continues `filter`'s list at `cursor`.
-    pub fn issue(&self, filter: &ListFilter, cursor: &Cursor) -> String {
+    /// The token that continues `filter`'s list (or bulk purge: `use_`) at `cursor`.
+    pub fn issue(&self, use_: TokenUse, filter: &ListFilter, cursor: &Cursor) -> String {
         let (key, created_at) =
             cursor.after.as_ref().map_or((String::new(), 0), |p| (p.key.as_str().to_owned(), p.created_at));
-        self.seal(&format!("1|{}|{}|{key}|{created_at}", filter.digest(), cursor.partition))
+        self.seal(&format!("1|{}|{}|{}|{key}|{created_at}", use_.tag(), filter.digest(), cursor.partition))
     }
 
-    /// The cursor in `token`, if this deployment issued it for `filter`.
-    pub fn read(&self, filter: &ListFilter, token: &str) -> Result<Cursor, InvalidToken> {
+    /// The cursor in `token`, if this deployment issued it for `filter` and `use_`.
+    pub fn read(&self, use_: TokenUse, filter: &ListFilter, token: &str) -> Result<Cursor, InvalidToken> {
         let payload = self.open(token)?;
         let parts: Vec<&str> = payload.split('|').collect();
-        let ["1", digest, partition, key, created_at] = parts.as_slice() else {
+        let ["1", tag, digest, partition, key, created_at] = parts.as_slice() else {
             return Err(InvalidToken::Tampered);
         };
-        if *digest != filter.digest() {
+        if *tag != use_.tag() || *digest != filter.digest() {
             return Err(InvalidToken::OtherQuery);
         }
         let partition: usize = partition.parse().map_err(|_| InvalidToken::Tampered)?;
@@ -355,22 +376,22 @@ mod tests {
         let filter = ListFilter { function_name: Some("Orders".into()), ..ListFilter::default() };
         let cursor =
             Cursor { partition: 3, after: Some(ListPosition { key: key("a"), created_at: 1_764_000_000_000 }) };
-        let token = signer.issue(&filter, &cursor);
-        assert_eq!(signer.read(&filter, &token), Ok(cursor.clone()));
+        let token = signer.issue(TokenUse::List, &filter, &cursor);
+        assert_eq!(signer.read(TokenUse::List, &filter, &token), Ok(cursor.clone()));
         let start = Cursor { partition: 4, after: None };
-        assert_eq!(signer.read(&filter, &signer.issue(&filter, &start)), Ok(start));
+        assert_eq!(signer.read(TokenUse::List, &filter, &signer.issue(TokenUse::List, &filter, &start)), Ok(start));
         // Every single-character change is refused.
         for i in 0..token.len() {
             let mut changed = token.clone().into_bytes();
             changed[i] = if changed[i] == b'A' { b'B' } else { b'A' };
             let changed = String::from_utf8(changed).unwrap_or_default();
             if changed != token {
-                assert_eq!(signer.read(&filter, &changed), Err(InvalidToken::Tampered), "{changed}");
+                assert_eq!(signer.read(TokenUse::List, &filter, &changed), Err(InvalidToken::Tampered), "{changed}");
             }
         }
-        assert_eq!(signer.read(&filter, "garbage"), Err(InvalidToken::Tampered));
+        assert_eq!(signer.read(TokenUse::List, &filter, "garbage"), Err(InvalidToken::Tampered));
         assert_eq!(
-            TokenSigner::new(b"another key of the right length!").read(&filter, &token),
+            TokenSigner::new(b"another key of the right length!").read(TokenUse::List, &filter, &token),
             Err(InvalidToken::Tampered)
         );
         // Filters that serialise alike without length prefixes are told apart.
@@ -382,6 +403,7 @@ mod tests {
         };
         assert_ne!(newline_name.digest(), newline_prefix.digest());
         let other = ListFilter { function_name: Some("Other".into()), ..ListFilter::default() };
-        assert_eq!(signer.read(&other, &token), Err(InvalidToken::OtherQuery));
+        assert_eq!(signer.read(TokenUse::List, &other, &token), Err(InvalidToken::OtherQuery));
+        assert_eq!(signer.read(TokenUse::Purge, &filter, &token), Err(InvalidToken::OtherQuery), "a list's token");
     }
 }

@@ -244,13 +244,14 @@ impl Record {
     }
 
     /// This ended record held by a rewind (token `token`) until `now + lease_millis`:
-    /// `Redriving`, naming the same execution and the redrive count it will have once
-    /// redriven (so that the run it rewinds is another run: its late events and a
-    /// replace's claim on it no longer match), with no TTL while it is held.
-    pub fn rewinding(&self, token: &str, now: Millis, lease_millis: Millis) -> Self {
+    /// `Redriving`, naming the same execution and `redrive_count`, the count it will
+    /// have once redriven (Step Functions' count + 1: the run it rewinds is another
+    /// run, whose late events and a replace's claim on it no longer match), with
+    /// no TTL while it is held.
+    pub fn rewinding(&self, token: &str, redrive_count: u32, now: Millis, lease_millis: Millis) -> Self {
         Record {
             status: Status::Redriving,
-            redrive_count: self.redrive_count + 1,
+            redrive_count,
             updated_at: now,
             lease_until: Some(now + lease_millis),
             expires_at: None,

@@ -23,12 +23,20 @@ pub enum RewindRefusal {
     /// Past Step Functions' redrive window (410).
     #[error("its execution stopped more than 14 days ago, past Step Functions' redrive window")]
     PastWindow,
+    /// Step Functions no longer has its execution (410).
+    #[error("Step Functions no longer has its execution")]
+    ExecutionGone,
 }
 
 impl RewindRefusal {
     /// Whether the refusal holds for good (410), not only while something runs (409).
     pub fn is_gone(&self) -> bool {
         !matches!(self, RewindRefusal::NotEnded(_) | RewindRefusal::BeingReplaced)
+    }
+
+    /// Whether a retry may soon be answered otherwise: a rewind or start still in flight.
+    pub fn is_in_flight(&self) -> bool {
+        matches!(self, RewindRefusal::NotEnded(Status::Starting | Status::Redriving))
     }
 }
 

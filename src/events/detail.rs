@@ -88,7 +88,7 @@ pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed
         "PENDING_REDRIVE" => return Ok(None),
         status => Status::parse(status)
             .ok()
-            .filter(|s| !matches!(s, Status::Starting | Status::StartFailed))
+            .filter(|s| !matches!(s, Status::Starting | Status::StartFailed | Status::Redriving))
             .ok_or(Malformed::Status(detail.status.clone()))?,
     };
     let output_omitted = detail

@@ -153,7 +153,7 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
                 EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
             },
             ServiceError::NotRewindable { refusal, .. } if refusal.is_gone() => (StatusCode::GONE, false),
-            ServiceError::NotRewindable { .. } => (StatusCode::CONFLICT, false),
+            ServiceError::NotRewindable { refusal, .. } => (StatusCode::CONFLICT, refusal.is_in_flight()),
             ServiceError::RedriveRefused { refusal, .. } => match refusal {
                 // Not redrivable (or gone), in Step Functions' words.
                 EngineError::Refused { caller_fault: true, .. } => (StatusCode::GONE, false),

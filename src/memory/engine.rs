@@ -129,13 +129,16 @@ impl MemoryEngine {
         }
     }
 
-    /// The execution passes through `states` Pass states (two history events each).
-    pub fn passes(&self, execution_arn: &ExecutionArn, states: usize) {
+    /// The execution passes through `states` Pass states (two history events each), each with `output`.
+    pub fn passes(&self, execution_arn: &ExecutionArn, states: usize, output: Option<&str>) {
         if let Some(execution) = locked(&self.executions).get_mut(execution_arn) {
             for state in 0..states {
                 let name = format!("Step{state}");
                 execution.record("PassStateEntered", Some(&name));
                 execution.record("PassStateExited", Some(&name));
+                if let Some(last) = execution.history.last_mut() {
+                    last.output = output.map(str::to_owned);
+                }
             }
         }
     }

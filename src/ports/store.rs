@@ -34,6 +34,11 @@ impl ExecutionUpdate {
         if let Some(token) = &self.rewind_token {
             return record.status == Status::Redriving && record.rewind_token.as_deref() == Some(token.as_str());
         }
+        // A rewind's hold gives way to a running execution only: an ended one may be
+        // the run it is about to redrive (its own give-back, or the lease, ends it otherwise).
+        if record.status == Status::Redriving && self.state.status != Status::Running {
+            return false;
+        }
         (self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
             || record.redrive_count < self.state.redrive_count
     }
@@ -83,13 +88,16 @@ pub enum ClaimCondition {
         /// redrove that run since made it run again: not the run stopped.
         redrive_count: Option<u32>,
     },
-    /// Exactly the ended record a rewind read (same execution, status and
-    /// last change): nothing started, ended or was rewound since.
+    /// Exactly the ended record a rewind read (same execution, status, redrive
+    /// count and last change): nothing started, ended or was rewound since
+    /// (two writes can share a millisecond: the count tells a redrive's apart).
     Rewinds {
         /// The execution the record must name.
         execution_name: ExecutionName,
         /// The status it must still be in.
         status: Status,
+        /// Its redrive count, unchanged.
+        redrive_count: u32,
         /// Its last change, unchanged.
         updated_at: Millis,
     },
@@ -106,6 +114,7 @@ impl ClaimCondition {
         ClaimCondition::Rewinds {
             execution_name: ended.execution_name.clone(),
             status: ended.status,
+            redrive_count: ended.redrive_count,
             updated_at: ended.updated_at,
         }
     }
@@ -136,8 +145,11 @@ impl ClaimCondition {
                     && statuses.is_none_or(|s| s.contains(&record.status))
                     && redrive_count.is_none_or(|count| record.redrive_count == count)
             }
-            (ClaimCondition::Rewinds { execution_name, status, updated_at }, Some(record)) => {
-                record.execution_name == *execution_name && record.status == *status && record.updated_at == *updated_at
+            (ClaimCondition::Rewinds { execution_name, status, redrive_count, updated_at }, Some(record)) => {
+                record.execution_name == *execution_name
+                    && record.status == *status
+                    && record.redrive_count == *redrive_count
+                    && record.updated_at == *updated_at
             }
             (ClaimCondition::Replaces { .. } | ClaimCondition::Rewinds { .. }, None) => false,
         }

@@ -43,6 +43,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 events.push(event);
             }
             match chunk.next_token {
+                // Full at the end of Step Functions' page: the next one begins with its next page.
+                Some(next) if events.len() == MAX_HISTORY_PAGE_EVENTS => {
+                    return Ok(HistoryPage {
+                        events,
+                        next: Some(HistoryPosition { page_token: Some(next), after_event: after }),
+                    });
+                }
                 Some(next) => page_token = Some(next),
                 None => return Ok(HistoryPage { events, next: None }),
             }

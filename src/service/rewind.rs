@@ -1,13 +1,15 @@
 //! Rewind: Durable's rewind as Step Functions' RedriveExecution, through the
-//! same guard as a start. One conditional write takes the ended record (as
-//! read) to `Redriving`, naming the same execution, so that no start slips in;
-//! then RedriveExecution. Refused: the record goes back to how its run ended.
-//! Unanswered: DescribeExecution decides, and if it cannot, the lease does.
+//! same guard as a start. DescribeExecution first (an ended record is never
+//! reconciled: an outside redrive whose events were lost leaves it behind);
+//! then one conditional write takes the ended record (as read) to `Redriving`,
+//! naming the same execution and the count its redrive will have, so that no
+//! start slips in; then RedriveExecution. Refused: the record goes back as it
+//! was. Unanswered: DescribeExecution decides, and if it cannot, the lease does.
 
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
-use crate::domain::rewind::check_rewindable;
+use crate::domain::rewind::{RewindRefusal, check_rewindable};
 use crate::domain::{InstanceId, Record};
 use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
 
@@ -18,9 +20,9 @@ fn rewind_token() -> String {
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Redrives the instance's ended execution (FAILED, TIMED_OUT or ABORTED,
-    /// within Step Functions' 14 days). Happy path: one get, one conditional
-    /// put, one RedriveExecution. The record stays `Redriving` until the
-    /// redriven execution's RUNNING event (or a reconcile) confirms it.
+    /// within Step Functions' 14 days). Happy path: one get, one DescribeExecution,
+    /// one conditional put, one RedriveExecution. The record stays `Redriving`
+    /// until the redriven execution's RUNNING event (or a reconcile) confirms it.
     pub async fn rewind(&self, instance_id: &InstanceId) -> Result<Record> {
         let key = instance_id.key();
         let token = rewind_token();
@@ -30,13 +32,25 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let ended = self.reconcile(record).await?;
             if ended.rewind_token.as_deref() == Some(token.as_str()) {
                 // Our claim, written by an attempt whose answer was lost (an SDK retry found it).
-                return self.redrive(ended, &token).await;
+                return self.redrive(ended, None, &token).await;
             }
-            check_rewindable(&ended, self.now())
-                .map_err(|refusal| Error::NotRewindable { instance_id: instance_id.to_string(), refusal })?;
-            let rewinding = ended.rewinding(&token, self.now(), self.timings.lease_millis);
+            let refused = |refusal| Error::NotRewindable { instance_id: instance_id.to_string(), refusal };
+            check_rewindable(&ended, self.now()).map_err(refused)?;
+            let described = self.engine.describe(&ended.execution_arn).await?;
+            let described = described.ok_or_else(|| refused(RewindRefusal::ExecutionGone))?;
+            let count = described.redrive_count + 1;
+            let ended = if described.redrive_count > ended.redrive_count {
+                // Redriven from outside, its events not in yet: Step Functions' word first (the
+                // count rule lets it in), and the rewind is judged on it.
+                let known = self.write_back(&ended, described).await?;
+                check_rewindable(&known, self.now()).map_err(refused)?;
+                known
+            } else {
+                ended
+            };
+            let rewinding = ended.rewinding(&token, count, self.now(), self.timings.lease_millis);
             found = match self.store.claim(&rewinding, &ClaimCondition::rewinds(&ended)).await? {
-                Conditional::Written => return self.redrive(rewinding, &token).await,
+                Conditional::Written => return self.redrive(rewinding, Some(&ended), &token).await,
                 Conditional::Refused(Some(current)) => Some(*current),
                 Conditional::Refused(None) => self.store.get(&key).await?,
             };
@@ -44,8 +58,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Err(Error::Contention(instance_id.to_string()))
     }
 
-    /// The second call of a rewind: RedriveExecution, attempt by attempt (as a start's launch).
-    async fn redrive(&self, rewinding: Record, token: &str) -> Result<Record> {
+    /// RedriveExecution, attempt by attempt (as a start's launch), for the hold
+    /// `rewinding` on `ended` (the record as read, when this rewind read it).
+    async fn redrive(&self, rewinding: Record, ended: Option<&Record>, token: &str) -> Result<Record> {
         let mut attempts = Vec::with_capacity(START_ATTEMPTS);
         let mut last_error = None;
         loop {
@@ -76,16 +91,20 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 LaunchVerdict::Release => {
                     let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
-                    // How the run had ended, as Step Functions says (the record holds it as REDRIVING now).
-                    match self.engine.describe(&rewinding.execution_arn).await {
-                        Ok(Some(ended)) if not_redriven(&rewinding, &ended) => {
-                            if let Err(error) = self.give_up_rewind(&rewinding, ended).await {
-                                // The lease still ends the hold (`reconcile`).
-                                tracing::error!(%error, "the rewind's hold on the record could not be given up");
-                            }
-                        }
-                        // Redriven after all (then its events take the record), or no answer: the lease decides.
-                        _ => {}
+                    // No attempt reached Step Functions: the record goes back as it was read
+                    // (or, if this rewind did not read it, as Step Functions says the run ended).
+                    let back = match ended {
+                        Some(ended) => Some(ended_state(ended)),
+                        None => match self.engine.describe(&rewinding.execution_arn).await {
+                            Ok(Some(state)) if state.status.is_terminal() => Some(state),
+                            _ => None,
+                        },
+                    };
+                    // Else, or if the write fails, the lease ends the hold (`reconcile`).
+                    if let Some(back) = back
+                        && let Err(error) = self.give_up_rewind(&rewinding, back).await
+                    {
+                        tracing::error!(%error, "the rewind's hold on the record could not be given up");
                     }
                     return Err(Error::RedriveRefused { instance_id: rewinding.instance_id, refusal });
                 }
@@ -113,12 +132,21 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 }
 
-/// Whether Step Functions' word on the execution shows the redrive the record holds for.
-pub(super) fn redriven(rewinding: &Record, state: &ExecutionState) -> bool {
-    state.redrive_count >= rewinding.redrive_count
+/// Whether Step Functions' word on the execution shows the redrive the record holds for: its
+/// count, or running at all (the run had ended; PENDING_REDRIVE keeps the old count a while).
+fn redriven(rewinding: &Record, state: &ExecutionState) -> bool {
+    state.redrive_count >= rewinding.redrive_count || !state.status.is_terminal()
 }
 
-/// Whether Step Functions' word shows the held execution still as it ended (not redriven).
-pub(super) fn not_redriven(rewinding: &Record, state: &ExecutionState) -> bool {
-    state.status.is_terminal() && !redriven(rewinding, state)
+/// How the run of the record `ended` had ended, as the record keeps it.
+fn ended_state(ended: &Record) -> ExecutionState {
+    ExecutionState {
+        status: ended.status,
+        redrive_count: ended.redrive_count,
+        stop_date: ended.stop_date,
+        output: ended.output.clone(),
+        error: ended.error.clone(),
+        cause: ended.cause.clone(),
+        input: None,
+    }
 }

@@ -2,6 +2,7 @@
 //! `scripts/test` starts: one binary, each test with its own table.
 
 mod faults;
+mod history;
 mod hostile;
 mod list;
 mod policy;

@@ -156,9 +156,9 @@ async fn the_table_keeps_a_holds_conditions() {
     let store = env.store();
     // A rewind's claim needs the record exactly as read.
     let stale = sfn_singleton::domain::Record { updated_at: ended.updated_at - 1, ..ended.clone() };
-    let refused = store.claim(&ended.rewinding("a", 0, 60_000), &ClaimCondition::rewinds(&stale)).await;
+    let refused = store.claim(&ended.rewinding("a", 1, 0, 60_000), &ClaimCondition::rewinds(&stale)).await;
     assert!(matches!(refused, Ok(Conditional::Refused(_))), "{refused:?}");
-    let held = ended.rewinding("mine", ended.updated_at + 1, 60_000);
+    let held = ended.rewinding("mine", 1, ended.updated_at + 1, 60_000);
     assert_eq!(store.claim(&held, &ClaimCondition::rewinds(&ended)).await.ok(), Some(Conditional::Written));
     // A replace of the run before the rewind does not match the run it will be.
     let replacing = ClaimCondition::replacing(&ended, ReusePolicy::AllowAll);

@@ -223,7 +223,7 @@ mod tests {
             idempotency_until: Some(1_000),
             ..starting.clone()
         };
-        let rewinding = ended.rewinding("token-1", 20, 5);
+        let rewinding = ended.rewinding("token-1", 3, 20, 5);
         for record in [starting, ended, rewinding] {
             assert_eq!(from_item(&to_item(&record)), Ok(record));
         }

@@ -84,14 +84,18 @@ impl InstanceStore for DynamoStore {
                 }
                 expression
             }
-            ClaimCondition::Rewinds { execution_name, status, updated_at } => {
+            ClaimCondition::Rewinds { execution_name, status, redrive_count, updated_at } => {
                 names.insert("#executionName".into(), "executionName".into());
                 names.insert("#status".into(), "status".into());
+                names.insert("#redriveCount".into(), "redriveCount".into());
                 names.insert("#updatedAt".into(), "updatedAt".into());
                 values.insert(":oldName".into(), s(execution_name.as_str()));
                 values.insert(":oldStatus".into(), s(status.as_str()));
+                values.insert(":oldRedriveCount".into(), n(redrive_count));
                 values.insert(":oldUpdatedAt".into(), n(updated_at));
-                "#executionName = :oldName AND #status = :oldStatus AND #updatedAt = :oldUpdatedAt".to_owned()
+                "#executionName = :oldName AND #status = :oldStatus AND #redriveCount = :oldRedriveCount \
+                 AND #updatedAt = :oldUpdatedAt"
+                    .to_owned()
             }
             ClaimCondition::Replaces { execution_name, statuses, redrive_count } => {
                 names.insert("#executionName".into(), "executionName".into());
@@ -214,10 +218,15 @@ impl InstanceStore for DynamoStore {
             }
             None => {
                 let from = placeholders("f", update.from, &mut values);
-                format!(
+                let mut condition = format!(
                     "#executionArn = :arn AND ((#status IN ({from}) AND #redriveCount <= :redriveCount) \
                      OR #redriveCount < :redriveCount)"
-                )
+                );
+                if state.status != Status::Running {
+                    values.insert(":redriving".into(), s(Status::Redriving.as_str()));
+                    condition.push_str(" AND #status <> :redriving");
+                }
+                condition
             }
         };
         let mut set = vec![

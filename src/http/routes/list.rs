@@ -2,7 +2,7 @@
 //! a page of instances, one Query of the table's `byStatus` index; the next
 //! page's token in Durable's `x-ms-continuation-token` header.
 
-use crate::domain::listing::TokenSigner;
+use crate::domain::listing::{TokenSigner, TokenUse};
 use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{CONTINUATION_TOKEN, DEFAULT_PAGE_SIZE, ListRequest};
@@ -19,12 +19,12 @@ pub(crate) async fn list<S: InstanceStore, E: Engine>(
     let top = top.unwrap_or(DEFAULT_PAGE_SIZE);
     let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
     // Read (and its signature checked) before anything in it reaches DynamoDB.
-    let cursor = token.map(|token| signer.read(&filter, &token)).transpose()?;
+    let cursor = token.map(|token| signer.read(TokenUse::List, &filter, &token)).transpose()?;
     let page = app.service.list(&filter, cursor, top).await?;
     let body = serde_json::Value::Array(page.records.iter().map(status_body).collect());
     let mut response = json_response(StatusCode::OK, &body);
     if let Some(next) = &page.next
-        && let Ok(token) = HeaderValue::from_str(&signer.issue(&filter, next))
+        && let Ok(token) = HeaderValue::from_str(&signer.issue(TokenUse::List, &filter, next))
     {
         response.headers_mut().insert(CONTINUATION_TOKEN, token);
     }

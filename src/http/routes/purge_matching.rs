@@ -2,7 +2,7 @@
 //! ended instances, page by page within the request's time; a continuation
 //! token when it stopped before the end, to be sent back until there is none.
 
-use crate::domain::listing::{InvalidFilter, TokenSigner};
+use crate::domain::listing::{InvalidFilter, TokenSigner, TokenUse};
 use crate::domain::time::time_left;
 use crate::http::app::App;
 use crate::http::error::Error;
@@ -39,9 +39,9 @@ pub(crate) async fn purge_matching<S: InstanceStore, E: Engine>(
         return Err(InvalidFilter { parameter: "runtimeStatus", accepts, value: running.to_string() }.into());
     }
     let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
-    let cursor = token.map(|token| signer.read(&filter, &token)).transpose()?;
+    let cursor = token.map(|token| signer.read(TokenUse::Purge, &filter, &token)).transpose()?;
     let purged = app.service.purge_matching(&filter, cursor, budget(request)).await?;
-    let token = purged.next.as_ref().map(|next| signer.issue(&filter, next));
+    let token = purged.next.as_ref().map(|next| signer.issue(TokenUse::Purge, &filter, next));
     let mut body = json!({ "instancesDeleted": purged.deleted });
     if let Some(token) = &token {
         body["continuationToken"] = json!(token);

@@ -22,6 +22,11 @@ pub(crate) async fn status<S: InstanceStore, E: Engine>(
     id: &InstanceId,
 ) -> Result<Response<Body>, Error> {
     let options = StatusRequest::of(request)?;
+    let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
+    if let Some(token) = &options.token {
+        // A forged or changed token is refused before any AWS call; whose execution it is, once the record is read.
+        signer.open(token)?;
+    }
     let record = app.service.status(id).await?.ok_or_else(|| service::Error::InstanceNotFound(id.to_string()))?;
     let code = if record.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
     let mut body = status_body(&record);
@@ -32,8 +37,6 @@ pub(crate) async fn status<S: InstanceStore, E: Engine>(
     }
     let mut next = None;
     if options.show_history {
-        let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
-        // Read (and its signature checked) before anything in it reaches Step Functions.
         let position = options.token.map(|token| read_token(&signer, &record.execution_arn, &token)).transpose()?;
         let page = app.service.history(&record, position.unwrap_or_default(), options.show_history_output).await?;
         body["historyEvents"] = page.events.iter().map(event_json).collect();

@@ -4,6 +4,7 @@
 //! operation; what only a real store shows stays in the integration tests.
 
 mod events;
+mod history;
 mod keys;
 mod launch;
 mod list;

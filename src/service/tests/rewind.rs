@@ -172,10 +172,51 @@ async fn a_rewind_and_a_start_of_the_same_ended_run_never_both_win() {
     given.ended(Status::Failed).await;
     let ended = given.record().unwrap_or_else(|| panic!("no record"));
     let second = arn_of(&given.start().await);
-    let late = ended.rewinding("late", 0, LEASE);
+    let late = ended.rewinding("late", 1, 0, LEASE);
     let claim = given.service.store().claim(&late, &ClaimCondition::rewinds(&ended)).await;
     assert!(matches!(claim, Ok(Conditional::Refused(_))));
     let refused = given.service.rewind(&given.id).await;
     assert!(matches!(refused, Err(Error::NotRewindable { refusal: RewindRefusal::NotEnded(_), .. })), "{refused:?}");
     assert_eq!(given.service.engine().running(), vec![second]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_an_outside_redrive_left_behind_is_judged_on_step_functions_word() {
+    // Redriven from the console, its events not in: running now.
+    let given = given();
+    let arn = given.ended(Status::Failed).await;
+    given.service.engine().redrive_from_outside(&arn);
+    let running = given.service.rewind(&given.id).await;
+    assert!(matches!(running, Err(Error::NotRewindable { refusal: RewindRefusal::NotEnded(_), .. })), "{running:?}");
+    assert!(!given.service.engine().calls().contains(&EngineOp::Redrive));
+    assert_eq!(given.record().map(|r| (r.status, r.redrive_count)), Some((Status::Running, 1)), "healed");
+    // ... and, ended again: rewound with the count its redrive will have.
+    given.ends(&arn, Status::Failed).await;
+    let rewinding = given.service.rewind(&given.id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rewinding.redrive_count, 2);
+    assert_eq!(given.service.engine().state(&arn).map(|s| s.redrive_count), Some(2));
+    // ... or succeeded after that redrive: not rewound.
+    let other = super::given();
+    let arn = other.ended(Status::Failed).await;
+    other.service.engine().redrive_from_outside(&arn);
+    other.service.engine().end(&arn, Status::Succeeded, 1);
+    let refused = other.service.rewind(&other.id).await;
+    assert!(matches!(refused, Err(Error::NotRewindable { refusal: RewindRefusal::Succeeded, .. })), "{refused:?}");
+    assert_eq!(other.record().map(|r| (r.status, r.redrive_count)), Some((Status::Succeeded, 1)), "healed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_gives_way_to_a_running_execution_only() {
+    let given = given();
+    let arn = given.ended(Status::Failed).await;
+    assert!(given.service.rewind(&given.id).await.is_ok());
+    // The redriven run fails at once and its RUNNING event is lost: its FAILED does not take the hold...
+    given.service.engine().end(&arn, Status::Failed, 5);
+    assert_eq!(given.service.apply_event(given.event(&arn)).await.ok(), Some(EventOutcome::Ignored));
+    assert_eq!(status_of(&given), Some(Status::Redriving));
+    // ... the lease does: a read asks Step Functions once it is over.
+    given.advance(LEASE);
+    let read = given.service.status(&given.id).await.ok().flatten();
+    assert_eq!(read.map(|r| (r.status, r.redrive_count)), Some((Status::Failed, 1)));
+    assert!(given.start().await.is_ok());
 }

@@ -45,6 +45,19 @@ pub const WAIT20: &str = "Wait20";
 /// Times out after a second (TIMED_OUT).
 pub const TIMES_OUT: &str = "TimesOut";
 
+/// 120 Pass states in a row: a history of 243 events (three pages).
+pub const MANY_STEPS: &str = "ManySteps";
+
+fn many_steps() -> String {
+    let states: Vec<String> = (0..120)
+        .map(|i| {
+            let next = if i == 119 { r#""End":true"#.to_owned() } else { format!(r#""Next":"S{}""#, i + 1) };
+            format!(r#""S{i}":{{"Type":"Pass",{next}}}"#)
+        })
+        .collect();
+    format!(r#"{{"StartAt":"S0","States":{{{}}}}}"#, states.join(","))
+}
+
 /// Configured, but its state machine does not exist: StartExecution is refused.
 pub const MISSING: &str = "Missing";
 
@@ -59,6 +72,7 @@ fn definitions() -> Vec<(&'static str, String)> {
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"Next":"D"},"D":{"Type":"Succeed"}}}"#.into(),
         ),
         (QUICK, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into()),
+        (MANY_STEPS, many_steps()),
         (
             TIMES_OUT,
             r#"{"TimeoutSeconds":1,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":60,"End":true}}}"#.into(),
