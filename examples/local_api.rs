@@ -71,7 +71,8 @@ async fn answer(front: &Front, request: hyper::Request<Incoming>, id: u64) -> Re
     let response = handle(&front.app, request, id).await;
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
     let line = json!({"method": method, "path": path, "status": response.status().as_u16(),
-        "executionArn": response.status().is_success().then(|| body.get("executionArn").cloned()).flatten()});
+        "executionArn": response.status().is_success().then(|| body.get("executionArn").cloned()).flatten(),
+        "error": body.get("error")});
     if let Ok(mut answers) = front.answers.lock() {
         let _ = writeln!(answers, "{line}");
     }

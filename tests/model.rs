@@ -505,11 +505,12 @@ impl Protocol {
     }
 
     /// `Singleton::write_back`: Step Functions' word on the record's execution, written
-    /// if the record still names it; a rewind's hold on a run that is not running
-    /// takes how it ended once its lease ends. The record as it now stands.
+    /// if the record still names it; a rewind's hold whose redrive has not happened
+    /// takes how the run ended once its lease ends. The record as it now stands.
     fn write_back(&self, state: &mut State, record: &Record, exec_state: ExecutionState) -> Record {
         let now = state.now;
-        let update = if record.status == Status::Redriving && exec_state.status.is_terminal() {
+        let not_redriven = exec_state.status.is_terminal() && exec_state.redrive_count < record.redrive_count;
+        let update = if record.status == Status::Redriving && not_redriven {
             if !record.lease_expired(now) {
                 return record.clone();
             }
@@ -701,7 +702,9 @@ impl Protocol {
                 let exec = self.exec_of(&current);
                 // `stop_to_replace`: a rewind's hold on a run that is not running is not stopped.
                 if current.status == Status::Redriving
-                    && self.describe(state, &current).is_none_or(|d| d.status.is_terminal())
+                    && self
+                        .describe(state, &current)
+                        .is_none_or(|d| d.status.is_terminal() && d.redrive_count < current.redrive_count)
                 {
                     return self.answer(state, request, Answer::RetryLater);
                 }
@@ -843,8 +846,11 @@ impl Protocol {
             Some(record) => {
                 let target = Record { execution_arn: arn.clone(), ..record };
                 let exec_state = Self::state_of(state, event.exec, status, event.redrive);
-                let from: &'static [Status] =
-                    if running { &[Status::Starting, Status::Redriving] } else { &[Status::Starting, Status::Running] };
+                let from: &'static [Status] = if running {
+                    &[Status::Starting, Status::Redriving]
+                } else {
+                    &[Status::Starting, Status::Running, Status::Redriving]
+                };
                 Self::apply(state, &self.update(&target, exec_state, state.now, from))
             }
             None => false,

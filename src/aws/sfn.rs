@@ -163,6 +163,10 @@ impl Engine for StepFunctions {
             Err(err) if matches!(err.as_service_error(), Some(GetExecutionHistoryError::ExecutionDoesNotExist(_))) => {
                 return Ok(None);
             }
+            // Step Functions' page token expired (24 h): the client's to start over.
+            Err(err) if matches!(err.as_service_error(), Some(GetExecutionHistoryError::InvalidToken(_))) => {
+                return Err(engine_error(&err, true));
+            }
             Err(err) => return Err(engine_error(&err, false)),
         };
         let events = answer.events().iter().map(history_event).collect();
@@ -233,6 +237,28 @@ fn history_event(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
         shown.output = owned(d.output());
     } else if let Some(d) = event.lambda_function_failed_event_details() {
         (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.task_start_failed_event_details() {
+        (shown.name, shown.error, shown.cause) = (Some(d.resource().to_owned()), owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.task_submit_failed_event_details() {
+        (shown.name, shown.error, shown.cause) = (Some(d.resource().to_owned()), owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.lambda_function_start_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.lambda_function_schedule_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.lambda_function_timed_out_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.activity_schedule_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.activity_timed_out_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.map_run_failed_event_details() {
+        (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.evaluation_failed_event_details() {
+        (shown.name, shown.error, shown.cause) = (Some(d.state().to_owned()), owned(d.error()), owned(d.cause()));
+    } else if let Some(d) = event.execution_redriven_event_details() {
+        shown.name = d.redrive_count().map(|count| format!("redrive {count}"));
+    } else if let Some(d) = event.map_iteration_failed_event_details() {
+        shown.name = d.name().map(|name| format!("{name}[{}]", d.index()));
     } else if let Some(d) = event.activity_failed_event_details() {
         (shown.error, shown.cause) = (owned(d.error()), owned(d.cause()));
     } else if let Some(d) = event.activity_succeeded_event_details() {

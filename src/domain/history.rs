@@ -8,8 +8,9 @@ use super::record::Millis;
 
 /// The most events a page holds.
 pub const MAX_HISTORY_PAGE_EVENTS: usize = 100;
-/// The most bytes of event data (inputs, outputs, errors, causes) a page holds, well
-/// within a Lambda response (6 MB); a page always holds at least one event.
+/// The most bytes of event data (inputs, outputs, errors, causes, as JSON-escaped
+/// text) a page holds: escaped once more in API Gateway's envelope, still well within
+/// a Lambda response (6 MB); a page always holds at least one event.
 pub const MAX_HISTORY_PAGE_BYTES: usize = 1024 * 1024;
 /// GetExecutionHistory calls one page may make (events already shown are skipped).
 pub const MAX_HISTORY_CALLS: usize = 5;
@@ -38,12 +39,21 @@ pub struct HistoryEvent {
 }
 
 impl HistoryEvent {
-    /// The bytes of its data, for the page bound.
+    /// The bytes of its data once JSON-escaped (a `"` takes 2, a control character 6), for the page bound.
     pub fn data_bytes(&self) -> usize {
+        let escaped = |text: &String| -> usize {
+            text.chars()
+                .map(|c| match c {
+                    '"' | '\\' => 2,
+                    c if u32::from(c) < 0x20 => 6,
+                    c => c.len_utf8(),
+                })
+                .sum()
+        };
         [&self.name, &self.input, &self.output, &self.error, &self.cause]
             .iter()
             .filter_map(|s| s.as_ref())
-            .map(String::len)
+            .map(escaped)
             .sum()
     }
 
@@ -72,26 +82,37 @@ pub struct HistoryPage {
     pub next: Option<HistoryPosition>,
 }
 
-/// The token that continues the history of `execution_arn` at `position`.
-pub fn issue_token(signer: &TokenSigner, execution_arn: &ExecutionArn, position: &HistoryPosition) -> String {
+/// The token that continues the history of `execution_arn` at `position`, with or
+/// without its data (Step Functions' own token must be sent back with the same arguments).
+pub fn issue_token(
+    signer: &TokenSigner,
+    execution_arn: &ExecutionArn,
+    include_data: bool,
+    position: &HistoryPosition,
+) -> String {
     let page_token = position.page_token.as_deref().unwrap_or("");
-    signer.seal(&format!("h1|{execution_arn}|{}|{page_token}", position.after_event))
+    signer.seal(&format!("h1|{execution_arn}|{}|{include_data}|{page_token}", position.after_event))
 }
 
-/// The position in `token`, if this deployment issued it for the history of `execution_arn`.
+/// The position in `token`, if this deployment issued it for the history of `execution_arn`,
+/// with or without data as `include_data` says.
 pub fn read_token(
     signer: &TokenSigner,
     execution_arn: &ExecutionArn,
+    include_data: bool,
     token: &str,
 ) -> Result<HistoryPosition, InvalidToken> {
     let payload = signer.open(token)?;
     // Step Functions' own token goes last: it may hold any character.
-    let parts: Vec<&str> = payload.splitn(4, '|').collect();
-    let ["h1", arn, after, page_token] = parts.as_slice() else {
+    let parts: Vec<&str> = payload.splitn(5, '|').collect();
+    let ["h1", arn, after, with_data, page_token] = parts.as_slice() else {
         return Err(InvalidToken::Tampered);
     };
     if *arn != execution_arn.as_str() {
         return Err(InvalidToken::OtherExecution);
+    }
+    if *with_data != include_data.to_string() {
+        return Err(InvalidToken::OtherQuery);
     }
     Ok(HistoryPosition {
         page_token: Some(page_token).filter(|token| !token.is_empty()).map(|token| (*token).to_owned()),
@@ -112,17 +133,22 @@ mod tests {
     fn history_tokens_hold_their_position_for_their_execution_only() {
         let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
         let position = HistoryPosition { page_token: Some("AAE|x/y+z==".into()), after_event: 200 };
-        let token = issue_token(&signer, &arn("a"), &position);
-        assert_eq!(read_token(&signer, &arn("a"), &token), Ok(position));
+        let token = issue_token(&signer, &arn("a"), false, &position);
+        assert_eq!(read_token(&signer, &arn("a"), false, &token), Ok(position));
         let first = HistoryPosition { page_token: None, after_event: 100 };
-        assert_eq!(read_token(&signer, &arn("a"), &issue_token(&signer, &arn("a"), &first)), Ok(first));
-        assert_eq!(read_token(&signer, &arn("b"), &token), Err(InvalidToken::OtherExecution));
+        assert_eq!(read_token(&signer, &arn("a"), true, &issue_token(&signer, &arn("a"), true, &first)), Ok(first));
+        assert_eq!(read_token(&signer, &arn("b"), false, &token), Err(InvalidToken::OtherExecution));
+        assert_eq!(
+            read_token(&signer, &arn("a"), true, &token),
+            Err(InvalidToken::OtherQuery),
+            "showHistoryOutput changed"
+        );
         let list_token = signer.issue(
             TokenUse::List,
             &ListFilter::default(),
             &crate::domain::listing::Cursor { partition: 0, after: None },
         );
-        assert_eq!(read_token(&signer, &arn("a"), &list_token), Err(InvalidToken::Tampered));
+        assert_eq!(read_token(&signer, &arn("a"), false, &list_token), Err(InvalidToken::Tampered));
         assert_eq!(
             signer.read(TokenUse::List, &ListFilter::default(), &token),
             Err(InvalidToken::Tampered),
@@ -130,6 +156,18 @@ mod tests {
         );
         let mut changed = token.into_bytes();
         changed[3] ^= 1;
-        assert!(read_token(&signer, &arn("a"), &String::from_utf8_lossy(&changed)).is_err());
+        assert!(read_token(&signer, &arn("a"), false, &String::from_utf8_lossy(&changed)).is_err());
+        let quoted = HistoryEvent {
+            id: 1,
+            previous_id: None,
+            timestamp: 0,
+            event_type: "TaskFailed".into(),
+            name: None,
+            input: None,
+            output: None,
+            error: Some("a\"\n".into()),
+            cause: None,
+        };
+        assert_eq!(quoted.data_bytes(), 1 + 2 + 6, "escaped size");
     }
 }

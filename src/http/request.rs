@@ -211,7 +211,8 @@ impl StatusRequest {
                 let accepts = if parameter.is_some() { "one value" } else { STATUS_PARAMETERS };
                 return Err(InvalidFilter { parameter: "(parameter name)", accepts, value: name.into_owned() }.into());
             };
-            let flag = || match value.as_ref() {
+            // Durable parses these as .NET booleans: any case.
+            let flag = || match value.to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
                 _ => Err(InvalidFilter { parameter, accepts: "true or false", value: value.clone().into_owned() }),

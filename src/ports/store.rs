@@ -34,11 +34,6 @@ impl ExecutionUpdate {
         if let Some(token) = &self.rewind_token {
             return record.status == Status::Redriving && record.rewind_token.as_deref() == Some(token.as_str());
         }
-        // A rewind's hold gives way to a running execution only: an ended one may be
-        // the run it is about to redrive (its own give-back, or the lease, ends it otherwise).
-        if record.status == Status::Redriving && self.state.status != Status::Running {
-            return false;
-        }
         (self.from.contains(&record.status) && record.redrive_count <= self.state.redrive_count)
             || record.redrive_count < self.state.redrive_count
     }

@@ -59,13 +59,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             // A RUNNING event only confirms a claim; a redrive (higher count) always applies. A claim
             // released as START_FAILED on Step Functions' word (DescribeExecution is eventually
             // consistent) whose execution turns out to exist takes its events: it runs, so the ID is busy.
-            // A rewind's REDRIVING record holds the count its redrive will have: the redrive's RUNNING
-            // takes it, never an event of the run it rewinds (a lower count) nor an ended one (the
-            // store refuses those: it may be the run about to be redriven; the lease settles it).
+            // A rewind's REDRIVING record holds the count its redrive will have: the redrive's events
+            // take it (its end too, should it come first: SQS does not keep order), never a late or
+            // redelivered event of the run it rewinds (a lower count).
             from: if running {
                 &[Status::Starting, Status::Redriving, Status::StartFailed]
             } else {
-                &[Status::Starting, Status::Running, Status::StartFailed]
+                &[Status::Starting, Status::Running, Status::Redriving, Status::StartFailed]
             },
             rewind_token: None,
         };

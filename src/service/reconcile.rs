@@ -2,6 +2,7 @@
 //! starter's claim released; and the reads that reconcile (status, last run).
 
 use super::error::{Error, Result};
+use super::rewind::not_redriven;
 use super::singleton::Singleton;
 use crate::domain::policy::Trust;
 use crate::domain::record::START_FAILED_ERROR;
@@ -24,10 +25,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// record still names it, unended); the record as it now stands.
     pub(super) async fn write_back(&self, record: &Record, state: ExecutionState) -> Result<Record> {
         let now = self.now();
-        if record.status == Status::Redriving && state.status.is_terminal() {
-            // A rewind holds the record and the run is not running (not redriven yet, or its
-            // redrive ended already): past the lease its rewinder is presumed dead, and the
-            // record takes how the run ended.
+        if record.status == Status::Redriving && not_redriven(record, &state) {
+            // A rewind holds the record and its redrive has not happened: past the lease its
+            // rewinder is presumed dead, and the record goes back to how the run ended.
             if !record.lease_expired(now) {
                 return Ok(record.clone());
             }

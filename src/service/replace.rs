@@ -4,6 +4,7 @@
 
 use super::error::{Error, Result};
 use super::request::StartRequest;
+use super::rewind::not_redriven;
 use super::singleton::Singleton;
 use crate::domain::record::REPLACED_ERROR;
 use crate::domain::{Record, Status};
@@ -31,9 +32,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Stops `current`'s execution to replace it, and reads it back.
     pub(super) async fn stop_to_replace(&self, current: &Record, request: StartRequest<'_>) -> Result<Stopped> {
         if current.status == Status::Redriving
-            && self.engine.describe(&current.execution_arn).await?.is_none_or(|state| state.status.is_terminal())
+            && self.engine.describe(&current.execution_arn).await?.is_none_or(|state| not_redriven(current, &state))
         {
-            // A rewind holds it and the run is not running yet: a stop now would miss the run to come.
+            // A rewind holds it and has not redriven it yet: a stop now would miss the run to come.
             return Err(Error::StillStarting(request.instance_id.to_string()));
         }
         let cause = request.reason.unwrap_or("replaced by a new start (onConflict=terminateExisting)");

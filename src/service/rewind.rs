@@ -10,7 +10,7 @@ use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
 use crate::domain::rewind::{RewindRefusal, check_rewindable};
-use crate::domain::{InstanceId, Record};
+use crate::domain::{InstanceId, Record, Status};
 use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
 
 /// A rewind's own token: the record's `rewind_token` and RedriveExecution's client token.
@@ -38,6 +38,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             check_rewindable(&ended, self.now()).map_err(refused)?;
             let described = self.engine.describe(&ended.execution_arn).await?;
             let described = described.ok_or_else(|| refused(RewindRefusal::ExecutionGone))?;
+            if !described.status.is_terminal() && described.redrive_count <= ended.redrive_count {
+                // Being redriven (PENDING_REDRIVE keeps the old count a while): in flight, retry.
+                return Err(refused(RewindRefusal::NotEnded(Status::Redriving)));
+            }
             let count = described.redrive_count + 1;
             let ended = if described.redrive_count > ended.redrive_count {
                 // Redriven from outside, its events not in yet: Step Functions' word first (the
@@ -96,7 +100,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     let back = match ended {
                         Some(ended) => Some(ended_state(ended)),
                         None => match self.engine.describe(&rewinding.execution_arn).await {
-                            Ok(Some(state)) if state.status.is_terminal() => Some(state),
+                            Ok(Some(state)) if not_redriven(&rewinding, &state) => Some(state),
                             _ => None,
                         },
                     };
@@ -136,6 +140,11 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 /// count, or running at all (the run had ended; PENDING_REDRIVE keeps the old count a while).
 fn redriven(rewinding: &Record, state: &ExecutionState) -> bool {
     state.redrive_count >= rewinding.redrive_count || !state.status.is_terminal()
+}
+
+/// Whether Step Functions' word shows the held execution still as it ended (not redriven).
+pub(super) fn not_redriven(rewinding: &Record, state: &ExecutionState) -> bool {
+    state.status.is_terminal() && !redriven(rewinding, state)
 }
 
 /// How the run of the record `ended` had ended, as the record keeps it.

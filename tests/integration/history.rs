@@ -57,7 +57,7 @@ async fn flags_and_tokens_are_checked_before_any_aws_call() {
     let env = TestEnv::new().await;
     finished_run(&env, "order-1").await;
     finished_run(&env, "order-2").await;
-    let plain = get(&env, "/instances/order-1?showInput=false", None).await;
+    let plain = get(&env, "/instances/order-1?showInput=False", None).await;
     assert_eq!(plain.status, StatusCode::OK);
     assert!(plain.json().get("input").is_none() && plain.json().get("historyEvents").is_none(), "{}", plain.body);
     let first = get(&env, "/instances/order-1?showHistory=true", None).await;
@@ -86,4 +86,7 @@ async fn flags_and_tokens_are_checked_before_any_aws_call() {
     let other = get(&env, "/instances/order-2?showHistory=true", Some(&token)).await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.body);
     assert!(other.body.contains("another instance"), "{}", other.body);
+    // The same history's token, asked with other data: Step Functions' token needs the same arguments.
+    let with_data = get(&env, "/instances/order-1?showHistory=true&showHistoryOutput=true", Some(&token)).await;
+    assert_eq!(with_data.status, StatusCode::BAD_REQUEST, "{}", with_data.body);
 }

@@ -218,15 +218,10 @@ impl InstanceStore for DynamoStore {
             }
             None => {
                 let from = placeholders("f", update.from, &mut values);
-                let mut condition = format!(
+                format!(
                     "#executionArn = :arn AND ((#status IN ({from}) AND #redriveCount <= :redriveCount) \
                      OR #redriveCount < :redriveCount)"
-                );
-                if state.status != Status::Running {
-                    values.insert(":redriving".into(), s(Status::Redriving.as_str()));
-                    condition.push_str(" AND #status <> :redriving");
-                }
-                condition
+                )
             }
         };
         let mut set = vec![

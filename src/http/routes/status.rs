@@ -37,10 +37,11 @@ pub(crate) async fn status<S: InstanceStore, E: Engine>(
     }
     let mut next = None;
     if options.show_history {
-        let position = options.token.map(|token| read_token(&signer, &record.execution_arn, &token)).transpose()?;
-        let page = app.service.history(&record, position.unwrap_or_default(), options.show_history_output).await?;
+        let (arn, with_data) = (&record.execution_arn, options.show_history_output);
+        let position = options.token.map(|token| read_token(&signer, arn, with_data, &token)).transpose()?;
+        let page = app.service.history(&record, position.unwrap_or_default(), with_data).await?;
         body["historyEvents"] = page.events.iter().map(event_json).collect();
-        next = page.next.map(|position| issue_token(&signer, &record.execution_arn, &position));
+        next = page.next.map(|position| issue_token(&signer, arn, with_data, &position));
     }
     let mut response = json_response(code, &body);
     if let Some(token) = next.and_then(|token| HeaderValue::from_str(&token).ok()) {
