@@ -9,13 +9,14 @@
 //!
 //! - [`domain`]: the pure rules — instance IDs and keys, execution names, the
 //!   record and its statuses, start policies and the decisions they make, the
-//!   launch verdict, limits and timings. No I/O, no AWS types.
+//!   launch verdict, lists and their tokens, rewinds, history pages, limits and
+//!   timings. No I/O, no AWS types.
 //! - [`ports`]: the two traits the service talks to — [`ports::InstanceStore`]
 //!   (where records and idempotency keys live) and [`ports::Engine`] (what runs
 //!   executions) — and the conditions and errors they speak in.
 //! - [`service`]: the singleton operations on the ports, one file per
 //!   operation (start, keys, launch, replace, reconcile, terminate, purge,
-//!   events), with their own [`service::Error`].
+//!   bulk purge, list, history, rewind, events), with their own [`service::Error`].
 //! - [`memory`]: in-memory ports with the store's real condition semantics and
 //!   engine calls scriptable one at a time, for the service's unit tests, the
 //!   benchmark's handler timing and the integration tests' engine wrapper.
