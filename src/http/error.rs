@@ -125,6 +125,16 @@ fn public_message(error: &Error) -> String {
     }
 }
 
+/// The answer to a Step Functions failure (and whether a retry may help); a refusal
+/// about the request's own subject answers `caller_fault`.
+fn engine_status(refusal: &EngineError, caller_fault: StatusCode) -> (StatusCode, bool) {
+    match refusal {
+        EngineError::Refused { caller_fault: true, .. } => (caller_fault, false),
+        EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => (StatusCode::BAD_GATEWAY, false),
+        EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
+    }
+}
+
 /// The one mapping from errors to HTTP answers.
 pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
     let (status, retry) = match error {
@@ -147,19 +157,13 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
             ServiceError::StillStarting(_) => (StatusCode::CONFLICT, true),
             ServiceError::AlreadyTerminal { .. } | ServiceError::InputUnavailable(_) => (StatusCode::GONE, false),
             ServiceError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, false),
-            ServiceError::StartRefused(refusal) | ServiceError::Engine(refusal) => match refusal {
-                EngineError::Refused { caller_fault: true, .. } => (StatusCode::BAD_REQUEST, false),
-                EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => (StatusCode::BAD_GATEWAY, false),
-                EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
-            },
+            ServiceError::StartRefused(refusal) | ServiceError::Engine(refusal) => {
+                engine_status(refusal, StatusCode::BAD_REQUEST)
+            }
             ServiceError::NotRewindable { refusal, .. } if refusal.is_gone() => (StatusCode::GONE, false),
             ServiceError::NotRewindable { refusal, .. } => (StatusCode::CONFLICT, refusal.is_in_flight()),
-            ServiceError::RedriveRefused { refusal, .. } => match refusal {
-                // Not redrivable (or gone), in Step Functions' words.
-                EngineError::Refused { caller_fault: true, .. } => (StatusCode::GONE, false),
-                EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => (StatusCode::BAD_GATEWAY, false),
-                EngineError::Throttled { .. } | EngineError::Ambiguous(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
-            },
+            // Not redrivable (or gone), in Step Functions' words: 410.
+            ServiceError::RedriveRefused { refusal, .. } => engine_status(refusal, StatusCode::GONE),
             ServiceError::StartUnconfirmed { .. }
             | ServiceError::RewindUnconfirmed { .. }
             | ServiceError::Contention(_)

@@ -8,6 +8,45 @@ use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_a
 use crate::domain::{ExecutionName, Record};
 use crate::ports::{Engine, EngineError, InstanceStore};
 
+/// Makes `call` (StartExecution or RedriveExecution) attempt by attempt, each answer
+/// classified by `classify`, pausing between, until `after_attempts` decides: the
+/// verdict (never `Retry`) and the last attempt's error.
+pub(super) async fn attempts<F, Fut>(
+    what: &str,
+    classify: fn(&EngineError) -> StartAttempt,
+    mut call: F,
+) -> (LaunchVerdict, Option<EngineError>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<(), EngineError>>,
+{
+    let mut attempts = Vec::with_capacity(START_ATTEMPTS);
+    let mut last_error = None;
+    loop {
+        let answer = call().await;
+        attempts.push(answer.as_ref().map_or_else(classify, |()| StartAttempt::Started));
+        if let Err(error) = answer {
+            tracing::warn!(%error, attempt = attempts.len(), "{what} attempt failed");
+            last_error = Some(error);
+        }
+        match after_attempts(&attempts) {
+            LaunchVerdict::Retry => pause(attempts.len()).await,
+            verdict => return (verdict, last_error),
+        }
+    }
+}
+
+/// What a failed StartExecution attempt did.
+fn start_attempt(error: &EngineError) -> StartAttempt {
+    match error {
+        EngineError::Ambiguous(_) => StartAttempt::Unanswered,
+        EngineError::ExecutionAlreadyExists => StartAttempt::AlreadyExists,
+        EngineError::Throttled { .. } => StartAttempt::Throttled,
+        EngineError::Refused { caller_fault: true, .. } => StartAttempt::Invalid,
+        EngineError::Refused { .. } => StartAttempt::Refused,
+    }
+}
+
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// The second call of a start. The claim is ours; make the execution exist or give the claim up.
     ///
@@ -19,40 +58,25 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         name: &ExecutionName,
         request: StartRequest<'_>,
     ) -> Result<Record> {
-        let mut attempts = Vec::with_capacity(START_ATTEMPTS);
-        let mut last_error = None;
-        loop {
-            let answer = self.engine.start(request.state_machine, name, request.input).await;
-            attempts.push(match &answer {
-                Ok(()) => StartAttempt::Started,
-                Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
-                Err(EngineError::ExecutionAlreadyExists) => StartAttempt::AlreadyExists,
-                Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
-                Err(EngineError::Refused { caller_fault: true, .. }) => StartAttempt::Invalid,
-                Err(EngineError::Refused { .. }) => StartAttempt::Refused,
-            });
-            if let Err(error) = answer {
-                tracing::warn!(%error, attempt = attempts.len(), "StartExecution attempt failed");
-                last_error = Some(error);
+        let start = || self.engine.start(request.state_machine, name, request.input);
+        let (verdict, last_error) = attempts("StartExecution", start_attempt, start).await;
+        match verdict {
+            LaunchVerdict::Started => Ok(record),
+            // (`attempts` never ends on `Retry`; were it to, asking is the safe side.)
+            LaunchVerdict::AskStepFunctions | LaunchVerdict::Retry => {
+                match self.engine.describe(&record.execution_arn).await {
+                    Ok(Some(_)) => Ok(record),
+                    // Not (yet) known, or no answer: the lease decides.
+                    Ok(None) | Err(_) => Err(Error::StartUnconfirmed {
+                        instance_id: record.instance_id,
+                        reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
+                    }),
+                }
             }
-            match after_attempts(&attempts) {
-                LaunchVerdict::Started => return Ok(record),
-                LaunchVerdict::Retry => pause(attempts.len()).await,
-                LaunchVerdict::AskStepFunctions => {
-                    return match self.engine.describe(&record.execution_arn).await {
-                        Ok(Some(_)) => Ok(record),
-                        // Not (yet) known, or no answer: the lease decides.
-                        Ok(None) | Err(_) => Err(Error::StartUnconfirmed {
-                            instance_id: record.instance_id,
-                            reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
-                        }),
-                    };
-                }
-                LaunchVerdict::Release => {
-                    let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
-                    self.release(&record, name, &refusal.to_string()).await;
-                    return Err(Error::StartRefused(refusal));
-                }
+            LaunchVerdict::Release => {
+                let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
+                self.release(&record, name, &refusal.to_string()).await;
+                Err(Error::StartRefused(refusal))
             }
         }
     }

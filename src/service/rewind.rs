@@ -7,8 +7,9 @@
 //! was. Unanswered: DescribeExecution decides, and if it cannot, the lease does.
 
 use super::error::{Error, Result};
-use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
-use crate::domain::launch::{LaunchVerdict, START_ATTEMPTS, StartAttempt, after_attempts};
+use super::launch::attempts;
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
+use crate::domain::launch::{LaunchVerdict, StartAttempt};
 use crate::domain::rewind::{RewindRefusal, check_rewindable};
 use crate::domain::{InstanceId, Record, Status};
 use crate::ports::{ClaimCondition, Conditional, Engine, EngineError, ExecutionState, ExecutionUpdate, InstanceStore};
@@ -65,53 +66,39 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// RedriveExecution, attempt by attempt (as a start's launch), for the hold
     /// `rewinding` on `ended` (the record as read, when this rewind read it).
     async fn redrive(&self, rewinding: Record, ended: Option<&Record>, token: &str) -> Result<Record> {
-        let mut attempts = Vec::with_capacity(START_ATTEMPTS);
-        let mut last_error = None;
-        loop {
-            let answer = self.engine.redrive(&rewinding.execution_arn, token).await;
-            attempts.push(match &answer {
-                Ok(()) => StartAttempt::Started,
-                Err(EngineError::Ambiguous(_)) => StartAttempt::Unanswered,
-                Err(EngineError::Throttled { .. }) => StartAttempt::Throttled,
-                // "Not redrivable" can be the work of an earlier attempt whose answer was lost: never `Invalid`.
-                Err(EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists) => StartAttempt::Refused,
-            });
-            if let Err(error) = answer {
-                tracing::warn!(%error, attempt = attempts.len(), "RedriveExecution attempt failed");
-                last_error = Some(error);
+        let redrive = || self.engine.redrive(&rewinding.execution_arn, token);
+        let (verdict, last_error) = attempts("RedriveExecution", redrive_attempt, redrive).await;
+        match verdict {
+            LaunchVerdict::Started => Ok(rewinding),
+            // (`attempts` never ends on `Retry`; were it to, asking is the safe side.)
+            LaunchVerdict::AskStepFunctions | LaunchVerdict::Retry => {
+                match self.engine.describe(&rewinding.execution_arn).await {
+                    Ok(Some(state)) if redriven(&rewinding, &state) => Ok(rewinding),
+                    // Not redriven (yet), or no answer: the lease decides (`reconcile`).
+                    _ => Err(Error::RewindUnconfirmed {
+                        instance_id: rewinding.instance_id,
+                        reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
+                    }),
+                }
             }
-            match after_attempts(&attempts) {
-                LaunchVerdict::Started => return Ok(rewinding),
-                LaunchVerdict::Retry => pause(attempts.len()).await,
-                LaunchVerdict::AskStepFunctions => {
-                    return match self.engine.describe(&rewinding.execution_arn).await {
-                        Ok(Some(state)) if redriven(&rewinding, &state) => Ok(rewinding),
-                        // Not redriven (yet), or no answer: the lease decides (`reconcile`).
-                        _ => Err(Error::RewindUnconfirmed {
-                            instance_id: rewinding.instance_id,
-                            reason: last_error.map_or_else(|| "no answer".to_owned(), |e| e.to_string()),
-                        }),
-                    };
+            LaunchVerdict::Release => {
+                let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
+                // No attempt reached Step Functions: the record goes back as it was read
+                // (or, if this rewind did not read it, as Step Functions says the run ended).
+                let back = match ended {
+                    Some(ended) => Some(ended_state(ended)),
+                    None => match self.engine.describe(&rewinding.execution_arn).await {
+                        Ok(Some(state)) if not_redriven(&rewinding, &state) => Some(state),
+                        _ => None,
+                    },
+                };
+                // Else, or if the write fails, the lease ends the hold (`reconcile`).
+                if let Some(back) = back
+                    && let Err(error) = self.give_up_rewind(&rewinding, back).await
+                {
+                    tracing::error!(%error, "the rewind's hold on the record could not be given up");
                 }
-                LaunchVerdict::Release => {
-                    let refusal = last_error.unwrap_or(EngineError::Ambiguous("no answer".to_owned()));
-                    // No attempt reached Step Functions: the record goes back as it was read
-                    // (or, if this rewind did not read it, as Step Functions says the run ended).
-                    let back = match ended {
-                        Some(ended) => Some(ended_state(ended)),
-                        None => match self.engine.describe(&rewinding.execution_arn).await {
-                            Ok(Some(state)) if not_redriven(&rewinding, &state) => Some(state),
-                            _ => None,
-                        },
-                    };
-                    // Else, or if the write fails, the lease ends the hold (`reconcile`).
-                    if let Some(back) = back
-                        && let Err(error) = self.give_up_rewind(&rewinding, back).await
-                    {
-                        tracing::error!(%error, "the rewind's hold on the record could not be given up");
-                    }
-                    return Err(Error::RedriveRefused { instance_id: rewinding.instance_id, refusal });
-                }
+                Err(Error::RedriveRefused { instance_id: rewinding.instance_id, refusal })
             }
         }
     }
@@ -133,6 +120,16 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             Conditional::Written => Some(update.applied_to(rewinding)),
             Conditional::Refused(_) => None,
         })
+    }
+}
+
+/// What a failed RedriveExecution attempt did. "Not redrivable" can be the work of an
+/// earlier attempt whose answer was lost: a refusal, never `Invalid`.
+fn redrive_attempt(error: &EngineError) -> StartAttempt {
+    match error {
+        EngineError::Ambiguous(_) => StartAttempt::Unanswered,
+        EngineError::Throttled { .. } => StartAttempt::Throttled,
+        EngineError::Refused { .. } | EngineError::ExecutionAlreadyExists => StartAttempt::Refused,
     }
 }
 

@@ -2,7 +2,7 @@
 //! a page of instances, one Query of the table's `byStatus` index; the next
 //! page's token in Durable's `x-ms-continuation-token` header.
 
-use crate::domain::listing::{TokenSigner, TokenUse};
+use crate::domain::listing::TokenUse;
 use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{CONTINUATION_TOKEN, DEFAULT_PAGE_SIZE, ListRequest};
@@ -17,7 +17,7 @@ pub(crate) async fn list<S: InstanceStore, E: Engine>(
 ) -> Result<Response<Body>, Error> {
     let ListRequest { filter, top, token } = ListRequest::of(request)?;
     let top = top.unwrap_or(DEFAULT_PAGE_SIZE);
-    let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
+    let signer = app.token_signer();
     // Read (and its signature checked) before anything in it reaches DynamoDB.
     let cursor = token.map(|token| signer.read(TokenUse::List, &filter, &token)).transpose()?;
     let page = app.service.list(&filter, cursor, top).await?;

@@ -2,7 +2,7 @@
 //! ended instances, page by page within the request's time; a continuation
 //! token when it stopped before the end, to be sent back until there is none.
 
-use crate::domain::listing::{InvalidFilter, TokenSigner, TokenUse};
+use crate::domain::listing::{InvalidFilter, TokenUse};
 use crate::domain::time::time_left;
 use crate::http::app::App;
 use crate::http::error::Error;
@@ -38,7 +38,7 @@ pub(crate) async fn purge_matching<S: InstanceStore, E: Engine>(
     if let Some(running) = filter.runtime_statuses.iter().find(|status| !status.is_terminal()) {
         return Err(InvalidFilter { parameter: "runtimeStatus", accepts, value: running.to_string() }.into());
     }
-    let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
+    let signer = app.token_signer();
     let cursor = token.map(|token| signer.read(TokenUse::Purge, &filter, &token)).transpose()?;
     let purged = app.service.purge_matching(&filter, cursor, budget(request)).await?;
     let token = purged.next.as_ref().map(|next| signer.issue(TokenUse::Purge, &filter, next));

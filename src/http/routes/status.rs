@@ -4,7 +4,6 @@
 
 use crate::domain::InstanceId;
 use crate::domain::history::{HistoryEvent, issue_token, read_token};
-use crate::domain::listing::TokenSigner;
 use crate::domain::time::rfc3339;
 use crate::http::app::App;
 use crate::http::error::Error;
@@ -22,7 +21,7 @@ pub(crate) async fn status<S: InstanceStore, E: Engine>(
     id: &InstanceId,
 ) -> Result<Response<Body>, Error> {
     let options = StatusRequest::of(request)?;
-    let signer = TokenSigner::new(app.config.page_token_key.as_bytes());
+    let signer = app.token_signer();
     if let Some(token) = &options.token {
         // A forged or changed token is refused before any AWS call; whose execution it is, once the record is read.
         signer.open(token)?;
