@@ -2,6 +2,7 @@
 
 use crate::aws::{DynamoStore, StepFunctions};
 use crate::config::Config;
+use crate::service::telemetry::{COLD_STARTS, DEFAULT_NAMESPACE, DIMENSION, NAMESPACE_VAR};
 use crate::service::{Singleton, StandardCheck, system_clock};
 use std::sync::Arc;
 
@@ -27,6 +28,27 @@ pub async fn singleton(config: &Config, check_state_machines: bool) -> Singleton
     tokio::spawn(async move { background.run(&engine).await });
     service.with_standard_check(check)
 }
+
+/// Installs this process's metrics recorder (once, at init): CloudWatch's embedded
+/// metric format, in namespace `POWERTOOLS_METRICS_NAMESPACE` (default
+/// `SfnSingleton`), with the Lambda's name as the one dimension. A Lambda then
+/// runs under [`metrics_cloudwatch_embedded::lambda::service::run`], which counts
+/// the cold start and writes the invocation's metrics to the log after it.
+pub fn metrics() -> Result<&'static metrics_cloudwatch_embedded::Collector, MetricsUnavailable> {
+    let namespace = std::env::var(NAMESPACE_VAR).ok().filter(|n| !n.is_empty());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()))
+        .with_dimension(DIMENSION, function)
+        .lambda_cold_start_metric(COLD_STARTS)
+        .init()
+        .map_err(|e| MetricsUnavailable(e.to_string()))
+}
+
+/// The metrics recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("the metrics recorder could not be installed: {0}")]
+pub struct MetricsUnavailable(String);
 
 /// A call that hangs is worse than one that fails: each attempt gets 3 s (DynamoDB and
 /// Step Functions answer in tens of ms) and each call, with the SDK's retries, 8 s, so

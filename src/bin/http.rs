@@ -16,6 +16,6 @@ async fn main() -> Result<(), Error> {
     }
     let app = http::App { service: startup::singleton(&config, true).await, config };
     let app = &app;
-    lambda_http::run(service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) }))
-        .await
+    let handler = service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) });
+    metrics_cloudwatch_embedded::lambda::service::run_http(startup::metrics()?, handler).await
 }

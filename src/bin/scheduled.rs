@@ -12,8 +12,12 @@ async fn main() -> Result<(), Error> {
     let service = startup::singleton(&config, true).await;
     let (service, config) = (&service, &config);
     // The payload raw: the input reaches Step Functions as written.
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
-        schedule::handle(service, config, event.payload.get()).await
-    }))
+    let metrics = startup::metrics()?;
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+            schedule::handle(service, config, event.payload.get()).await
+        }),
+    )
     .await
 }

@@ -10,10 +10,14 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let service = startup::singleton(&config, false).await;
     let service = &service;
-    lambda_runtime::run(service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
-        let budget = events::budget(batch.context.deadline, SystemTime::now());
-        // Failed records are reported in the answer; an error retries the whole batch.
-        events::handle_batch(service, batch.payload, budget).await
-    }))
+    let metrics = startup::metrics()?;
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
+            let budget = events::budget(batch.context.deadline, SystemTime::now());
+            // Failed records are reported in the answer; an error retries the whole batch.
+            events::handle_batch(service, batch.payload, budget).await
+        }),
+    )
     .await
 }

@@ -1,9 +1,10 @@
 //! SQS batches of events, each record handled at once and reported alone.
 
-use super::detail::parse;
+use super::detail::{occurred_at, parse};
 use super::error::Error;
 use crate::domain::time::time_left;
 use crate::ports::{Engine, InstanceStore};
+use crate::service::telemetry;
 use crate::service::{EventOutcome, Singleton};
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
@@ -20,28 +21,41 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     let span =
         tracing::info_span!("event", event_id, execution_arn = tracing::field::Empty, status = tracing::field::Empty);
     async {
+        let occurred_at = occurred_at(&event);
         let change = match parse(event) {
             Ok(Some(change)) => change,
             Ok(None) => {
                 tracing::info!("status changes nothing; acknowledged");
+                telemetry::status_event("NoChange");
                 return Ok(());
             }
             Err(malformed) => {
                 tracing::warn!(error = %malformed, "malformed event acknowledged");
+                telemetry::status_event("Malformed");
                 return Ok(());
             }
         };
         let span = tracing::Span::current();
         span.record("execution_arn", change.execution_arn.as_str());
         span.record("status", change.state.status.as_str());
-        match service.apply_event(change).await {
-            Ok(EventOutcome::UnknownInstance) => tracing::warn!("no record knows this execution; acknowledged"),
-            Ok(EventOutcome::NotOurs) => tracing::warn!("not an execution started by sfn-singleton; acknowledged"),
-            Ok(outcome) => tracing::info!(?outcome, "event handled"),
+        let outcome = match service.apply_event(change).await {
+            Ok(outcome) => outcome,
             Err(error) => {
                 tracing::error!(%error, "event not handled; it will be retried");
+                telemetry::status_event("Failed");
                 return Err(error.into());
             }
+        };
+        match outcome {
+            EventOutcome::UnknownInstance => tracing::warn!("no record knows this execution; acknowledged"),
+            EventOutcome::NotOurs => tracing::warn!("not an execution started by sfn-singleton; acknowledged"),
+            outcome => tracing::info!(?outcome, "event handled"),
+        }
+        telemetry::status_event(outcome.name());
+        if outcome == EventOutcome::Applied
+            && let Some(occurred_at) = occurred_at
+        {
+            telemetry::event_applied((service.now() - occurred_at) as f64);
         }
         Ok(())
     }
@@ -80,12 +94,16 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
             Ok(event) => event,
             Err(error) => {
                 tracing::warn!(message_id = ?record.message_id, %error, "message body is not JSON; acknowledged");
+                telemetry::status_event("Malformed");
                 return Ok(());
             }
         };
         let failed = match tokio::time::timeout(budget, handle(service, event)).await {
             Ok(handled) => handled.err(),
-            Err(_) => Some(Error::NotHandledInTime(budget)),
+            Err(_) => {
+                telemetry::status_event("TimedOut");
+                Some(Error::NotHandledInTime(budget))
+            }
         };
         match (failed, record.message_id) {
             (None, _) => Ok(()),

@@ -76,6 +76,18 @@ pub enum Malformed {
     Status(String),
 }
 
+/// When Step Functions made the change the event reports (epoch ms, from its
+/// detail): a run's start or redrive for RUNNING, its stop otherwise.
+pub fn occurred_at(event: &serde_json::Value) -> Option<Millis> {
+    let detail = event.get("detail")?;
+    let millis = |field: &str| detail.get(field).and_then(serde_json::Value::as_i64);
+    match detail.get("status")?.as_str()? {
+        "RUNNING" if millis("redriveCount").unwrap_or(0) > 0 => millis("redriveDate").or_else(|| millis("startDate")),
+        "RUNNING" => millis("startDate"),
+        _ => millis("stopDate"),
+    }
+}
+
 /// The event as the service sees it; `Ok(None)` for statuses that change nothing (PENDING_REDRIVE).
 pub fn parse(event: serde_json::Value) -> Result<Option<StatusChange>, Malformed> {
     let event: EventBridgeEvent<ExecutionStatusChange> =

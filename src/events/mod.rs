@@ -12,5 +12,5 @@ mod detail;
 mod error;
 
 pub use batch::{SqsBatchResponse, SqsEvent, budget, handle, handle_batch};
-pub use detail::{DETAIL_TYPE, ExecutionStatusChange, Malformed, SOURCE, parse};
+pub use detail::{DETAIL_TYPE, ExecutionStatusChange, Malformed, SOURCE, occurred_at, parse};
 pub use error::Error;

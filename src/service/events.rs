@@ -2,6 +2,7 @@
 
 use super::error::Result;
 use super::singleton::Singleton;
+use super::telemetry;
 use crate::domain::policy::{RefusedRunning, refused_running};
 use crate::domain::record::SUPERSEDED_ERROR;
 use crate::domain::{ExecutionArn, ExecutionName, Status};
@@ -34,6 +35,19 @@ pub enum EventOutcome {
     NotOurs,
     /// An older execution of the instance ran again and was stopped.
     StoppedSuperseded,
+}
+
+impl EventOutcome {
+    /// The outcome's name, as its metric says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventOutcome::Applied => "Applied",
+            EventOutcome::Ignored => "Ignored",
+            EventOutcome::UnknownInstance => "UnknownInstance",
+            EventOutcome::NotOurs => "NotOurs",
+            EventOutcome::StoppedSuperseded => "StoppedSuperseded",
+        }
+    }
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -93,6 +107,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                         .to_owned(),
                 };
                 self.engine.stop(&update.execution_arn, SUPERSEDED_ERROR, &cause).await?;
+                telemetry::superseded_stopped();
                 Ok(EventOutcome::StoppedSuperseded)
             }
         }

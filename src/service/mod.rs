@@ -17,6 +17,7 @@ mod rewind;
 mod singleton;
 mod standard_check;
 mod start;
+pub mod telemetry;
 mod terminate;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 use super::error::{Error, Result};
 use super::rewind::not_redriven;
 use super::singleton::Singleton;
+use super::telemetry::{self, Reconciliation};
 use crate::domain::policy::Trust;
 use crate::domain::record::START_FAILED_ERROR;
 use crate::domain::{InstanceId, Record, Status, StoredInput};
@@ -16,6 +17,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     pub(super) async fn verify(&self, record: &Record) -> Result<Option<Record>> {
         let Some(state) = self.engine.describe(&record.execution_arn).await? else {
             tracing::warn!(execution_arn = %record.execution_arn, status = %record.status, "the record's execution does not exist");
+            telemetry::reconciled(Reconciliation::ExecutionMissing);
             return Ok(None);
         };
         self.write_back(record, state).await.map(Some)
@@ -32,6 +34,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 return Ok(record.clone());
             }
             if let Some(ended) = self.give_up_rewind(record, state).await? {
+                telemetry::reconciled(Reconciliation::RewindReleased);
                 return Ok(ended);
             }
             return Ok(self.store.get(&record.key).await?.unwrap_or_else(|| record.clone()));
@@ -53,6 +56,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
         };
         tracing::info!(execution_arn = %record.execution_arn, status = %current.status, "reconciled with Step Functions");
+        // Behind Step Functions: an event lost, or later than the reconcile interval.
+        let behind = (current.status, current.redrive_count) != (record.status, record.redrive_count);
+        telemetry::reconciled(if behind { Reconciliation::Corrected } else { Reconciliation::Current });
         Ok(current)
     }
 
@@ -75,6 +81,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 .mark_start_failed(&record.key, &record.execution_name, reason, now, self.expires_at(now))
                 .await?
             {
+                telemetry::reconciled(Reconciliation::ClaimReleased);
                 return Ok(Record {
                     status: Status::StartFailed,
                     updated_at: now,

@@ -54,7 +54,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         &self.store
     }
 
-    pub(super) fn now(&self) -> Millis {
+    /// The service's clock, now.
+    pub fn now(&self) -> Millis {
         (self.clock)()
     }
 

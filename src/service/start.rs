@@ -5,6 +5,7 @@ use super::error::{Error, Result};
 use super::replace::Stopped;
 use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
+use super::telemetry;
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
 use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, Millis, Record, StartToken};
 use crate::ports::{ClaimCondition, Conditional, Engine, InstanceStore, KeyEntry};
@@ -23,6 +24,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Happy path: one conditional put, one StartExecution. Refusal: one put.
     /// With an idempotency key, one more put first: the key's own entry.
     pub async fn start(&self, request: StartRequest<'_>) -> Result<Started> {
+        let began = std::time::Instant::now();
+        let answer = self.start_unmeasured(request).await;
+        telemetry::start_answered(&answer, began.elapsed().as_secs_f64() * 1000.0);
+        answer
+    }
+
+    async fn start_unmeasured(&self, request: StartRequest<'_>) -> Result<Started> {
         let now = self.now();
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
         let Some(key) = &request.policy.idempotency_key else {
@@ -77,6 +85,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         // The run this start stopped (terminateExisting), with its redrive count (a rewind
         // that redrove it since made it another run): it stops at most one.
         let mut stopped: Option<(ExecutionArn, u32)> = None;
+        // The claim under way takes a dead starter's over.
+        let mut taking_over = false;
         let mut claimed = Some(self.first_claim(&record, name, &condition).await?);
         for _ in 0..MAX_CLAIM_ROUNDS {
             let claim = match claimed.take() {
@@ -100,6 +110,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let current = match refused_by {
                 Some(current) if !current.is_same_claim(&record) => current,
                 _ => {
+                    if taking_over {
+                        telemetry::took_over();
+                    }
                     let record = self.launch(record, name, request).await?;
                     let outcome =
                         stopped.map_or(StartOutcome::Started, |(terminated, _)| StartOutcome::Replaced { terminated });
@@ -118,6 +131,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     // Its starter died before starting it: take the record over.
                     None => {
                         condition = ClaimCondition::takeover(current.execution_name);
+                        taking_over = true;
                         continue;
                     }
                     Some(known) => {
@@ -144,6 +158,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             } else {
                 current
             };
+            taking_over = false;
             condition = match decision {
                 Decision::Replay => {
                     return Ok(Started { execution_arn: current.execution_arn, outcome: StartOutcome::Replayed });

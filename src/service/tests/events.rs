@@ -90,8 +90,10 @@ async fn a_redrive_of_an_older_run_is_stopped_and_the_newer_one_keeps_the_id() {
     given.ends(&first, Status::Failed).await;
     let second = arn_of(&given.start().await);
     given.service.engine().redrive_from_outside(&first);
+    let (counters, _installed) = Counters::install();
     let outcome = given.service.apply_event(given.event(&first)).await;
     assert_eq!(outcome.ok(), Some(EventOutcome::StoppedSuperseded));
+    assert_eq!(counters.get("SupersededStops"), 1);
     let stopped = given.service.engine().state(&first);
     assert_eq!(stopped.and_then(|s| s.error).as_deref(), Some(SUPERSEDED_ERROR));
     assert_eq!(given.service.engine().running(), vec![second.clone()]);

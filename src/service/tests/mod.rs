@@ -25,6 +25,55 @@ use crate::ports::{ClaimCondition, Conditional, EngineError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// The counters the service records (`telemetry`) on this thread, by name,
+/// while installed: a paused-time test runs on one thread.
+#[derive(Clone, Default)]
+pub(super) struct Counters(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+struct Counter(String, Counters);
+
+impl metrics::CounterFn for Counter {
+    fn increment(&self, value: u64) {
+        *self.1.0.lock().unwrap_or_else(|p| p.into_inner()).entry(self.0.clone()).or_default() += value;
+    }
+
+    fn absolute(&self, value: u64) {
+        self.1.0.lock().unwrap_or_else(|p| p.into_inner()).insert(self.0.clone(), value);
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(Arc::new(Counter(key.name().to_owned(), self.clone())))
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+impl Counters {
+    /// Counters installed for this thread until the guard drops.
+    pub(super) fn install() -> (Self, metrics::LocalRecorderGuard<'static>) {
+        let counters = Counters::default();
+        let recorder: &'static Counters = Box::leak(Box::new(counters.clone()));
+        (counters, metrics::set_default_local_recorder(recorder))
+    }
+
+    /// How often `name` was counted.
+    pub(super) fn get(&self, name: &str) -> u64 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied().unwrap_or(0)
+    }
+}
+
 pub(super) const LEASE: Millis = 60_000;
 pub(super) const RECONCILE_AFTER: Millis = 300_000;
 

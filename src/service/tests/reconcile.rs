@@ -6,12 +6,16 @@ use crate::memory::{EngineOp, Scripted};
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_terminal_event_is_healed_by_a_status_read() {
+    let (counters, _installed) = Counters::install();
     let given = given();
     let arn = arn_of(&given.start().await);
     given.service.engine().end(&arn, Status::Succeeded, 0);
     assert_eq!(given.service.status(&given.id).await.ok().flatten().map(|r| r.status), Some(Status::Starting));
+    assert_eq!(counters.get("Reconciliations.Corrected"), 0, "within the lease: not asked");
     given.advance(LEASE);
     assert_eq!(given.service.status(&given.id).await.ok().flatten().map(|r| r.status), Some(Status::Succeeded));
+    // Counted as an event lost (or late): the alarm on lost events reads this.
+    assert_eq!(counters.get("Reconciliations.Corrected"), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -23,8 +27,11 @@ async fn a_dead_starters_claim_is_released_by_a_status_read_after_its_lease() {
     let within = given.service.status(&given.id).await.ok().flatten();
     assert_eq!(within.map(|r| r.status), Some(Status::Starting), "its starter may still be at it");
     given.advance(LEASE);
+    let (counters, _installed) = Counters::install();
     let after = given.service.status(&given.id).await.ok().flatten();
     assert_eq!(after.as_ref().map(|r| r.status), Some(Status::StartFailed));
+    assert_eq!(counters.get("Reconciliations.ExecutionMissing"), 1);
+    assert_eq!(counters.get("Reconciliations.ClaimReleased"), 1);
     assert_eq!(after.and_then(|r| r.error).as_deref(), Some(crate::domain::record::START_FAILED_ERROR));
     assert!(given.start().await.is_ok(), "the ID starts again");
 }

@@ -18,14 +18,17 @@ async fn a_second_start_of_a_running_id_is_refused_and_starts_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dead_starters_claim_is_taken_over_after_its_lease_only() {
+    let (counters, _installed) = Counters::install();
     let given = given();
     given.service.engine().script(EngineOp::Start, Scripted::Hangs);
     let dying = tokio::time::timeout(std::time::Duration::from_millis(50), given.start()).await;
     assert!(dying.is_err(), "the starter hung");
     assert!(matches!(given.start().await, Err(Error::AlreadyExists(_))), "within the lease");
+    assert_eq!(counters.get("Takeovers"), 0);
     given.advance(LEASE);
     let taken = given.start().await;
     assert_eq!(given.service.engine().running(), vec![arn_of(&taken)]);
+    assert_eq!((counters.get("Takeovers"), counters.get("Starts")), (1, 1));
 }
 
 #[tokio::test(start_paused = true)]

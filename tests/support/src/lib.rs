@@ -13,9 +13,11 @@
 //! - `events`: status events in SQS batches ([`sqs_batch`], [`deliver_event`]).
 //! - `racing`: a store whose list is followed by another request's claim ([`ClaimsAfterList`]).
 //! - `runtime_api`: a function's real binary under a minimal Lambda Runtime API ([`invoke`]).
+//! - `emf`: CloudWatch embedded-metric documents in its log, checked ([`emf::metric_documents`]).
 
 mod calls;
 mod clock;
+pub mod emf;
 mod engine;
 mod env;
 mod events;
@@ -32,7 +34,7 @@ pub use events::*;
 pub use faults::{Fault, Faults};
 pub use http::*;
 pub use racing::ClaimsAfterList;
-pub use runtime_api::{Invocation, invoke};
+pub use runtime_api::{Invocation, invoke, invoke_configured};
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName};
 

@@ -23,6 +23,8 @@ pub struct Invocation {
     /// The body of the error it reported instead of an answer (Lambda's
     /// `{"errorType": …, "errorMessage": …}`), if it did.
     pub error: Option<String>,
+    /// What the process wrote to stdout: its log, as CloudWatch would get it.
+    pub log: String,
 }
 
 impl Invocation {
@@ -100,6 +102,7 @@ fn serve(listener: TcpListener, events: Vec<String>, spawned: Instant, child_pid
         peak_rss_kib: seen.peak_rss_kib,
         answered: seen.answered,
         error: seen.error.clone(),
+        log: String::new(),
     }
 }
 
@@ -166,10 +169,16 @@ fn peak_rss(pid: u32) -> Option<u64> {
 /// configured function, [`QUICK`]); until it polls for more than there is,
 /// reports an error, or 30 s pass.
 pub fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
+    // One configured function, as a typical deployment: one DescribeStateMachine at init.
+    invoke_configured(binary, env, &[QUICK], events)
+}
+
+/// [`invoke`], with `functions` configured.
+pub fn invoke_configured(binary: &Path, env: &TestEnv, functions: &[&str], events: Vec<String>) -> Invocation {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    // One configured function, as a typical deployment: one DescribeStateMachine at init.
-    let functions = serde_json::json!({ QUICK: env.machine(QUICK).as_str() });
+    let functions: serde_json::Map<_, _> =
+        functions.iter().map(|&name| (name.to_owned(), env.machine(name).as_str().into())).collect();
     let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_default();
     // dynalite, when the run puts DynamoDB there.
     let dynamodb_endpoint = std::env::var(DYNAMODB_ENDPOINT_VAR).unwrap_or_else(|_| endpoint.clone());
@@ -189,13 +198,22 @@ pub fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("SINGLETON_TABLE_NAME", &env.table)
-        .env("SINGLETON_FUNCTIONS", functions.to_string())
-        .stdout(Stdio::null())
+        .env("SINGLETON_FUNCTIONS", serde_json::Value::Object(functions).to_string())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    // Read as it comes: a full pipe would stop the process.
+    let stdout = child.stdout.take().map(|mut stdout| {
+        std::thread::spawn(move || {
+            let mut log = String::new();
+            let _ = stdout.read_to_string(&mut log);
+            log
+        })
+    });
     let invocation = serve(listener, events, spawned, child.id());
     let _ = child.kill();
     let _ = child.wait();
-    invocation
+    let log = stdout.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    Invocation { log, ..invocation }
 }
