@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 pub const TABLE_NAME: &str = "SINGLETON_TABLE_NAME";
 /// The functions: name → state machine ARN, or → `{"stateMachineArn", "onConflict", "reuse"}`.
 pub const FUNCTIONS: &str = "SINGLETON_FUNCTIONS";
+/// More functions, by state machine ARN (comma-separated), each named after its state machine.
+pub const STATE_MACHINES: &str = "SINGLETON_STATE_MACHINES";
+/// Default policies by function name: `{"Orders": {"onConflict": "useExisting", "reuse": "allowFailedOnly"}}`.
+pub const FUNCTION_POLICIES: &str = "SINGLETON_FUNCTION_POLICIES";
 /// How long a claim is protected before another start may take it over.
 pub const START_LEASE_SECONDS: &str = "SINGLETON_START_LEASE_SECONDS";
 /// How long a non-terminal record is believed without asking Step Functions.
@@ -110,7 +114,7 @@ impl Config {
                 format!("{table_name:?} is not a DynamoDB table name (3–255 of A-Z a-z 0-9 _ - .)"),
             ));
         }
-        let functions = parse_functions(&lookup(FUNCTIONS).ok_or(ConfigError::Missing(FUNCTIONS))?)?;
+        let functions = functions(lookup(FUNCTIONS), lookup(STATE_MACHINES), lookup(FUNCTION_POLICIES))?;
         let seconds = |var, default: u32, min: u32| -> Result<u32, ConfigError> {
             match lookup(var) {
                 None => Ok(default),
@@ -225,14 +229,90 @@ struct FunctionWithPolicies {
     reuse: Option<String>,
 }
 
+/// Default policies of one function (`SINGLETON_FUNCTION_POLICIES`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Policies {
+    on_conflict: Option<String>,
+    reuse: Option<String>,
+}
+
+/// The configured functions: `SINGLETON_FUNCTIONS` (by name) and
+/// `SINGLETON_STATE_MACHINES` (by ARN, named after the state machine: how a
+/// stack guards existing state machines from a parameter alone), with
+/// `SINGLETON_FUNCTION_POLICIES`' defaults. At least one in all.
+fn functions(
+    by_name: Option<String>,
+    by_arn: Option<String>,
+    policies: Option<String>,
+) -> Result<BTreeMap<String, Function>, ConfigError> {
+    let mut functions = match by_name.filter(|raw| !raw.trim().is_empty()) {
+        Some(raw) => parse_functions(&raw)?,
+        None => BTreeMap::new(),
+    };
+    for raw in by_arn.iter().flat_map(|list| list.split(',')).map(str::trim).filter(|arn| !arn.is_empty()) {
+        let arn = StateMachineArn::parse(raw).map_err(|e| invalid(STATE_MACHINES, e.to_string()))?;
+        let name = arn.name().to_owned();
+        if !valid_function_name(&name) {
+            return Err(invalid(
+                STATE_MACHINES,
+                format!(
+                    "state machine name {name:?} is not a function name (1–80 of A-Z a-z 0-9 _ - .); name it in {FUNCTIONS}"
+                ),
+            ));
+        }
+        match functions.get(&name) {
+            Some(known) if known.state_machine != arn => {
+                return Err(invalid(
+                    STATE_MACHINES,
+                    format!(
+                        "function {name:?} would be both {} and {arn}: name one of them in {FUNCTIONS}",
+                        known.state_machine.as_str(),
+                        arn = arn.as_str()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                functions.insert(name, Function::new(arn));
+            }
+        }
+    }
+    if functions.is_empty() {
+        return Err(invalid(
+            FUNCTIONS,
+            format!(
+                "no function is configured: set {FUNCTIONS} (a JSON object of name → state machine ARN) or {STATE_MACHINES} (ARNs, comma-separated)"
+            ),
+        ));
+    }
+    let policies: BTreeMap<String, Policies> = match policies.filter(|raw| !raw.trim().is_empty()) {
+        Some(raw) => serde_json::from_str(&raw).map_err(|e| {
+            invalid(FUNCTION_POLICIES, format!(r#"{e}; expected {{"<function>": {{"onConflict": …, "reuse": …}}}}"#))
+        })?,
+        None => BTreeMap::new(),
+    };
+    for (name, policy) in policies {
+        let names = functions.keys().cloned().collect::<Vec<_>>().join(", ");
+        let function = functions.get_mut(&name).ok_or_else(|| {
+            invalid(FUNCTION_POLICIES, format!("no function named {name:?} is configured (configured: {names})"))
+        })?;
+        let in_function = |e: &dyn std::fmt::Display| invalid(FUNCTION_POLICIES, format!("function {name:?}: {e}"));
+        if let Some(on_conflict) = policy.on_conflict {
+            function.on_conflict = ConflictPolicy::parse(&on_conflict).map_err(|e| in_function(&e))?;
+        }
+        if let Some(reuse) = policy.reuse {
+            function.reuse = ReusePolicy::parse(&reuse).map_err(|e| in_function(&e))?;
+        }
+    }
+    Ok(functions)
+}
+
 /// `{"Name": "arn:aws:states:…:stateMachine:…", "Other": {"stateMachineArn": "…", "onConflict": "useExisting", "reuse": "allowFailedOnly"}}`
 fn parse_functions(raw: &str) -> Result<BTreeMap<String, Function>, ConfigError> {
     let expected = r#"a JSON object of function name → state machine ARN (or {"stateMachineArn": …, "onConflict": …, "reuse": …}), e.g. {"Orders":"arn:aws:states:us-east-1:123456789012:stateMachine:Orders"}"#;
     let map: BTreeMap<String, FunctionEntry> =
         serde_json::from_str(raw).map_err(|e| invalid(FUNCTIONS, format!("{e}; expected {expected}")))?;
-    if map.is_empty() {
-        return Err(invalid(FUNCTIONS, format!("no function is configured; expected {expected}")));
-    }
     map.into_iter()
         .map(|(name, entry)| {
             if !valid_function_name(&name) {
@@ -307,6 +387,60 @@ mod tests {
     }
 
     #[test]
+    fn state_machines_by_arn_are_named_after_the_state_machine_and_take_policies_by_name() {
+        let other = "arn:aws:states:eu-west-1:123456789012:stateMachine:Orders-v2";
+        let listed = format!("{ARN}, {other},");
+        let policies = r#"{"Orders-v2": {"onConflict": "useExisting"}, "Wait20": {"reuse": "allowFailedOnly"}}"#;
+        let given = config(&[(TABLE_NAME, "instances"), (STATE_MACHINES, &listed), (FUNCTION_POLICIES, policies)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(given.function_names(), "Orders-v2, Wait20");
+        assert_eq!(given.state_machine("Orders-v2").map(StateMachineArn::as_str), Some(other));
+        assert_eq!(
+            given.function("Orders-v2").map(|f| (f.on_conflict, f.reuse)),
+            Some((ConflictPolicy::UseExisting, ReusePolicy::AllowAll))
+        );
+        assert_eq!(
+            given.function("Wait20").map(|f| (f.on_conflict, f.reuse)),
+            Some((ConflictPolicy::Reject, ReusePolicy::AllowFailedOnly))
+        );
+        // Both sources, the same function named twice for the same state machine: one function.
+        let both = format!(r#"{{"Wait20":"{ARN}","Example":"{other}"}}"#);
+        let merged = config(&[(TABLE_NAME, "instances"), (FUNCTIONS, &both), (STATE_MACHINES, ARN)]);
+        assert_eq!(merged.map(|c| c.function_names()).ok().as_deref(), Some("Example, Wait20"));
+    }
+
+    #[test]
+    fn a_state_machine_list_that_cannot_name_its_functions_is_refused_by_name() {
+        let elsewhere = "arn:aws:states:eu-west-1:123456789012:stateMachine:Wait20";
+        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+            (vec![(STATE_MACHINES, format!("{ARN},{elsewhere}"))], "would be both"),
+            (
+                vec![(STATE_MACHINES, "arn:aws:lambda:us-east-1:1:function:f".into())],
+                "SINGLETON_STATE_MACHINES is invalid",
+            ),
+            (vec![(STATE_MACHINES, " , ".into())], "no function is configured"),
+            (
+                vec![(STATE_MACHINES, ARN.into()), (FUNCTION_POLICIES, r#"{"Nope": {"reuse": "reject"}}"#.into())],
+                "no function named \"Nope\" is configured (configured: Wait20)",
+            ),
+            (
+                vec![(STATE_MACHINES, ARN.into()), (FUNCTION_POLICIES, r#"{"Wait20": {"reuse": "never"}}"#.into())],
+                "function \"Wait20\": reuse must be one of",
+            ),
+            (
+                vec![(STATE_MACHINES, ARN.into()), (FUNCTION_POLICIES, r#"{"Wait20": {"typo": 1}}"#.into())],
+                "unknown field",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let mut vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            vars.push((TABLE_NAME, "instances"));
+            let message = config(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(expected), "{vars:?}: {message:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
     fn a_lease_shorter_than_the_function_timeout_plus_its_margin_is_raised_to_it() {
         let functions = format!(r#"{{"Wait20":"{ARN}"}}"#);
         let lease = |vars: &[(&str, &str)]| {
@@ -327,7 +461,7 @@ mod tests {
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![(FUNCTIONS, &functions)], "SINGLETON_TABLE_NAME is not set"),
             (vec![(TABLE_NAME, "t")], "not a DynamoDB table name"),
-            (vec![(TABLE_NAME, "instances")], "SINGLETON_FUNCTIONS is not set"),
+            (vec![(TABLE_NAME, "instances")], "no function is configured"),
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, "Wait20=arn")], "expected a JSON object"),
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, "{}")], "no function is configured"),
             (vec![(TABLE_NAME, "instances"), (FUNCTIONS, r#"{"a b":"x"}"#)], "function name \"a b\""),

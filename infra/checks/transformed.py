@@ -7,8 +7,10 @@ status Lambda through SQS as the README says.
 
 Usage: transformed.py TEMPLATE OUTPUT.json"""
 
+import copy
 import fnmatch
 import json
+import re
 import sys
 
 from samtranslator.translator.transform import transform
@@ -58,86 +60,154 @@ def wildcard_resources(template):
     return found
 
 
+REGION, ACCOUNT = "eu-west-1", "111122223333"
+ORDERS = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Orders"
+BILLING = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Billing-v2"
+EXAMPLE = "<ExampleStateMachine>"
+
+# Parameter sets the template is resolved with: (overrides, the guarded state machines).
+SCENARIOS = [
+    ({}, [EXAMPLE]),
+    ({"StateMachineArns": f"{ORDERS},{BILLING}"}, [ORDERS, BILLING]),
+    ({"StateMachineArns": f"{ORDERS},{BILLING}", "DeployExample": "Always"}, [EXAMPLE, ORDERS, BILLING]),
+    ({"Tracing": "Active", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"}, [EXAMPLE]),
+    ({"StateMachineArns": ",".join(f"{ORDERS}-{i}" for i in range(9))}, [f"{ORDERS}-{i}" for i in range(9)]),
+]
+
+
+class Placeholders(dict):
+    """Every resource's Ref and attributes as "<Logical>" / "<Logical.Attr>": what a
+    check compares against, whatever CloudFormation will make of them."""
+
+    def __bool__(self):  # (an empty resolver would be replaced by the default one)
+        return True
+
+    def get(self, attribute, default=None):
+        return lambda logical_id: f"<{logical_id}>" if attribute == "Ref" else f"<{logical_id}.{attribute}>"
+
+
+def resolved(template, overrides):
+    """The SAM-transformed template as CloudFormation would evaluate it with
+    these parameters (conditions, Fn::If / Join / Split / Sub / Ref), in
+    REGION / ACCOUNT; resources' names and attributes as placeholders, and
+    resources whose condition is false left out."""
+    from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
+    from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
+
+    template = swap(copy.deepcopy(template), {"Ref": "AWS::NoValue"}, NO_VALUE)
+    values = {}
+    for name, parameter in template["Parameters"].items():
+        value = str(overrides.get(name, parameter.get("Default", "")))
+        values[name] = value.split(",") if parameter["Type"] == "CommaDelimitedList" else value
+        parameter["_value"] = value
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": "singleton", "AWS::URLSuffix": "amazonaws.com"}
+    symbols = IntrinsicsSymbolTable(
+        template=template, logical_id_translator={**values, **pseudo}, default_type_resolver={"None": {}}, common_attribute_resolver=Placeholders()
+    )
+    resolver = IntrinsicResolver(template=template, symbol_resolver=symbols)
+    holds = {name: resolver.intrinsic_property_resolver({"Fn::If": [name, True, False]}, False) for name in template.get("Conditions", {})}
+    template["Resources"] = {name: r for name, r in template["Resources"].items() if holds.get(r.get("Condition"), True)}
+    template["Outputs"] = {name: o for name, o in template.get("Outputs", {}).items() if holds.get(o.get("Condition"), True)}
+    resolver = IntrinsicResolver(template=template, symbol_resolver=symbols)
+    return without_no_value(resolver.resolve_template(ignore_errors=False))
+
+
+# (The resolver cannot take AWS::NoValue in an Fn::If branch: a stand-in, dropped after.)
+NO_VALUE = "<AWS::NoValue>"
+
+
+def swap(node, old, new):
+    if node == old:
+        return new
+    if isinstance(node, dict):
+        return {k: swap(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [swap(v, old, new) for v in node]
+    return node
+
+
+def without_no_value(node):
+    if isinstance(node, dict):
+        return {k: without_no_value(v) for k, v in node.items() if v != NO_VALUE}
+    if isinstance(node, list):
+        return [without_no_value(v) for v in node if v != NO_VALUE]
+    return node
+
+
+def as_list(value):
+    return [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+
+
 def role_grants(template, role):
     """{(action, resource)} the role's identity policies allow: its inline
     policies and the stack's managed policies it names in ManagedPolicyArns
-    (or that name it in Roles); resources as canonical JSON. Also what cannot
-    be reasoned about that way (Deny, NotAction, NotResource, a policy from
-    outside the stack)."""
+    (or that name it in Roles). Also what cannot be reasoned about that way
+    (Deny, NotAction, NotResource, a condition, a policy from outside the stack)."""
     resources = template["Resources"]
     properties = resources[role]["Properties"]
     documents, problems = [], []
-    for policy in properties.get("Policies", []):
+    for policy in as_list(properties.get("Policies", [])):
         documents.append((f"inline {policy['PolicyName']}", policy["PolicyDocument"]))
     attached = set()
-    for arn in properties.get("ManagedPolicyArns", []):
-        if isinstance(arn, dict) and set(arn) == {"Ref"} and resources.get(arn["Ref"], {}).get("Type") == "AWS::IAM::ManagedPolicy":
-            attached.add(arn["Ref"])
+    for arn in as_list(properties.get("ManagedPolicyArns", [])):
+        name = arn.strip("<>")
+        if resources.get(name, {}).get("Type") == "AWS::IAM::ManagedPolicy":
+            attached.add(name)
         else:
             problems.append(f"{role}: a managed policy from outside the stack: {json.dumps(arn)}")
     for name, resource in resources.items():
-        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and {"Ref": role} in resource["Properties"].get("Roles", []):
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and f"<{role}>" in as_list(resource["Properties"].get("Roles", [])):
             attached.add(name)
     for name in sorted(attached):
         documents.append((name, resources[name]["Properties"]["PolicyDocument"]))
     grants = set()
     for where, document in documents:
-        for statement in document["Statement"]:
+        for statement in as_list(document["Statement"]):
             if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement or "Condition" in statement:
                 problems.append(f"{role}: {where}: a statement this check cannot reason about: {json.dumps(statement)}")
                 continue
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            grants |= {(action, json.dumps(target, sort_keys=True)) for action in actions for target in targets}
+            grants |= {(action, target) for action in as_list(statement["Action"]) for target in as_list(statement["Resource"])}
     return grants, problems
 
 
-def role_problems(template):
+def executions_of(machine):
+    """The execution ARN pattern of a state machine's executions."""
+    if machine == EXAMPLE:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:<ExampleStateMachine.Name>:*"
+    return machine.replace(":stateMachine:", ":execution:", 1) + ":*"
+
+
+def role_problems(template, machines, tracing):
     """Each function's role allows exactly what its function calls, on the
-    configured state machines (those the status rule listens to) and their
-    executions only: the http and scheduled functions claim, start, check that
-    a state machine is Standard, describe and stop (the http function also
-    redrives for rewinds, reads execution histories, and queries the status index); the status function only
+    guarded state machines and their executions only: the http and scheduled
+    functions claim, start, check that a state machine is Standard, describe
+    and stop (the http function also redrives for rewinds, reads execution
+    histories, and queries the status index); the status function only
     writes events back, describes, and stops superseded redrives (it starts
-    nothing and checks no state machine). Each trusts Lambda only."""
+    nothing and checks no state machine). With tracing, each may also send
+    X-Ray segments (X-Ray takes no other resource than "*"). Each trusts Lambda only."""
     resources = template["Resources"]
-    pattern = resources["StatusEventsRule"]["Properties"]["EventPattern"]["detail"]["stateMachineArn"]
-    machines = [arn["Ref"] for arn in pattern]
-    executions = [
-        {"Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{m}.Name}}:*"}
-        for m in machines
-    ]
+    executions = [executions_of(m) for m in machines]
 
     def on(actions, *targets):
-        return {(a, json.dumps(t, sort_keys=True)) for a in actions for t in targets}
+        return {(a, t) for a in actions for t in targets}
 
-    def arn(resource):
-        return {"Fn::GetAtt": [resource, "Arn"]}
-
-    table = arn("InstancesTable")
+    table = "<InstancesTable.Arn>"
     logs = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    shared = on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table) | on(
-        ["states:DescribeExecution", "states:StopExecution"], *executions
-    )
-    starts = on(["dynamodb:PutItem", "dynamodb:DeleteItem"], table) | on(
-        ["states:StartExecution", "states:DescribeStateMachine"], *({"Ref": m} for m in machines)
-    )
+    shared = on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table) | on(["states:DescribeExecution", "states:StopExecution"], *executions)
+    if tracing:
+        shared |= on(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+    starts = on(["dynamodb:PutItem", "dynamodb:DeleteItem"], table) | on(["states:StartExecution", "states:DescribeStateMachine"], *machines)
     wanted = {
         "HttpFunctionRole": shared
         | starts
-        | on(logs, arn("HttpFunctionLogs"))
-        | on(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/byStatus"})
+        | on(logs, "<HttpFunctionLogs.Arn>")
+        | on(["dynamodb:Query"], "<InstancesTable.Arn>/index/byStatus")
         | on(["states:RedriveExecution", "states:GetExecutionHistory"], *executions),
-        "ScheduledFunctionRole": shared
-        | starts
-        | on(logs, arn("ScheduledFunctionLogs"))
-        | on(["sqs:SendMessage"], arn("DeadLetterQueue")),
+        "ScheduledFunctionRole": shared | starts | on(logs, "<ScheduledFunctionLogs.Arn>") | on(["sqs:SendMessage"], "<DeadLetterQueue.Arn>"),
         "StatusEventsFunctionRole": shared
-        | on(logs, arn("StatusEventsFunctionLogs"))
-        | on(
-            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-            arn("StatusEventsQueue"),
-        ),
+        | on(logs, "<StatusEventsFunctionLogs.Arn>")
+        | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<StatusEventsQueue.Arn>"),
     }
     problems = []
     for role, expected in wanted.items():
@@ -157,8 +227,52 @@ def role_problems(template):
             problems.append(f"StatusEventsFunctionRole: the status function never calls {action}; its role must not allow it")
     functions = {"HttpFunction": "HttpFunctionRole", "ScheduledFunction": "ScheduledFunctionRole", "StatusEventsFunction": "StatusEventsFunctionRole"}
     for function, role in functions.items():
-        if resources[function]["Properties"].get("Role") != arn(role):
+        if resources[function]["Properties"].get("Role") != f"<{role}.Arn>":
             problems.append(f"{function}: its role must be {role}")
+    return problems
+
+
+def guarded_problems(template, machines):
+    """The guarded state machines, derived from the parameters alone: the
+    status rule listens to exactly them, and each function is configured with
+    exactly them (the example as Wait20, the others by ARN)."""
+    problems = []
+    resources = template["Resources"]
+    pattern = resources["StatusEventsRule"]["Properties"]["EventPattern"]["detail"]["stateMachineArn"]
+    if sorted(pattern) != sorted(machines):
+        problems.append(f"the status rule filters {pattern}, not {machines}")
+    if ("ExampleStateMachine" in resources) != (EXAMPLE in machines):
+        problems.append("the example state machine is deployed exactly when it is guarded")
+    for alarm in ("ExecutionsFailedAlarm", "ExecutionsTimedOutAlarm", "ExecutionThrottledAlarm"):
+        metrics = resources[alarm]["Properties"]["Metrics"]
+        watched = [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in metrics if "MetricStat" in m]
+        if sorted(watched) != sorted(machines) or len(metrics) > 10:
+            problems.append(f"{alarm} watches {watched}, not {machines}")
+    try:
+        widgets = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
+        searches = " ".join(json.dumps(w) for w in widgets if "AWS/States" in json.dumps(w))
+        # (The offline resolver wraps a placeholder substituted through Fn::Sub's variables once more.)
+        shown = [re.sub(r"^<+(.*?)>+$", r"<\1>", m) for m in re.findall(r'StateMachineArn=\\"([^\\]*)\\"', searches)]
+        if sorted(shown) != sorted(machines):
+            problems.append(f"the dashboard shows the executions of {shown}, not {machines}")
+        alarms = sorted(a for w in widgets for a in w["properties"].get("alarms", []))
+        wanted = sorted(f"<{n}.Arn>" for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm")
+        if alarms != wanted:
+            problems.append(f"the dashboard's alarm widget lists {alarms}, not every alarm {wanted}")
+    except (KeyError, ValueError) as e:
+        problems.append(f"the dashboard's body is not a dashboard: {e!r}")
+    topic = template["Parameters"]["AlarmTopicArn"]["_value"]
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            actions = [resource["Properties"].get(k, []) for k in ("AlarmActions", "OKActions")]
+            if actions != ([[topic]] * 2 if topic else [[], []]):
+                problems.append(f"{name} notifies {actions}, not the AlarmTopicArn {topic!r}")
+    listed = ",".join(m for m in machines if m != EXAMPLE)
+    example = json.dumps({"Wait20": EXAMPLE}, separators=(",", ":")) if EXAMPLE in machines else ""
+    for function in ("HttpFunction", "ScheduledFunction", "StatusEventsFunction"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        if variables.get("SINGLETON_STATE_MACHINES") != listed or variables.get("SINGLETON_FUNCTIONS") != example:
+            problems.append(f"{function}: configured with {variables.get('SINGLETON_STATE_MACHINES')!r} and {variables.get('SINGLETON_FUNCTIONS')!r}")
     return problems
 
 
@@ -259,30 +373,29 @@ def main() -> int:
     transformed = transform(template, {}, NoManagedPolicies())
     with open(output, "w") as f:
         json.dump(transformed, f, indent=1)
-    wildcards = wildcard_resources(transformed)
-    for name, statement in wildcards:
-        print(f'{name}: a statement grants Resource "*": {json.dumps(statement)}')
-    print(f"{len(transformed['Resources'])} resources after the SAM transform; {len(wildcards)} wildcard grants")
-    problems = status_queue_problems(transformed)
-    for problem in problems:
-        print(f"status events: {problem}")
-    print(f"status events through SQS: {len(problems)} problems")
-    schedules = schedule_problems(transformed)
-    for problem in schedules:
-        print(f"schedules: {problem}")
-    print(f"schedules: {len(schedules)} problems")
-    problems += schedules
-    auth = auth_and_logging_problems(transformed)
-    for problem in auth:
-        print(f"auth and logging: {problem}")
-    print(f"auth and logging: {len(auth)} problems")
-    problems += auth
-    roles = role_problems(transformed)
-    for problem in roles:
-        print(f"roles: {problem}")
-    print(f"roles: {len(roles)} problems")
-    problems += roles
-    return 1 if wildcards or problems else 0
+    print(f"{len(transformed['Resources'])} resources after the SAM transform")
+    problems = []
+    for what, found in (
+        ("status events through SQS", status_queue_problems(transformed)),
+        ("schedules", schedule_problems(transformed)),
+        ("auth and logging", auth_and_logging_problems(transformed)),
+    ):
+        for problem in found:
+            print(f"{what}: {problem}")
+        print(f"{what}: {len(found)} problems")
+        problems += found
+    for overrides, machines in SCENARIOS:
+        evaluated = resolved(transformed, overrides)
+        tracing = overrides.get("Tracing") == "Active"
+        # X-Ray takes no other resource: the one "*" allowed, and only when tracing is asked for.
+        wildcards = [(n, s) for n, s in wildcard_resources(evaluated) if not (tracing and set(as_list(s["Action"])) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"})]
+        found = [f'{name}: a statement grants Resource "*": {json.dumps(statement)}' for name, statement in wildcards]
+        found += role_problems(evaluated, machines, tracing) + guarded_problems(evaluated, machines)
+        for problem in found:
+            print(f"with {overrides or 'the defaults'}: {problem}")
+        print(f"with {overrides or 'the defaults'}: guarding {len(machines)} state machines, {len(found)} problems")
+        problems += found
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ impl StateMachineArn {
         &self.0
     }
 
+    /// The state machine's name (the ARN's last part).
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().unwrap_or_default()
+    }
+
     /// The ARN Step Functions gives an execution of this state machine with
     /// this name: known before the execution exists, so a start that died
     /// can be looked up.
