@@ -1,7 +1,13 @@
-//! A local HTTP front for the http Lambda's handler, for the property-based
-//! API test (`scripts/api-fuzz`). Each request becomes the API Gateway HTTP
-//! API (payload 2.0) event that production receives, parsed by `lambda_http`
-//! as in production, and handled by the same code the Lambda runs. Like the
+//! A local HTTP front for the http Lambda's handler: the demo's API
+//! (`scripts/demo`) and the property-based API test's (`scripts/api-fuzz`).
+//! Each request becomes the API Gateway HTTP API (payload 2.0) event that
+//! production receives, parsed by `lambda_http` as in production, and handled
+//! by the same code the Lambda runs, many at once, as API Gateway in front of
+//! Lambda runs them (`cargo lambda watch` runs one invocation at a time, and
+//! stops answering under a burst of a few hundred).
+//! `POST /2015-03-31/functions/status_events/invocations` (Lambda's Invoke
+//! path) takes an SQS batch of status events for the status Lambda's handler,
+//! as the demo's relay sends them. Like the
 //! stack's API, it matches the template's routes (on the path's encoded
 //! segments) and hands over `routeKey`, `pathParameters` decoded once, and a
 //! `rawPath` decoded and cut at a decoded `?`, as HTTP APIs do.
@@ -11,11 +17,11 @@
 //! is this project's code. Here header bytes are decoded as ISO-8859-1
 //! (RFC 9110 treats them as opaque), so the handler sees and refuses them.
 //!
-//! Usage: `cargo run --example local_api -- PORT ANSWERS` with the http
+//! Usage: `cargo run --example local_api -- PORT [ANSWERS]` with the http
 //! Lambda's environment (`SINGLETON_TABLE_NAME`, `SINGLETON_FUNCTIONS`,
-//! endpoint). ANSWERS gets one JSON line per answer: method, path, status and
-//! the execution ARN a 2xx answer names, so a test can tell that every write
-//! belongs to an accepted request.
+//! endpoint). ANSWERS, if given, gets one JSON line per answer: method, path,
+//! status and the execution ARN a 2xx answer names, so a test can tell that
+//! every write belongs to an accepted request.
 
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
@@ -24,7 +30,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use sfn_singleton::{aws, config::Config, http, startup};
+use sfn_singleton::{aws, config::Config, events, http, startup};
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,18 +43,21 @@ type Response = hyper::Response<Full<Bytes>>;
 
 struct Front {
     app: http::App<aws::DynamoStore, aws::StepFunctions>,
-    answers: Mutex<std::fs::File>,
+    answers: Option<Mutex<std::fs::File>>,
 }
+
+/// Where the status Lambda is invoked (Lambda's Invoke API path, as `cargo lambda watch` serves it).
+const STATUS_INVOKE_PATH: &str = "/2015-03-31/functions/status_events/invocations";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     lambda_http::tracing::init_default_subscriber();
-    let usage = "usage: local_api PORT ANSWERS";
+    let usage = "usage: local_api PORT [ANSWERS]";
     let port: u16 = std::env::args().nth(1).ok_or(usage)?.parse()?;
-    let answers = std::fs::File::create(std::env::args().nth(2).ok_or(usage)?)?;
+    let answers = std::env::args().nth(2).map(std::fs::File::create).transpose()?.map(Mutex::new);
     let config = Config::from_env()?;
     let app = http::App { service: startup::singleton(&config, true).await, config };
-    let app = Arc::new(Front { app, answers: Mutex::new(answers) });
+    let app = Arc::new(Front { app, answers });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("local_api listening on http://127.0.0.1:{port}");
     let next_request = Arc::new(AtomicU64::new(0));
@@ -68,16 +77,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn answer(front: &Front, request: hyper::Request<Incoming>, id: u64) -> Response {
     let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+    if method == "POST" && path == STATUS_INVOKE_PATH {
+        return status_events(front, request).await.map(|bytes| Full::new(Bytes::from(bytes)));
+    }
     let response = handle(&front.app, request, id).await;
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
     let line = json!({"method": method, "path": path, "status": response.status().as_u16(),
         "executionArn": response.status().is_success().then(|| body.get("executionArn").cloned()).flatten(),
         "error": body.get("error")});
-    if let Ok(mut answers) = front.answers.lock() {
+    if let Some(Ok(mut answers)) = front.answers.as_ref().map(Mutex::lock) {
         let _ = writeln!(answers, "{line}");
     }
     response.map(|bytes| Full::new(Bytes::from(bytes)))
 }
+
+/// An SQS batch of status events through the status Lambda's handler; its answer
+/// (the records to retry), or a function error as Lambda's Invoke API reports one.
+async fn status_events(front: &Front, request: hyper::Request<Incoming>) -> hyper::Response<Vec<u8>> {
+    let Ok(body) = Limited::new(request.into_body(), MAX_PAYLOAD_BYTES).collect().await.map(|b| b.to_bytes()) else {
+        return plain(413, "Request Entity Too Large");
+    };
+    let batch: events::SqsEvent = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => return plain(400, &format!("not an SQS batch: {e}")),
+    };
+    let (body, error) = match events::handle_batch(&front.app.service, batch, STATUS_BUDGET).await {
+        Ok(answer) => (serde_json::to_vec(&answer).unwrap_or_default(), None),
+        Err(e) => (
+            json!({"errorType": "StatusBatchFailed", "errorMessage": e.to_string()}).to_string().into_bytes(),
+            Some("Unhandled"),
+        ),
+    };
+    let mut response = hyper::Response::new(body);
+    if let Some(error) = error {
+        response.headers_mut().insert("x-amz-function-error", hyper::header::HeaderValue::from_static(error));
+    }
+    response
+}
+
+/// The status function's time for a batch (its 30 s, less the handler's margin).
+const STATUS_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
 
 async fn handle(
     app: &http::App<aws::DynamoStore, aws::StepFunctions>,
@@ -152,12 +191,13 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8], id: u64) -> serde_jso
 }
 
 /// The template's routes (`ANY` each), as API Gateway matches them.
-const ROUTES: [&str; 5] = [
+const ROUTES: [&str; 6] = [
     "/orchestrators/{functionName}/{instanceId}",
     "/instances",
     "/instances/{instanceId}",
     "/instances/{instanceId}/terminate",
     "/instances/{instanceId}/restart",
+    "/instances/{instanceId}/rewind",
 ];
 
 /// The route an encoded path matches, and its parameters (still encoded).
