@@ -105,8 +105,19 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The configuration from the process environment, for a function that
+    /// starts nothing (the status Lambda): a mistake in the functions is logged,
+    /// not fatal, so that a stack deployed with one still writes events back.
+    pub fn from_env_without_functions() -> Result<Self, ConfigError> {
+        Self::read(|name| std::env::var(name).ok(), false)
+    }
+
     /// The configuration from `lookup` (the environment, or a test's variables).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(lookup, true)
+    }
+
+    fn read(lookup: impl Fn(&str) -> Option<String>, need_functions: bool) -> Result<Self, ConfigError> {
         let table_name = lookup(TABLE_NAME).filter(|s| !s.is_empty()).ok_or(ConfigError::Missing(TABLE_NAME))?;
         if !valid_table_name(&table_name) {
             return Err(invalid(
@@ -114,7 +125,13 @@ impl Config {
                 format!("{table_name:?} is not a DynamoDB table name (3–255 of A-Z a-z 0-9 _ - .)"),
             ));
         }
-        let functions = functions(lookup(FUNCTIONS), lookup(STATE_MACHINES), lookup(FUNCTION_POLICIES))?;
+        let functions = match functions(lookup(FUNCTIONS), lookup(STATE_MACHINES), lookup(FUNCTION_POLICIES)) {
+            Err(error) if !need_functions => {
+                tracing::error!(%error, "bad function configuration; this function starts nothing and goes on");
+                BTreeMap::new()
+            }
+            functions => functions?,
+        };
         let seconds = |var, default: u32, min: u32| -> Result<u32, ConfigError> {
             match lookup(var) {
                 None => Ok(default),
@@ -438,6 +455,19 @@ mod tests {
             let message = config(&vars).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(message.contains(expected), "{vars:?}: {message:?} lacks {expected:?}");
         }
+    }
+
+    #[test]
+    fn the_status_function_goes_on_with_a_function_mistake_but_not_without_its_table() {
+        let vars: BTreeMap<&str, &str> =
+            [(TABLE_NAME, "instances"), (STATE_MACHINES, ARN), (FUNCTION_POLICIES, r#"{"Typo": {"reuse": "reject"}}"#)]
+                .into_iter()
+                .collect();
+        assert!(Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).is_err());
+        let status = Config::read(|name| vars.get(name).map(|v| v.to_string()), false);
+        assert_eq!(status.map(|c| (c.table_name, c.functions.len())).ok(), Some(("instances".to_owned(), 0)));
+        let missing_table = Config::read(|name| (name == STATE_MACHINES).then(|| ARN.to_owned()), false);
+        assert!(matches!(missing_table, Err(ConfigError::Missing(TABLE_NAME))));
     }
 
     #[test]

@@ -64,6 +64,26 @@ REGION, ACCOUNT = "eu-west-1", "111122223333"
 ORDERS = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Orders"
 BILLING = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Billing-v2"
 EXAMPLE = "<ExampleStateMachine>"
+LONG = [f"arn:aws:states:ap-southeast-2:{ACCOUNT}:stateMachine:{'order-fulfilment-and-billing-workflow-' + str(i).zfill(3)}" for i in range(18)]
+
+
+def size_problems(template):
+    """AWS's size limits, a placeholder counted as 64 characters: the rule's
+    event pattern (2048), each function's environment (4 KB), each managed
+    policy (6144, without whitespace)."""
+    measure = lambda value: len(re.sub(r"<[^<>]*>", "x" * 64, json.dumps(value, separators=(",", ":"))))
+    resources = template["Resources"]
+    problems = []
+    if measure(resources["StatusEventsRule"]["Properties"]["EventPattern"]) > 2048:
+        problems.append("the status rule's event pattern is over 2048 characters")
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            variables = resource["Properties"]["Environment"]["Variables"]
+            if sum(len(k) + measure(v) for k, v in variables.items()) > 4096:
+                problems.append(f"{name}: its environment is over 4 KB")
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and measure(resource["Properties"]["PolicyDocument"]) > 6144:
+            problems.append(f"{name}: over 6144 characters")
+    return problems
 
 # Parameter sets the template is resolved with: (overrides, the guarded state machines).
 SCENARIOS = [
@@ -72,6 +92,8 @@ SCENARIOS = [
     ({"StateMachineArns": f"{ORDERS},{BILLING}", "DeployExample": "Always"}, [EXAMPLE, ORDERS, BILLING]),
     ({"Tracing": "Active", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"}, [EXAMPLE]),
     ({"StateMachineArns": ",".join(f"{ORDERS}-{i}" for i in range(9)), "DeployExample": "Always"}, [EXAMPLE] + [f"{ORDERS}-{i}" for i in range(9)]),
+    # The documented bound: 18 state machines of 41-character names in a long region (the rule's pattern fills first).
+    ({"StateMachineArns": ",".join(LONG)}, LONG),
 ]
 
 
@@ -243,19 +265,24 @@ def guarded_problems(template, machines):
         problems.append(f"the status rule filters {pattern}, not {machines}")
     if ("ExampleStateMachine" in resources) != (EXAMPLE in machines):
         problems.append("the example state machine is deployed exactly when it is guarded")
+    # An alarm takes at most 10 metrics (PutMetricAlarm): the example and the first 9 listed.
+    slotted = [m for m in machines if m == EXAMPLE] + [m for m in machines if m != EXAMPLE][:9]
     for alarm in ("ExecutionsFailedAlarm", "ExecutionsTimedOutAlarm", "ExecutionThrottledAlarm"):
         metrics = resources[alarm]["Properties"]["Metrics"]
         watched = [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in metrics if "MetricStat" in m]
-        # PutMetricAlarm: at most 10 metrics (MetricStat) and 10 expressions.
-        if sorted(watched) != sorted(machines) or len(watched) > 10:
-            problems.append(f"{alarm} watches {watched}, not {machines}")
+        if sorted(watched) != sorted(slotted) or len(watched) > 10:
+            problems.append(f"{alarm} watches {watched}, not {slotted}")
     try:
         widgets = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
-        searches = " ".join(json.dumps(w) for w in widgets if "AWS/States" in json.dumps(w))
-        # (The offline resolver wraps a placeholder substituted through Fn::Sub's variables once more.)
-        shown = [re.sub(r"^<+(.*?)>+$", r"<\1>", m) for m in re.findall(r'StateMachineArn=\\"([^\\]*)\\"', searches)]
-        if sorted(shown) != sorted(machines):
-            problems.append(f"the dashboard shows the executions of {shown}, not {machines}")
+        rows = [row for w in widgets for row in w["properties"].get("metrics", []) if row and row[0] == "AWS/States"]
+        for metric in ("ExecutionsStarted", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled"):
+            shown = [row[3] for row in rows if row[1] == metric and row[2] == "StateMachineArn"]
+            if sorted(shown) != sorted(machines):
+                problems.append(f"the dashboard shows {metric} of {shown}, not {machines}")
+        # CloudWatch takes a search expression of at most 1024 characters.
+        long = [m["expression"] for w in widgets for r in w["properties"].get("metrics", []) for m in r if isinstance(m, dict) and len(m.get("expression", "")) > 1024]
+        if long:
+            problems.append(f"a search expression over 1024 characters: {long[0][:100]}")
         alarms = sorted(a for w in widgets for a in w["properties"].get("alarms", []))
         wanted = sorted(f"<{n}.Arn>" for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm")
         if alarms != wanted:
@@ -395,7 +422,7 @@ def main() -> int:
         # X-Ray takes no other resource: the one "*" allowed, and only when tracing is asked for.
         wildcards = [(n, s) for n, s in wildcard_resources(evaluated) if not (tracing and set(as_list(s["Action"])) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"})]
         found = [f'{name}: a statement grants Resource "*": {json.dumps(statement)}' for name, statement in wildcards]
-        found += role_problems(evaluated, machines, tracing) + guarded_problems(evaluated, machines)
+        found += role_problems(evaluated, machines, tracing) + guarded_problems(evaluated, machines) + size_problems(evaluated)
         for problem in found:
             print(f"with {overrides or 'the defaults'}: {problem}")
         print(f"with {overrides or 'the defaults'}: guarding {len(machines)} state machines, {len(found)} problems")

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config =
+        Config::from_env_without_functions().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let service = startup::singleton(&config, false).await;
     let service = &service;
     let metrics = startup::metrics()?;

@@ -10,6 +10,10 @@ use crate::domain::record::START_FAILED_ERROR;
 use crate::domain::{InstanceId, Record, Status, StoredInput};
 use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
 
+/// A record behind an end Step Functions made longer ago than this missed its
+/// event (events arrive within seconds); a newer end's event is on the way.
+const LATE_EVENT_MILLIS: i64 = 30_000;
+
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Asks Step Functions about the record's execution and writes back what
     /// it says. Returns the record as it now stands, or `None` when Step
@@ -20,7 +24,19 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             telemetry::reconciled(Reconciliation::ExecutionMissing);
             return Ok(None);
         };
-        self.write_back(record, state).await.map(Some)
+        let ended_at = state.stop_date;
+        let current = self.write_back(record, state).await?;
+        let outcome = if (current.status, current.redrive_count) == (record.status, record.redrive_count) {
+            Reconciliation::Current
+        } else if ended_at.is_some_and(|at| self.now() - at < LATE_EVENT_MILLIS) {
+            Reconciliation::Recent
+        } else {
+            // (A record is verified only once in doubt: a claim past its lease, a run unconfirmed
+            // for the reconcile interval. A RUNNING it missed is that late.)
+            Reconciliation::Corrected
+        };
+        telemetry::reconciled(outcome);
+        Ok(Some(current))
     }
 
     /// Writes what Step Functions says of the record's execution back (if the
@@ -56,9 +72,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
         };
         tracing::info!(execution_arn = %record.execution_arn, status = %current.status, "reconciled with Step Functions");
-        // Behind Step Functions: an event lost, or later than the reconcile interval.
-        let behind = (current.status, current.redrive_count) != (record.status, record.redrive_count);
-        telemetry::reconciled(if behind { Reconciliation::Corrected } else { Reconciliation::Current });
         Ok(current)
     }
 

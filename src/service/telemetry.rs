@@ -12,6 +12,7 @@
 
 use super::error::Error;
 use super::request::{StartOutcome, Started};
+use crate::ports::EngineError;
 use metrics::Unit;
 
 /// The namespace unless `POWERTOOLS_METRICS_NAMESPACE` names another (Powertools' variable).
@@ -53,7 +54,9 @@ pub const COLD_STARTS: &str = "ColdStarts";
 pub enum Reconciliation {
     /// Step Functions said what the record said.
     Current,
-    /// The record was behind Step Functions: a status event was lost or late.
+    /// The record was behind a change Step Functions made moments ago: its event is on the way.
+    Recent,
+    /// The record was behind Step Functions for longer: a status event was lost or late.
     Corrected,
     /// Step Functions knows no such execution.
     ExecutionMissing,
@@ -67,6 +70,7 @@ impl Reconciliation {
     fn name(self) -> &'static str {
         match self {
             Reconciliation::Current => "Current",
+            Reconciliation::Recent => "Recent",
             Reconciliation::Corrected => "Corrected",
             Reconciliation::ExecutionMissing => "ExecutionMissing",
             Reconciliation::ClaimReleased => "ClaimReleased",
@@ -105,16 +109,15 @@ pub fn start_answered(answer: &Result<Started, Error>, elapsed_millis: f64) {
 /// A start refused on the record or by Step Functions (the client's to act on),
 /// as opposed to one AWS could not serve.
 fn is_refusal(error: &Error) -> bool {
-    matches!(
-        error.name(),
-        "InstanceAlreadyExists"
-            | "StillStarting"
-            | "ReuseForbidden"
-            | "IdempotencyKeyReused"
-            | "Contention"
-            | "InputUnavailable"
-            | "StartRefused"
-    )
+    match error {
+        // The request's fault (its input, a limit), not the operator's (access, a missing state machine).
+        Error::StartRefused(EngineError::Refused { caller_fault, .. }) => *caller_fault,
+        Error::StartRefused(EngineError::ExecutionAlreadyExists) => true,
+        _ => matches!(
+            error.name(),
+            "InstanceAlreadyExists" | "StillStarting" | "ReuseForbidden" | "IdempotencyKeyReused" | "Contention"
+        ),
+    }
 }
 
 /// A start took over a dead starter's claim.

@@ -19,6 +19,18 @@ async fn a_lost_terminal_event_is_healed_by_a_status_read() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_end_its_event_has_not_reached_yet_is_not_counted_as_a_lost_event() {
+    let (counters, _installed) = Counters::install();
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.advance(LEASE);
+    // The run ends now; the status read (the claim in doubt) finds it before its event.
+    given.service.engine().end(&arn, Status::Succeeded, given.now.load(Ordering::SeqCst));
+    assert_eq!(given.service.status(&given.id).await.ok().flatten().map(|r| r.status), Some(Status::Succeeded));
+    assert_eq!((counters.get("Reconciliations.Recent"), counters.get("Reconciliations.Corrected")), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_dead_starters_claim_is_released_by_a_status_read_after_its_lease() {
     let given = given();
     given.service.engine().script(EngineOp::Start, Scripted::Hangs);
