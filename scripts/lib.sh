@@ -78,10 +78,11 @@ wait_for_http() { # url seconds
   done
 }
 
-# start_moto PORT: moto's server on 127.0.0.1:PORT, with state machines really executing.
+# start_moto PORT: moto's server on 127.0.0.1:PORT, with state machines really executing
+# and DynamoDB's conditional writes atomic, as on AWS (infra/local/moto_server.py).
 start_moto() {
   local port="$1"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
   MOTO_PID=$!
   echo "$MOTO_PID" >"$RUN_DIR/moto-$port.pid"
   wait_for_http "http://127.0.0.1:$port/moto-api/" 60
