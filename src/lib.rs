@@ -29,15 +29,19 @@
 //!   route, the one mapping of errors to status codes), [`schedule`]
 //!   (EventBridge Scheduler's starts) and [`events`] (Step Functions status
 //!   events, in SQS batches).
-//! - `src/bin/`: one small binary per Lambda, which only calls [`startup`] and
-//!   an entry point.
+//! - [`lambda`]: each Lambda's runtime loop (startup, metrics, an entry point),
+//!   chosen by the function's handler name (`_HANDLER`).
+//! - `src/bin/bootstrap.rs`: the one binary all three Lambdas run.
 #![warn(missing_docs)]
+// The start path's futures nest deeper than rustc's default layout limit in release builds.
+#![recursion_limit = "256"]
 
 pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod lambda;
 pub mod memory;
 pub mod ports;
 pub mod schedule;

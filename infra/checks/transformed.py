@@ -304,6 +304,18 @@ def guarded_problems(template, machines):
     return problems
 
 
+def handler_problems(template):
+    """One binary for all three functions: each function's Handler names its
+    role (src/lambda.rs reads it from _HANDLER), and all run the same code."""
+    resources = template["Resources"]
+    roles = {"HttpFunction": "http", "StatusEventsFunction": "status_events", "ScheduledFunction": "scheduled"}
+    problems = [f"{f}: Handler {resources[f]['Properties'].get('Handler')!r}, not {r!r}" for f, r in roles.items() if resources[f]["Properties"].get("Handler") != r]
+    codes = {json.dumps(resources[f]["Properties"].get("Code"), sort_keys=True) for f in roles}
+    if len(codes) != 1:
+        problems.append(f"the three functions do not run the same code: {sorted(codes)}")
+    return problems
+
+
 def status_queue_problems(template):
     """What would make status events fail silently: the status Lambda must read
     them from an SQS queue that reports failed records one by one, keeps them
@@ -411,6 +423,7 @@ def main() -> int:
         ("status events through SQS", status_queue_problems(transformed)),
         ("schedules", schedule_problems(transformed)),
         ("auth and logging", auth_and_logging_problems(transformed)),
+        ("one bootstrap", handler_problems(transformed)),
     ):
         for problem in found:
             print(f"{what}: {problem}")

@@ -23,11 +23,13 @@ fn url_event(path: &str, query: &str, headers: &[(&str, &str)], body: &str) -> S
     event.to_string()
 }
 
-/// Runs `binary` on `events`, and returns its log's metric documents (each valid EMF).
-async fn metrics_of(env: &Arc<TestEnv>, binary: &'static str, events: Vec<String>) -> Vec<MetricDocument> {
+/// Runs the Lambda whose handler is `handler` on `events`, and returns its log's metric
+/// documents (each valid EMF).
+async fn metrics_of(env: &Arc<TestEnv>, handler: &'static str, events: Vec<String>) -> Vec<MetricDocument> {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap"));
     let invocation = tokio::task::spawn_blocking({
         let env = env.clone();
-        move || invoke_configured(std::path::Path::new(binary), &env, &[FOREVER], events)
+        move || invoke_configured(binary, handler, &env, &[FOREVER], events)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"))
@@ -64,7 +66,7 @@ async fn each_function_logs_valid_emf_with_the_counts_of_what_it_did() {
         url_event("/orchestrators/Nope/m-3", "", &[], "{}"), // 404 before the service: no start metric
         url_event("/instances/m-1", "", &[], ""),            // a status: no start metric
     ];
-    let documents = metrics_of(&env, env!("CARGO_BIN_EXE_http"), requests).await;
+    let documents = metrics_of(&env, "http", requests).await;
     for document in &documents {
         assert_eq!(document.namespace, "SfnSingleton");
         // The one dimension: the function's name, never an instance ID.
@@ -106,7 +108,7 @@ async fn each_function_logs_valid_emf_with_the_counts_of_what_it_did() {
         record
     });
     let batches = [batch, sqs_batch(&[running])].map(|batch| serde_json::to_string(&batch).unwrap_or_default());
-    let documents = metrics_of(&env, env!("CARGO_BIN_EXE_status_events"), batches.to_vec()).await;
+    let documents = metrics_of(&env, "status_events", batches.to_vec()).await;
     let counted = counts(&documents);
     assert_eq!(counted.get("StatusEvents.Applied"), Some(&1), "{counted:?}");
     assert_eq!(counted.get("StatusEvents.Ignored"), Some(&1), "{counted:?}");

@@ -300,7 +300,7 @@ async fn the_templates_example_schedule_input_starts_its_instance() {
 #[tokio::test]
 async fn a_failed_scheduled_invocation_reports_a_named_error_to_lambda() {
     let env = Arc::new(TestEnv::new().await);
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_scheduled"));
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap"));
     for (payload, error_type, message) in [
         (serde_json::json!({ "functionName": QUICK }), "InvalidScheduleInput", "the schedule's input is invalid"),
         (serde_json::json!({ "functionName": "Nope", "instanceId": "a" }), "UnknownFunction", "no function named"),
@@ -308,7 +308,7 @@ async fn a_failed_scheduled_invocation_reports_a_named_error_to_lambda() {
     ] {
         let invocation = tokio::task::spawn_blocking({
             let (binary, env) = (binary.to_owned(), env.clone());
-            move || invoke(&binary, &env, vec![payload.to_string()])
+            move || invoke(&binary, "scheduled", &env, vec![payload.to_string()])
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -336,10 +336,10 @@ async fn the_status_binary_applies_an_sqs_batch_of_status_events() {
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     let batch = serde_json::to_string(&sqs_batch(&[event_fixture("running", &record)])).unwrap_or_default();
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_status_events")).to_owned();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap")).to_owned();
     let invocation = tokio::task::spawn_blocking({
         let env = env.clone();
-        move || invoke(&binary, &env, vec![batch])
+        move || invoke(&binary, "status_events", &env, vec![batch])
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"))

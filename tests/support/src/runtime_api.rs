@@ -164,17 +164,23 @@ fn peak_rss(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// Runs the Lambda `binary` as Lambda would, under a minimal Runtime API that
-/// hands it `events` one by one, against the test's table and emulator (one
+/// Runs the Lambda `binary` as Lambda would, as the function whose handler is
+/// `handler`, under a minimal Runtime API that hands it `events` one by one, against the test's table and emulator (one
 /// configured function, [`QUICK`]); until it polls for more than there is,
 /// reports an error, or 30 s pass.
-pub fn invoke(binary: &Path, env: &TestEnv, events: Vec<String>) -> Invocation {
+pub fn invoke(binary: &Path, handler: &str, env: &TestEnv, events: Vec<String>) -> Invocation {
     // One configured function, as a typical deployment: one DescribeStateMachine at init.
-    invoke_configured(binary, env, &[QUICK], events)
+    invoke_configured(binary, handler, env, &[QUICK], events)
 }
 
 /// [`invoke`], with `functions` configured.
-pub fn invoke_configured(binary: &Path, env: &TestEnv, functions: &[&str], events: Vec<String>) -> Invocation {
+pub fn invoke_configured(
+    binary: &Path,
+    handler: &str,
+    env: &TestEnv,
+    functions: &[&str],
+    events: Vec<String>,
+) -> Invocation {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let functions: serde_json::Map<_, _> =
@@ -186,6 +192,8 @@ pub fn invoke_configured(binary: &Path, env: &TestEnv, functions: &[&str], event
     let mut child: Child = Command::new(binary)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        // What Lambda sets from the function's Handler: the one bootstrap's role.
+        .env("_HANDLER", handler)
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")

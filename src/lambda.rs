@@ -1,0 +1,118 @@
+//! The Lambdas. One binary serves all three; each function's role is the
+//! handler name it is configured with (the template's `Handler`), which Lambda
+//! hands a custom runtime as `_HANDLER`: one build, one zip, one artifact.
+
+use crate::config::Config;
+use crate::{events, http, schedule, startup};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::convert::Infallible;
+use std::time::SystemTime;
+
+/// The variable Lambda sets to the function's configured handler.
+pub const HANDLER: &str = "_HANDLER";
+
+/// What a function process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `http`: the Durable-style HTTP API (API Gateway, function URLs).
+    Http,
+    /// `status_events`: Step Functions status events from EventBridge, through SQS.
+    StatusEvents,
+    /// `scheduled`: EventBridge Scheduler's starts.
+    Scheduled,
+}
+
+/// `_HANDLER` names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{HANDLER} is {0:?}; a function's handler must be http, status_events or scheduled")]
+pub struct UnknownHandler(pub String);
+
+impl Role {
+    /// The role a handler name names.
+    pub fn parse(handler: &str) -> Result<Self, UnknownHandler> {
+        match handler {
+            "http" => Ok(Role::Http),
+            "status_events" => Ok(Role::StatusEvents),
+            "scheduled" => Ok(Role::Scheduled),
+            other => Err(UnknownHandler(other.to_owned())),
+        }
+    }
+
+    /// The role `_HANDLER` names.
+    pub fn from_env() -> Result<Self, UnknownHandler> {
+        Self::parse(&std::env::var(HANDLER).unwrap_or_default())
+    }
+}
+
+/// Runs the role's Lambda until the runtime stops (the process's logging is set up).
+pub async fn run(role: Role) -> Result<(), Error> {
+    match role {
+        Role::Http => http_api().await,
+        Role::StatusEvents => status_events().await,
+        Role::Scheduled => scheduled().await,
+    }
+}
+
+fn config(read: fn() -> Result<Config, crate::config::ConfigError>) -> Result<Config, Error> {
+    Ok(read().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?)
+}
+
+async fn http_api() -> Result<(), Error> {
+    let config = config(Config::from_env)?;
+    if std::env::var_os(crate::config::PAGE_TOKEN_KEY).is_none() {
+        tracing::warn!(
+            "{} is not set: list tokens are signed with a key of this process only",
+            crate::config::PAGE_TOKEN_KEY
+        );
+    }
+    let app = http::App { service: startup::singleton(&config, true).await, config };
+    let app = &app;
+    let handler = service_fn(move |request| async move { Ok::<_, Infallible>(http::handle(app, request).await) });
+    metrics_cloudwatch_embedded::lambda::service::run_http(startup::metrics()?, handler).await
+}
+
+async fn status_events() -> Result<(), Error> {
+    // It starts nothing: a mistake in the functions' configuration must not stop the write-back.
+    let config = config(Config::from_env_without_functions)?;
+    let service = startup::singleton(&config, false).await;
+    let service = &service;
+    let metrics = startup::metrics()?;
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
+            let budget = events::budget(batch.context.deadline, SystemTime::now());
+            // Failed records are reported in the answer; an error retries the whole batch.
+            events::handle_batch(service, batch.payload, budget).await
+        }),
+    )
+    .await
+}
+
+async fn scheduled() -> Result<(), Error> {
+    let config = config(Config::from_env)?;
+    let service = startup::singleton(&config, true).await;
+    let (service, config) = (&service, &config);
+    let metrics = startup::metrics()?;
+    // The payload raw: the input reaches Step Functions as written.
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |event: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+            schedule::handle(service, config, event.payload.get()).await
+        }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_handler_name_is_a_role_and_anything_else_is_named_in_the_error() {
+        assert_eq!(Role::parse("http"), Ok(Role::Http));
+        assert_eq!(Role::parse("status_events"), Ok(Role::StatusEvents));
+        assert_eq!(Role::parse("scheduled"), Ok(Role::Scheduled));
+        let unknown = Role::parse("bootstrap").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(unknown.contains("\"bootstrap\"") && unknown.contains("http, status_events or scheduled"), "{unknown}");
+    }
+}
