@@ -319,3 +319,22 @@ async fn a_failed_scheduled_invocation_reports_a_named_error_to_lambda() {
     }
     assert_eq!(env.all_executions().await, 0);
 }
+
+/// The one binary without a handler it knows (a function deployed with another Handler, or
+/// run by hand without `_HANDLER`) stops at once and says what it got, before polling for work.
+#[test]
+fn the_bootstrap_refuses_a_handler_it_does_not_know_by_name() {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap"));
+    for handler in [None, Some("bootstrap")] {
+        let mut command = std::process::Command::new(binary);
+        command.env_clear().env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9");
+        if let Some(handler) = handler {
+            command.env("_HANDLER", handler);
+        }
+        let output = command.output().unwrap_or_else(|e| panic!("{e}"));
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(!output.status.success(), "{said}");
+        let named = format!("_HANDLER is {:?}", handler.unwrap_or(""));
+        assert!(said.contains(&named) && said.contains("http, status_events or scheduled"), "{said}");
+    }
+}
