@@ -310,10 +310,13 @@ fn functions(
         None => BTreeMap::new(),
     };
     for (name, policy) in policies {
-        let names = functions.keys().cloned().collect::<Vec<_>>().join(", ");
-        let function = functions.get_mut(&name).ok_or_else(|| {
-            invalid(FUNCTION_POLICIES, format!("no function named {name:?} is configured (configured: {names})"))
-        })?;
+        let Some(function) = functions.get_mut(&name) else {
+            let names = functions.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(invalid(
+                FUNCTION_POLICIES,
+                format!("no function named {name:?} is configured (configured: {names})"),
+            ));
+        };
         let in_function = |e: &dyn std::fmt::Display| invalid(FUNCTION_POLICIES, format!("function {name:?}: {e}"));
         if let Some(on_conflict) = policy.on_conflict {
             function.on_conflict = ConflictPolicy::parse(&on_conflict).map_err(|e| in_function(&e))?;
