@@ -34,7 +34,7 @@ pub use events::*;
 pub use faults::{Fault, Faults};
 pub use http::*;
 pub use racing::ClaimsAfterList;
-pub use runtime_api::{Invocation, invoke, invoke_configured};
+pub use runtime_api::{Invocation, invoke, invoke_configured, invoke_with};
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName};
 

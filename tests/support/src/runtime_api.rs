@@ -181,6 +181,18 @@ pub fn invoke_configured(
     functions: &[&str],
     events: Vec<String>,
 ) -> Invocation {
+    invoke_with(binary, handler, env, functions, &[], events)
+}
+
+/// [`invoke_configured`], with `environment` set last (over the endpoints, say).
+pub fn invoke_with(
+    binary: &Path,
+    handler: &str,
+    env: &TestEnv,
+    functions: &[&str],
+    environment: &[(String, String)],
+    events: Vec<String>,
+) -> Invocation {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let functions: serde_json::Map<_, _> =
@@ -207,6 +219,7 @@ pub fn invoke_configured(
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("SINGLETON_TABLE_NAME", &env.table)
         .env("SINGLETON_FUNCTIONS", serde_json::Value::Object(functions).to_string())
+        .envs(environment.iter().map(|(name, value)| (name, value)))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -17,23 +17,32 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::*;
 
+mod front;
+
 const SAMPLES: usize = 300;
 const STORM: usize = 1000;
 const DISTINCT: usize = 500;
-const COLD_STARTS: usize = 20;
 const RSS_REQUESTS: usize = 1000;
 /// The argument that makes this binary measure its own first SDK load.
 const FIRST_LOAD: &str = "--first-sdk-load";
 
-/// The report: printed as it grows, written to BENCHMARKS.md at the end.
+/// The report: printed as it grows, written to BENCHMARKS.md at the end, with
+/// the figures the charts are drawn from (`infra/bench/charts.py`).
 #[derive(Default)]
-struct Report(String);
+struct Report {
+    text: String,
+    figures: serde_json::Map<String, serde_json::Value>,
+}
 
 impl Report {
     fn line(&mut self, text: impl AsRef<str>) {
         println!("{}", text.as_ref());
-        self.0.push_str(text.as_ref());
-        self.0.push('\n');
+        self.text.push_str(text.as_ref());
+        self.text.push('\n');
+    }
+
+    fn figure(&mut self, name: &str, value: serde_json::Value) {
+        self.figures.insert(name.to_owned(), value);
     }
 }
 
@@ -62,6 +71,9 @@ fn main() {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let mut report = Report::default();
+    // `BENCH_ONLY=cold_starts,handler_overhead` (say): those sections alone, to try a build setting.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     let environment = std::env::var("BENCH_ENVIRONMENT").unwrap_or_else(|_| "(not given)".into());
     report.line("# Benchmarks");
     report.line("");
@@ -69,17 +81,32 @@ fn main() {
     report.line("");
     runtime.block_on(async {
         let env = Arc::new(TestEnv::new().await);
-        calls_per_operation(&env, &mut report).await;
+        if run("calls_per_operation") {
+            calls_per_operation(&env, &mut report).await;
+        }
         // Before the storms, whose executions keep the emulator busy for a while.
-        sdk_init(&mut report).await;
-        cold_starts(&env, &mut report).await;
-        handler_overhead(&env, &mut report).await;
-        storms(&env, &mut report).await;
+        if run("sdk_init") {
+            sdk_init(&mut report).await;
+        }
+        if run("cold_starts") {
+            cold_starts(&env, &mut report).await;
+        }
+        if run("handler_overhead") {
+            handler_overhead(&env, &mut report).await;
+        }
+        if run("storms") {
+            storms(&env, &mut report).await;
+        }
     });
-    sizes(&mut report);
+    if run("sizes") {
+        sizes(&mut report);
+    }
     let out = std::env::var("BENCH_REPORT").unwrap_or_else(|_| "BENCHMARKS.md".into());
-    std::fs::write(&out, &report.0).unwrap_or_else(|e| panic!("{out}: {e}"));
-    println!("\nwritten to {out}");
+    std::fs::write(&out, &report.text).unwrap_or_else(|e| panic!("{out}: {e}"));
+    let figures = std::env::var("BENCH_FIGURES").unwrap_or_else(|_| "target/bench-figures.json".into());
+    let json = serde_json::Value::Object(report.figures).to_string();
+    std::fs::write(&figures, json).unwrap_or_else(|e| panic!("{figures}: {e}"));
+    println!("\nwritten to {out} and {figures}");
 }
 
 // ------------------------------------------------------------------ calls
@@ -315,6 +342,10 @@ async fn storms(env: &Arc<TestEnv>, report: &mut Report) {
     }
     let naive_wall = t.elapsed();
     let naive = env.executions(QUICK).await.len() - before - ours;
+    report.figure(
+        "storm",
+        serde_json::json!({"requests": STORM, "ours": {"executions": ours, "accepted": accepted}, "naive": {"executions": naive, "accepted": naive_started}}),
+    );
     report.line(format!(
         "| {STORM} concurrent starts of one ID: executions created | {ours} ({accepted} × 202, wall {}) | {naive} (naive read-then-start; {naive_started} starts answered, wall {}) | 1 |",
         ms(wall),
@@ -346,6 +377,8 @@ async fn storms(env: &Arc<TestEnv>, report: &mut Report) {
     report.line(format!(
         "| {DISTINCT} distinct IDs at once: starts per second | {ours:.0} through the handler | {raw:.0} raw SDK calls | ≈ raw (the emulator is the bottleneck) |"
     ));
+    report.line("");
+    report.line("![Executions created by one burst of concurrent starts of one ID](docs/benchmarks/storm.svg)");
     report.line("");
 }
 
@@ -407,39 +440,113 @@ async fn sdk_init(report: &mut Report) {
 type EventMaker<'a> = Box<dyn Fn() -> String + 'a>;
 
 fn start_event(id: &str) -> String {
-    let fixture = include_str!("../tests/fixtures/apigw-v2-start.json");
+    let fixture = include_str!("../../tests/fixtures/apigw-v2-start.json");
     let mut event: serde_json::Value =
         serde_json::from_str(&fixture.replace("{{FUNCTION}}", QUICK)).unwrap_or_default();
     event["rawPath"] = format!("/prod/orchestrators/{QUICK}/{id}").into();
     event.to_string()
 }
 
+/// Fresh processes per function and route: 20, or `BENCH_COLD_STARTS`.
+fn cold_starts_per_cell() -> usize {
+    std::env::var("BENCH_COLD_STARTS").ok().and_then(|n| n.parse().ok()).unwrap_or(20)
+}
+
+/// How a cold-started Lambda reaches the emulator.
+struct Route {
+    name: &'static str,
+    environment: Vec<(String, String)>,
+}
+
+/// As on AWS: DynamoDB and Step Functions each on a host of their own (a front
+/// each, so each its own connection, kept alive), over plain HTTP, and over TLS
+/// when `scripts/bench` made a CA in `BENCH_TLS_DIR` (its `trust.pem`, the
+/// machine's roots with the CA, given to the Lambda as `SSL_CERT_FILE`).
+async fn routes() -> Vec<Route> {
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_default();
+    let upstream = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let tls_dir = std::env::var("BENCH_TLS_DIR").ok().filter(|dir| !dir.is_empty()).map(PathBuf::from);
+    let trust = tls_dir.as_ref().map(|dir| ("SSL_CERT_FILE".to_owned(), dir.join("trust.pem").display().to_string()));
+    let mut routes = Vec::new();
+    for (name, tls) in [("plain HTTP", None), ("TLS", tls_dir.as_deref().map(front::acceptor))] {
+        if name == "TLS" && tls.is_none() {
+            continue;
+        }
+        let mut environment = vec![
+            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), front::start(&upstream, tls.clone()).await),
+            ("AWS_ENDPOINT_URL_SFN".to_owned(), front::start(&upstream, tls).await),
+        ];
+        environment.extend(trust.clone());
+        routes.push(Route { name, environment });
+    }
+    routes
+}
+
 async fn cold_starts(env: &TestEnv, report: &mut Report) {
     let release = PathBuf::from(std::env::var("BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+    let routes = routes().await;
     report.line(format!(
-        "## Cold start: release `bootstrap` under a local Runtime API (median of {COLD_STARTS} fresh processes, x86_64 build of the same code)"
+        "## Cold start: release `bootstrap` under a local Runtime API (median of {} fresh processes per cell, x86_64 build of the same code, the routes interleaved)",
+        cold_starts_per_cell()
     ));
     report.line("");
     report.line("Init: process start → its first poll of the Runtime API (configuration, logging, SDK clients). First response: process start → the response to its first event: for http and scheduled a real start against the emulator (its claim runs alongside the background check that the state machine is Standard, one `DescribeStateMachine`; then StartExecution), for status_events an SQS batch of one RUNNING event (one conditional UpdateItem). Each emulator call costs about 3–5 ms here (see the raw SDK latencies above).");
     report.line("");
-    report
-        .line("| Function | Init p50 | First response p50 | Baseline (no-op Lambda) init / first response | Target |");
+    report.line("As deployed: DynamoDB and Step Functions each on a host of their own, two local fronts of the emulator (`benches/singleton/front.rs`, HTTP/1.1 proxies that keep connections alive as AWS does, where moto closes each), so each function opens the connections it opens on AWS; the plain and TLS routes differ only in TLS. The trust store is one bundle file of the machine's roots (on Lambda, the system bundle) with the run's own CA appended, given through `SSL_CERT_FILE`; the TLS fronts present an RSA 2048 chain (leaf and intermediate) from that CA, made at run time by `infra/local/local_ca.py`, like a regional AWS endpoint's.");
+    report.line("");
+    let names: Vec<&str> = routes.iter().map(|r| r.name).collect();
+    report.line(format!(
+        "| Function | Init ({}) | First response ({}) | TLS − plain | Target |",
+        names.join(" / "),
+        names.join(" / ")
+    ));
     report.line("| --- | --- | --- | --- | --- |");
     // The one bootstrap, as the function whose handler is `role`; the no-op baseline ignores it.
     let measure = |binary: &str, role: &str, event: &dyn Fn() -> String| {
-        let (mut init, mut first) = (Vec::new(), Vec::new());
-        for _ in 0..COLD_STARTS {
-            let invocation = invoke(&release.join(binary), role, env, vec![event()]).succeeded();
-            init.push(invocation.init);
-            first.push(invocation.first_response);
+        let mut cells = vec![(Vec::new(), Vec::new()); routes.len()];
+        for _ in 0..cold_starts_per_cell() {
+            for (route, (init, first)) in routes.iter().zip(cells.iter_mut()) {
+                let invocation =
+                    invoke_with(&release.join(binary), role, env, &[QUICK], &route.environment, vec![event()])
+                        .succeeded();
+                init.push(invocation.init);
+                first.push(invocation.first_response);
+            }
         }
-        (percentile(&mut init, 0.5), percentile(&mut first, 0.5))
+        cells
+            .into_iter()
+            .map(|(mut init, mut first)| (percentile(&mut init, 0.5), percentile(&mut first, 0.5)))
+            .collect::<Vec<_>>()
     };
-    let (noop_init, noop_first) = measure("examples/noop_lambda", "noop", &|| "{}".to_owned());
+    let row = |report: &mut Report, name: &str, cells: &[(Duration, Duration)], target: &str| {
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        let figure = routes
+            .iter()
+            .zip(cells)
+            .map(|(route, (init, first))| {
+                (
+                    route.name.to_owned(),
+                    serde_json::json!({"init_ms": millis(*init), "first_response_ms": millis(*first)}),
+                )
+            })
+            .collect();
+        let key = name.split_whitespace().next().unwrap_or(name);
+        report.figure(&format!("cold_start.{key}"), serde_json::Value::Object(figure));
+        let inits: Vec<String> = cells.iter().map(|c| ms(c.0)).collect();
+        let firsts: Vec<String> = cells.iter().map(|c| ms(c.1)).collect();
+        let difference = match cells {
+            [plain, tls] => format!("{:+.2} ms", (tls.1.as_secs_f64() - plain.1.as_secs_f64()) * 1000.0),
+            _ => "not measured".to_owned(),
+        };
+        report.line(format!("| {name} | {} | {} | {difference} | {target} |", inits.join(" / "), firsts.join(" / ")));
+    };
+    let noop = measure("examples/noop_lambda", "noop", &|| "{}".to_owned());
+    row(report, "baseline (no-op Lambda)", &noop, "");
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let next_id = || format!("cold-{}", counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     let scheduled = |id: String| serde_json::json!({"functionName": QUICK, "instanceId": id}).to_string();
-    let record = env.record("calls").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(start(&env.app(), QUICK, "cold-status", "{}").await.status, StatusCode::ACCEPTED);
+    let record = env.record("cold-status").await.unwrap_or_else(|| panic!("no record"));
     // The status Lambda reads SQS batches: one batch of one RUNNING event.
     let running = serde_json::to_string(&sqs_batch(&[event_fixture("running", &record)])).unwrap_or_default();
     let rows: [(&str, EventMaker); 3] = [
@@ -448,15 +555,16 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
         ("scheduled", Box::new(|| scheduled(next_id()))),
     ];
     for (role, event) in rows {
-        let (init, first) = measure("bootstrap", role, &*event);
-        report.line(format!(
-            "| {role} | {} | {} | {} / {} | init ≤ 10 ms, first response ≤ 25 ms |",
-            ms(init),
-            ms(first),
-            ms(noop_init),
-            ms(noop_first)
-        ));
+        let cells = measure("bootstrap", role, &*event);
+        let target = if role == "http" {
+            "init ≤ 10 ms, first response ≤ 25 ms; TLS ≤ plain + 10 ms"
+        } else {
+            "init ≤ 10 ms, first response ≤ 25 ms"
+        };
+        row(report, role, &cells, target);
     }
+    report.line("");
+    report.line("![First response and init per function, plain HTTP and TLS](docs/benchmarks/cold-start.svg)");
     report.line("");
 
     let events: Vec<String> = (0..RSS_REQUESTS).map(|i| start_event(&format!("rss-{i}"))).collect();
