@@ -1407,9 +1407,11 @@ fn the_read_then_start_control_runs_two_executions() {
     }
 }
 
-/// Runs `model` and returns the counterexample it must find for `property`.
+/// Runs `model` until it finds the counterexample it must find for
+/// `property` (breadth first: one of the shortest), and returns it.
 fn counterexample(label: &str, model: Protocol, property: &'static str) -> Vec<Action> {
-    let checker = model.checker().threads(2).spawn_bfs().join();
+    let found = stateright::HasDiscoveries::AnyOf(std::collections::BTreeSet::from([property]));
+    let checker = model.checker().finish_when(found).threads(2).spawn_bfs().join();
     println!("{}", report(label, &checker));
     let path = checker.discovery(property).unwrap_or_else(|| panic!("{label}: no counterexample to {property:?}"));
     let actions = path.into_actions();

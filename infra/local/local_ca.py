@@ -5,7 +5,8 @@ localhost; the chain a regional AWS endpoint sends: an RSA 2048 leaf and the
 intermediate that signed it, under a new root) and `trust.pem`, the machine's root bundle with
 the new CA appended. The Lambda under test trusts `trust.pem` through
 `SSL_CERT_FILE`, the standard variable every TLS stack here reads, so it loads
-a root store of the size it loads on Lambda (one bundle file of some 140 roots).
+a root store of the size it loads on Lambda (one bundle file of some 140 roots);
+`ca.pem` is the CA alone, to measure what the root store's size costs.
 Nothing is installed on the machine; the key never leaves DIR."""
 
 import datetime
@@ -76,6 +77,7 @@ def main(out):
     system = next((pathlib.Path(p) for p in SYSTEM_BUNDLES if pathlib.Path(p).is_file()), None)
     bundle = system.read_bytes() if system else b""
     (out / "trust.pem").write_bytes(bundle + ca.public_bytes(pem))
+    (out / "ca.pem").write_bytes(ca.public_bytes(pem))
     roots = bundle.count(b"-----BEGIN CERTIFICATE-----") + 1
     print(f"{roots} roots ({system or 'no system bundle'} + the run's CA)")
 
