@@ -94,6 +94,17 @@ start_moto() {
   say "moto $MOTO_VERSION on http://127.0.0.1:$port (log: .run/moto-$port.log)"
 }
 
+# in_group CMD…: runs CMD in the background as the leader of a process group of its own,
+# so that stop_group can stop it with everything it started (cargo, rustc, zig).
+in_group() { setsid --wait "$@" & }
+
+stop_group() {
+  local pid="${1:-}"
+  [ -n "$pid" ] || return 0
+  kill -- -"$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 stop_pid() {
   local pid="${1:-}"
   [ -n "$pid" ] || return 0

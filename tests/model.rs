@@ -1408,7 +1408,8 @@ fn the_read_then_start_control_runs_two_executions() {
 }
 
 /// Runs `model` until it finds the counterexample it must find for
-/// `property` (breadth first: one of the shortest), and returns it.
+/// `property`, and returns it (not always the shortest: the search stops
+/// soon after the first, and keeps the last it recorded).
 fn counterexample(label: &str, model: Protocol, property: &'static str) -> Vec<Action> {
     let found = stateright::HasDiscoveries::AnyOf(std::collections::BTreeSet::from([property]));
     let checker = model.checker().finish_when(found).threads(2).spawn_bfs().join();

@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -35,8 +36,9 @@ pub fn acceptor(dir: &Path) -> TlsAcceptor {
 }
 
 /// Starts a front on a free loopback port that forwards every request to
-/// `upstream` (`127.0.0.1:PORT`), over TLS with `tls`; returns its URL.
-pub async fn start(upstream: &str, tls: Option<TlsAcceptor>) -> String {
+/// `upstream` (`127.0.0.1:PORT`), over TLS with `tls`, counting the TLS
+/// handshakes it completes in `handshakes`; returns its URL.
+pub async fn start(upstream: &str, tls: Option<TlsAcceptor>, handshakes: Arc<AtomicUsize>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("front: {e}"));
     let port = listener.local_addr().unwrap_or_else(|e| panic!("front: {e}")).port();
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -45,7 +47,8 @@ pub async fn start(upstream: &str, tls: Option<TlsAcceptor>) -> String {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
-            let (client, upstream, tls) = (client.clone(), upstream.clone(), tls.clone());
+            let (client, upstream, tls, handshakes) =
+                (client.clone(), upstream.clone(), tls.clone(), handshakes.clone());
             tokio::spawn(async move {
                 let forward = service_fn(move |mut request: Request<Incoming>| {
                     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -61,7 +64,10 @@ pub async fn start(upstream: &str, tls: Option<TlsAcceptor>) -> String {
                 });
                 let _ = match tls {
                     Some(tls) => match tls.accept(tcp).await {
-                        Ok(stream) => http1::Builder::new().serve_connection(TokioIo::new(stream), forward).await,
+                        Ok(stream) => {
+                            handshakes.fetch_add(1, Ordering::SeqCst);
+                            http1::Builder::new().serve_connection(TokioIo::new(stream), forward).await
+                        }
                         Err(_) => return,
                     },
                     None => http1::Builder::new().serve_connection(TokioIo::new(tcp), forward).await,

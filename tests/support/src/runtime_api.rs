@@ -20,6 +20,8 @@ pub struct Invocation {
     pub peak_rss_kib: Option<u64>,
     /// How many events it answered.
     pub answered: usize,
+    /// Its answer to the first event.
+    pub first_answer: Option<String>,
     /// The body of the error it reported instead of an answer (Lambda's
     /// `{"errorType": …, "errorMessage": …}`), if it did.
     pub error: Option<String>,
@@ -69,6 +71,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, St
 struct Seen {
     init: Option<Duration>,
     first_response: Option<Duration>,
+    first_answer: Option<String>,
     answered: usize,
     next_event: usize,
     error: Option<String>,
@@ -101,6 +104,7 @@ fn serve(listener: TcpListener, events: Vec<String>, spawned: Instant, child_pid
         first_response: seen.first_response.unwrap_or_default(),
         peak_rss_kib: seen.peak_rss_kib,
         answered: seen.answered,
+        first_answer: seen.first_answer.clone(),
         error: seen.error.clone(),
         log: String::new(),
     }
@@ -146,6 +150,7 @@ fn connection(
                 return;
             }
             state.first_response.get_or_insert_with(|| spawned.elapsed());
+            state.first_answer.get_or_insert(body);
             state.answered += 1;
             "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned()
         };
