@@ -458,7 +458,10 @@ fn start_event(id: &str) -> String {
     let fixture = include_str!("../../tests/fixtures/apigw-v2-start.json");
     let mut event: serde_json::Value =
         serde_json::from_str(&fixture.replace("{{FUNCTION}}", QUICK)).unwrap_or_default();
+    // Every place the ID is in (the handler reads the decoded path), so that each cold start starts a new one.
     event["rawPath"] = format!("/prod/orchestrators/{QUICK}/{id}").into();
+    event["requestContext"]["http"]["path"] = format!("/prod/orchestrators/{QUICK}/{id}").into();
+    event["pathParameters"]["instanceId"] = id.into();
     event.to_string()
 }
 
