@@ -104,7 +104,9 @@ fn main() {
     if run("sizes") {
         sizes(&mut report);
     }
-    let out = std::env::var("BENCH_REPORT").unwrap_or_else(|_| "BENCHMARKS.md".into());
+    // A partial run never replaces the full report (nor, in scripts/bench, its charts).
+    let default_report = if only.is_empty() { "BENCHMARKS.md" } else { "target/bench-partial.md" };
+    let out = std::env::var("BENCH_REPORT").unwrap_or_else(|_| default_report.into());
     std::fs::write(&out, &report.text).unwrap_or_else(|e| panic!("{out}: {e}"));
     let figures = std::env::var("BENCH_FIGURES").unwrap_or_else(|_| "target/bench-figures.json".into());
     let json = serde_json::Value::Object(report.figures).to_string();
