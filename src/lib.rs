@@ -7,6 +7,9 @@
 //! Dependencies point one way: each module uses only modules listed before it
 //! (`infra/checks/imports.py` checks that none imports one that imports it back).
 //!
+//! - [`domain`], [`ports`], [`service`], [`memory`]: re-exported from the
+//!   `sfn-singleton-core` crate (`core/`), which has no AWS or Lambda
+//!   dependency; built at opt-level 3 in the dev profile for the model check.
 //! - [`domain`]: the pure rules — instance IDs and keys, execution names, the
 //!   record and its statuses, start policies and the decisions they make, the
 //!   launch verdict, lists and their tokens, rewinds, history pages, limits and
@@ -38,12 +41,11 @@
 
 pub mod aws;
 pub mod config;
-pub mod domain;
 pub mod events;
 pub mod http;
 pub mod lambda;
-pub mod memory;
-pub mod ports;
 pub mod schedule;
-pub mod service;
 pub mod startup;
+
+// The rules and operations live in their own crate (built optimised for the model check).
+pub use sfn_singleton_core::{domain, memory, ports, service};

@@ -6,13 +6,15 @@ edges (a parent owns its children), and a child's `#[cfg(test)] mod tests`
 may use its parent. Prints the cycles and exits 1 if there is one."""
 import os, re, sys
 
-ROOT = os.path.join(os.path.dirname(__file__), '..', '..', 'src')
+REPO = os.path.join(os.path.dirname(__file__), '..', '..')
+# The two libraries: the core (rules and operations) and the crate around it.
+ROOTS = [os.path.join(REPO, 'core', 'src'), os.path.join(REPO, 'src')]
 
-def modules():
-    """Module path (tuple) -> file, for the library (src/bin are separate crates)."""
+def modules(root):
+    """Module path (tuple) -> file, for one library (src/bin are separate crates)."""
     found = {}
-    for dirpath, _, files in os.walk(ROOT):
-        rel = os.path.relpath(dirpath, ROOT)
+    for dirpath, _, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
         if rel.split(os.sep)[0] == 'bin':
             continue
         parts = () if rel == '.' else tuple(rel.split(os.sep))
@@ -83,7 +85,10 @@ def resolve(path, here, mods):
     return best
 
 def main():
-    mods = modules()
+    return max(check(root) for root in ROOTS)
+
+def check(root):
+    mods = modules(root)
     edges = {m: set() for m in mods}
     for m, path in mods.items():
         for p in use_paths(strip_comments(open(path).read())):
@@ -109,7 +114,8 @@ def main():
     name = lambda m: 'crate' + ''.join('::' + p for p in m)
     for cycle in cycles:
         print('import cycle: ' + ' → '.join(name(m) for m in cycle))
-    print(f'{len(mods)} modules, {sum(map(len, edges.values()))} imports, {len(cycles)} cycles')
+    crate = os.path.relpath(root, REPO)
+    print(f'{crate}: {len(mods)} modules, {sum(map(len, edges.values()))} imports, {len(cycles)} cycles')
     return 1 if cycles else 0
 
 if __name__ == '__main__':

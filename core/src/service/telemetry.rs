@@ -2,7 +2,7 @@
 //!
 //! The library records through the [`metrics`] facade (a no-op until a
 //! recorder is installed: in tests and the local front). Each Lambda installs
-//! the embedded-metric-format recorder ([`crate::startup::metrics`]) and flushes it after each
+//! the embedded-metric-format recorder (`sfn_singleton::startup::metrics`) and flushes it after each
 //! invocation: one JSON document per invocation in the function's log, which
 //! CloudWatch turns into metrics without a `PutMetricData` call on the request
 //! path. The one dimension is the Lambda's function name: an instance ID or

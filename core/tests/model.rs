@@ -17,16 +17,16 @@
 //! Bounds: `SINGLETON_MODEL_BOUND=large` checks a larger model (minutes to
 //! an hour on 2 cores); the default finishes in a few minutes.
 
-use sfn_singleton::domain::launch::{LaunchVerdict, StartAttempt, after_attempts};
-use sfn_singleton::domain::policy::{
+use sfn_singleton_core::domain::launch::{LaunchVerdict, StartAttempt, after_attempts};
+use sfn_singleton_core::domain::policy::{
     ConflictPolicy, Decision, IdempotencyKey, RefusedRunning, ReusePolicy, StartPolicy, Trust, decide, refused_running,
 };
-use sfn_singleton::domain::record::REPLACED_ERROR;
-use sfn_singleton::domain::rewind::check_rewindable;
-use sfn_singleton::domain::{
+use sfn_singleton_core::domain::record::REPLACED_ERROR;
+use sfn_singleton_core::domain::rewind::check_rewindable;
+use sfn_singleton_core::domain::{
     ExecutionArn, ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
 };
-use sfn_singleton::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
+use sfn_singleton_core::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
 use stateright::{Checker, Model, Property};
 use std::fmt::Write as _;
 
