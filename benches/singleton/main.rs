@@ -49,8 +49,17 @@ impl Report {
     }
 }
 
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    format!("{:.2} ms", millis(d))
+}
+
+/// `a` − `b`, signed.
+fn ms_difference(a: Duration, b: Duration) -> String {
+    format!("{:+.2} ms", millis(a) - millis(b))
 }
 
 fn micros(d: Duration) -> String {
@@ -558,7 +567,6 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
             .collect::<Vec<_>>()
     };
     let row = |report: &mut Report, name: &str, cells: &[(Duration, Duration)], target: &str| {
-        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
         let figure = routes
             .iter()
             .zip(cells)
@@ -574,15 +582,15 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
         let inits: Vec<String> = cells.iter().map(|c| ms(c.0)).collect();
         let firsts: Vec<String> = cells.iter().map(|c| ms(c.1)).collect();
         let difference = match cells {
-            [plain, tls, ..] => format!("{:+.2} ms", (tls.1.as_secs_f64() - plain.1.as_secs_f64()) * 1000.0),
+            [plain, tls, ..] => ms_difference(tls.1, plain.1),
             _ => "not measured".to_owned(),
         };
         report.line(format!("| {name} | {} | {} | {difference} | {target} |", inits.join(" / "), firsts.join(" / ")));
     };
     let noop = measure("examples/noop_lambda", "noop", &|| "{}".to_owned());
     row(report, "baseline (no-op Lambda)", &noop, "");
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    let next_id = || format!("cold-{}", counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let counter = AtomicUsize::new(0);
+    let next_id = || format!("cold-{}", counter.fetch_add(1, SeqCst));
     let scheduled = |id: String| serde_json::json!({"functionName": QUICK, "instanceId": id}).to_string();
     assert_eq!(start(&env.app(), QUICK, "cold-status", "{}").await.status, StatusCode::ACCEPTED);
     let record = env.record("cold-status").await.unwrap_or_else(|| panic!("no record"));
@@ -614,12 +622,11 @@ async fn cold_starts(env: &TestEnv, report: &mut Report) {
             .find(|(name, _)| name == "SSL_CERT_FILE")
             .and_then(|(_, file)| std::fs::read_to_string(file).ok())
             .map_or(0, |pem| pem.matches("BEGIN CERTIFICATE").count());
-        let difference = |a: Duration, b: Duration| format!("{:+.2} ms", (a.as_secs_f64() - b.as_secs_f64()) * 1000.0);
         report.line(format!(
             "Where TLS goes (http, this run): **{}** on the first response for TLS itself (a handshake per service host, the key exchange and the chain's signatures, then the records' encryption; the Step Functions one starts during init, with the check that the state machine is Standard, and runs beside the DynamoDB claim); **{}** of init for a root store of {roots} certificates against one (parsed once, when the first request builds the SDK's HTTPS connector: for http the init's state machine check, which races the first poll, so this figure is rough; paid on both routes, so it is not in the TLS − plain column). \
              Before this project seeded AWS-LC from the OS, the first handshake also spent about 40 ms of CPU collecting CPU-jitter entropy (TLS − plain was +44 ms): see [docs/benchmarks.md](docs/benchmarks.md#where-a-tls-cold-start-goes) for the profile and what each change bought.",
-            difference(tls.1, plain.1),
-            difference(tls.0, one_root.0),
+            ms_difference(tls.1, plain.1),
+            ms_difference(tls.0, one_root.0),
         ));
         report.line("");
     }
