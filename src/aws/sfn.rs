@@ -3,7 +3,7 @@
 use super::sdk_error::{Failure, classify, describe_error};
 use crate::domain::history::HistoryEvent;
 use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
-use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
+use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, TaskAnswer, WorkflowType};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::config::retry::RetryConfig;
@@ -42,7 +42,7 @@ fn engine_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-/// One attempt per call (StartExecution, RedriveExecution): the service retries,
+/// One attempt per call (StartExecution, RedriveExecution, SendTask*): the service retries,
 /// knowing which attempts may have taken effect.
 fn one_attempt() -> aws_sdk_sfn::config::Builder {
     aws_sdk_sfn::config::Builder::default().retry_config(RetryConfig::disabled())
@@ -59,7 +59,48 @@ fn status_of(status: &ExecutionStatus) -> Status {
     }
 }
 
+/// A task token's answer: taken, or closed (the task completed, timed out or
+/// its execution ended: `TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`).
+fn task_answer<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<TaskAnswer, EngineError> {
+    match result {
+        Ok(_) => Ok(TaskAnswer::Taken),
+        Err(err) if matches!(err.code(), Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")) => {
+            Ok(TaskAnswer::Closed)
+        }
+        Err(err) => Err(engine_error(&err, false)),
+    }
+}
+
 impl Engine for StepFunctions {
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<TaskAnswer, EngineError> {
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output)
+            .customize()
+            .config_override(one_attempt())
+            .send()
+            .await;
+        task_answer(result)
+    }
+
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<TaskAnswer, EngineError> {
+        let result = self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(error)
+            .cause(cause)
+            .customize()
+            .config_override(one_attempt())
+            .send()
+            .await;
+        task_answer(result)
+    }
+
     async fn start(
         &self,
         state_machine: &StateMachineArn,

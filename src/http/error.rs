@@ -155,7 +155,14 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
                 (StatusCode::CONFLICT, false)
             }
             ServiceError::StillStarting(_) => (StatusCode::CONFLICT, true),
-            ServiceError::AlreadyTerminal { .. } | ServiceError::InputUnavailable(_) => (StatusCode::GONE, false),
+            ServiceError::AlreadyTerminal { .. }
+            | ServiceError::InputUnavailable(_)
+            | ServiceError::RunEnded { .. } => (StatusCode::GONE, false),
+            ServiceError::InvalidEvent(crate::domain::mailbox::InvalidEventBody::TooLarge(_)) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, false)
+            }
+            ServiceError::InvalidEvent(_) | ServiceError::InvalidWait(_) => (StatusCode::BAD_REQUEST, false),
+            ServiceError::MailboxFull { .. } => (StatusCode::TOO_MANY_REQUESTS, true),
             ServiceError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, false),
             ServiceError::StartRefused(refusal) | ServiceError::Engine(refusal) => {
                 engine_status(refusal, StatusCode::BAD_REQUEST)
@@ -166,6 +173,8 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
             ServiceError::RedriveRefused { refusal, .. } => engine_status(refusal, StatusCode::GONE),
             ServiceError::StartUnconfirmed { .. }
             | ServiceError::RewindUnconfirmed { .. }
+            | ServiceError::EventUnconfirmed { .. }
+            | ServiceError::DeliveryPending { .. }
             | ServiceError::Contention(_)
             | ServiceError::Store(StoreError::Throttled(_) | StoreError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, true)

@@ -5,6 +5,7 @@ mod faults;
 mod history;
 mod hostile;
 mod list;
+mod mailbox;
 mod metrics;
 mod policy;
 mod rewind;

@@ -6,6 +6,7 @@ pub mod instance_id;
 pub mod launch;
 pub mod limits;
 pub mod listing;
+pub mod mailbox;
 pub mod policy;
 pub mod record;
 pub mod rewind;

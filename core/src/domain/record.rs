@@ -2,11 +2,11 @@
 
 use super::execution_name::{ExecutionArn, ExecutionName, StateMachineArn};
 use super::instance_id::{InstanceId, InstanceKey, hex};
+use super::mailbox::Mailbox;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
+pub use super::time::Millis;
 
 /// Where an instance's current run is: our two statuses around Step Functions' own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +55,11 @@ impl Status {
             .chain(Status::TERMINAL)
             .find(|status| status.as_str() == raw)
             .ok_or_else(|| InvalidStatus(raw.to_owned()))
+    }
+
+    /// A run that has not ended (or that a rewind runs again): events may be raised into it.
+    pub fn takes_events(self) -> bool {
+        matches!(self, Status::Starting | Status::Running | Status::Redriving)
     }
 
     /// Whether the run has ended.
@@ -184,6 +189,8 @@ pub struct Record {
     /// While `Redriving`: the token of the rewind that holds the record (its
     /// RedriveExecution client token), so that the rewind knows its own write.
     pub rewind_token: Option<String>,
+    /// The live run's events and waits (see [`crate::domain::mailbox`]).
+    pub mailbox: Mailbox,
 }
 
 impl Record {
@@ -225,6 +232,7 @@ impl Record {
             idempotency_key_hash: None,
             idempotency_until: None,
             rewind_token: None,
+            mailbox: Mailbox::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! RFC 3339 timestamps for the Durable-style payloads, without a date crate.
 
-use super::record::Millis;
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
 
 /// `2026-11-25T14:22:02.123Z` for epoch milliseconds.
 pub fn rfc3339(millis: Millis) -> String {

@@ -4,7 +4,7 @@ use super::lock::locked;
 use super::script::{EngineOp, EngineScript, Scripted};
 use crate::domain::history::HistoryEvent;
 use crate::domain::{ExecutionArn, ExecutionName, Millis, StateMachineArn, Status};
-use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
+use crate::ports::{Engine, EngineError, ExecutionState, HistoryChunk, TaskAnswer, WorkflowType};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -74,11 +74,29 @@ impl Execution {
     }
 }
 
+/// How a waiting task (`.waitForTaskToken`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// SendTaskSuccess, with this output.
+    Succeeded(String),
+    /// SendTaskFailure, with this error.
+    Failed(String),
+    /// Its TimeoutSeconds (or HeartbeatSeconds) passed.
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    execution_arn: ExecutionArn,
+    outcome: Option<TaskOutcome>,
+}
+
 /// Step Functions, in memory: Standard state machines and their executions.
 #[derive(Debug, Default)]
 pub struct MemoryEngine {
     state_machines: Mutex<BTreeMap<String, WorkflowType>>,
     executions: Mutex<BTreeMap<ExecutionArn, Execution>>,
+    tasks: Mutex<BTreeMap<String, Task>>,
     script: EngineScript,
 }
 
@@ -147,6 +165,37 @@ impl MemoryEngine {
     pub fn running(&self) -> Vec<ExecutionArn> {
         let executions = locked(&self.executions);
         executions.iter().filter(|(_, e)| e.state.status == Status::Running).map(|(arn, _)| arn.clone()).collect()
+    }
+
+    /// A task of the execution starts waiting for its token.
+    pub fn wait_for_task(&self, execution_arn: &ExecutionArn, token: &str) {
+        let task = Task { execution_arn: execution_arn.clone(), outcome: None };
+        locked(&self.tasks).insert(token.to_owned(), task);
+    }
+
+    /// The waiting task times out.
+    pub fn time_out_task(&self, token: &str) {
+        if let Some(task) = locked(&self.tasks).get_mut(token) {
+            task.outcome.get_or_insert(TaskOutcome::TimedOut);
+        }
+    }
+
+    /// How the task with this token ended (`None`: still waiting, or no such task).
+    pub fn task_outcome(&self, token: &str) -> Option<TaskOutcome> {
+        locked(&self.tasks).get(token).and_then(|task| task.outcome.clone())
+    }
+
+    /// Completes the task if it still waits and its execution runs.
+    fn complete_task(&self, token: &str, outcome: TaskOutcome) -> TaskAnswer {
+        let executions = locked(&self.executions);
+        let mut tasks = locked(&self.tasks);
+        let Some(task) = tasks.get_mut(token) else { return TaskAnswer::Closed };
+        let runs = executions.get(&task.execution_arn).is_some_and(|e| e.state.status == Status::Running);
+        if task.outcome.is_some() || !runs {
+            return TaskAnswer::Closed;
+        }
+        task.outcome = Some(outcome);
+        TaskAnswer::Taken
     }
 
     /// What DescribeExecution would say of the execution now.
@@ -275,6 +324,16 @@ impl Engine for MemoryEngine {
                 Ok(Some(HistoryChunk { events, next_token: (to < execution.history.len()).then(|| to.to_string()) }))
             })
             .await
+    }
+
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<TaskAnswer, EngineError> {
+        let answer = async { Ok(self.complete_task(token, TaskOutcome::Succeeded(output.to_owned()))) };
+        self.script.run(EngineOp::SendTaskSuccess, answer).await
+    }
+
+    async fn send_task_failure(&self, token: &str, error: &str, _cause: &str) -> Result<TaskAnswer, EngineError> {
+        let answer = async { Ok(self.complete_task(token, TaskOutcome::Failed(error.to_owned()))) };
+        self.script.run(EngineOp::SendTaskFailure, answer).await
     }
 
     async fn describe(&self, execution_arn: &ExecutionArn) -> Result<Option<ExecutionState>, EngineError> {

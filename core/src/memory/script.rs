@@ -20,6 +20,10 @@ pub enum EngineOp {
     Redrive,
     /// GetExecutionHistory.
     History,
+    /// SendTaskSuccess.
+    SendTaskSuccess,
+    /// SendTaskFailure.
+    SendTaskFailure,
 }
 
 /// What a scripted call does instead of (or besides) its usual work.

@@ -1,11 +1,14 @@
 //! Records and idempotency-key entries in memory, with DynamoDB's conditions.
 
 use super::lock::locked;
+use crate::domain::ExecutionArn;
 use crate::domain::listing::{ListPosition, list_partition};
+use crate::domain::mailbox::{RaisedEvent, Wait};
 use crate::domain::record::{MAX_STORED_CAUSE_BYTES, START_FAILED_ERROR, bounded};
 use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
+    RaiseGuard, StoreError, Sweep,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,6 +36,12 @@ pub enum StoreOp {
     DeleteKey,
     /// A page of a list.
     List,
+    /// The addition of an event to a mailbox.
+    AddEvent,
+    /// The addition of a wait to a mailbox.
+    AddWait,
+    /// A sweep of a mailbox.
+    Sweep,
 }
 
 /// A fault for the next call of an operation.
@@ -100,7 +109,31 @@ impl MemoryStore {
     }
 
     fn refused(&self, old: Option<&Record>) -> Conditional {
-        Conditional::Refused(old.filter(|_| !self.hides_old_item).cloned().map(Box::new))
+        Conditional::Refused(self.old_item(old))
+    }
+
+    fn old_item(&self, old: Option<&Record>) -> Option<Box<Record>> {
+        old.filter(|_| !self.hides_old_item).cloned().map(Box::new)
+    }
+
+    /// Adds to a live record's mailbox, as DynamoDB's conditional UpdateItem with `ALL_NEW`.
+    fn add_to_mailbox(
+        &self,
+        op: StoreOp,
+        key: &InstanceKey,
+        permits: impl FnOnce(&Record) -> bool,
+        add: impl FnOnce(&mut Record),
+    ) -> Result<MailboxWrite, StoreError> {
+        self.write(op, || {
+            let mut records = locked(&self.records);
+            match records.get_mut(key) {
+                Some(record) if record.status.takes_events() && permits(record) => {
+                    add(record);
+                    MailboxWrite::Added(Box::new(record.clone()))
+                }
+                current => MailboxWrite::Refused(self.old_item(current.as_deref())),
+            }
+        })
     }
 }
 
@@ -140,6 +173,7 @@ impl InstanceStore for MemoryStore {
                     record.error = Some(START_FAILED_ERROR.to_owned());
                     record.cause = Some(bounded(reason.to_owned(), MAX_STORED_CAUSE_BYTES));
                     record.expires_at = Some(expires_at);
+                    record.mailbox = Default::default();
                     true
                 }
                 _ => false,
@@ -169,6 +203,47 @@ impl InstanceStore for MemoryStore {
                     Conditional::Written
                 }
                 current => self.refused(current),
+            }
+        })
+    }
+
+    async fn add_event(
+        &self,
+        key: &InstanceKey,
+        event: &RaisedEvent,
+        guard: &RaiseGuard,
+    ) -> Result<MailboxWrite, StoreError> {
+        self.add_to_mailbox(
+            StoreOp::AddEvent,
+            key,
+            |record| guard.admits(record) && record.mailbox.takes_event(event),
+            |record| record.mailbox = record.mailbox.with_event(event),
+        )
+    }
+
+    async fn add_wait(
+        &self,
+        key: &InstanceKey,
+        execution_arn: &ExecutionArn,
+        wait: &Wait,
+    ) -> Result<MailboxWrite, StoreError> {
+        self.add_to_mailbox(
+            StoreOp::AddWait,
+            key,
+            |record| record.execution_arn == *execution_arn && record.mailbox.takes_wait(wait),
+            |record| record.mailbox = record.mailbox.with_wait(wait),
+        )
+    }
+
+    async fn sweep(&self, key: &InstanceKey, sweep: &Sweep<'_>) -> Result<Conditional, StoreError> {
+        self.write(StoreOp::Sweep, || {
+            let mut records = locked(&self.records);
+            match records.get_mut(key) {
+                Some(record) if sweep.permits(record) => {
+                    record.mailbox = record.mailbox.without(sweep.events, sweep.waits);
+                    Conditional::Written
+                }
+                current => self.refused(current.as_deref()),
             }
         })
     }

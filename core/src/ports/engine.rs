@@ -94,6 +94,16 @@ pub enum EngineError {
     Ambiguous(String),
 }
 
+/// Step Functions' answer to a task token's completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAnswer {
+    /// The waiting task took it.
+    Taken,
+    /// No task waits on the token (any more): it was completed, timed out, or
+    /// its execution ended (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`).
+    Closed,
+}
+
 /// What runs executions: Step Functions, or [`crate::memory::MemoryEngine`].
 pub trait Engine: Send + Sync {
     /// One StartExecution attempt, never retried below the port: the service
@@ -137,6 +147,22 @@ pub trait Engine: Send + Sync {
         max_results: usize,
         include_data: bool,
     ) -> impl Future<Output = Result<Option<HistoryChunk>, EngineError>> + Send;
+
+    /// One SendTaskSuccess attempt, never retried below the port (an attempt
+    /// whose answer was lost makes a later `Closed` ambiguous: the service knows).
+    fn send_task_success(
+        &self,
+        token: &str,
+        output: &str,
+    ) -> impl Future<Output = Result<TaskAnswer, EngineError>> + Send;
+
+    /// One SendTaskFailure attempt, never retried below the port.
+    fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = Result<TaskAnswer, EngineError>> + Send;
 
     /// DescribeExecution; `None` when no such execution exists.
     fn describe(

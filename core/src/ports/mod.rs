@@ -5,7 +5,8 @@
 mod engine;
 mod store;
 
-pub use engine::{Engine, EngineError, ExecutionState, HistoryChunk, WorkflowType};
+pub use engine::{Engine, EngineError, ExecutionState, HistoryChunk, TaskAnswer, WorkflowType};
 pub use store::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
+    RaiseGuard, StoreError, Sweep,
 };

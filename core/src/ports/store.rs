@@ -2,6 +2,7 @@
 
 use super::engine::ExecutionState;
 use crate::domain::listing::{ListFilter, ListPosition};
+use crate::domain::mailbox::{RaisedEvent, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use std::future::Future;
 
@@ -53,6 +54,8 @@ impl ExecutionUpdate {
             cause: state.cause.clone(),
             expires_at: self.expires_at,
             rewind_token: None,
+            // The run's end drops its events and waits.
+            mailbox: if state.status.is_terminal() { Default::default() } else { record.mailbox.clone() },
             ..record.clone()
         }
     }
@@ -194,6 +197,62 @@ pub enum Conditional {
     Refused(Option<Box<Record>>),
 }
 
+/// Which run a raise may land on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaiseGuard {
+    /// A run claimed at or before this time (the raise's start): an attempt
+    /// retried after a lost answer never reaches a run claimed after the
+    /// first attempt, which may have landed on the run before it.
+    ClaimedBy(Millis),
+    /// Exactly this run (a keyed raise's, or an event raised again into its run).
+    Run(ExecutionName),
+}
+
+impl RaiseGuard {
+    /// Whether the raise may land on `record`'s run.
+    pub fn admits(&self, record: &Record) -> bool {
+        match self {
+            RaiseGuard::ClaimedBy(began) => record.created_at <= *began,
+            RaiseGuard::Run(run) => record.execution_name == *run,
+        }
+    }
+}
+
+/// The outcome of adding an event or a wait to a live run's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxWrite {
+    /// Added: the record as it is now (DynamoDB's `ALL_NEW`).
+    Added(Box<Record>),
+    /// The condition failed: the record that made it fail, when the store
+    /// returns it with the refusal (not every store does; none when there is no record).
+    Refused(Option<Box<Record>>),
+}
+
+/// Which entries a sweep removes, and the record it read them from: the
+/// removal applies only while the record's mailbox is that one, or that one grown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sweep<'a> {
+    /// The run whose record it is.
+    pub execution_arn: &'a ExecutionArn,
+    /// How many events and waits the record held, and its sweep count.
+    pub seen: (usize, usize, u32),
+    /// The indices of the events to remove.
+    pub events: &'a [usize],
+    /// The indices of the waits to remove.
+    pub waits: &'a [usize],
+}
+
+impl Sweep<'_> {
+    /// The store's condition, for stores that are not DynamoDB: the same run,
+    /// live, swept as often, and its lists as long as seen (they only grow between sweeps).
+    pub fn permits(&self, record: &Record) -> bool {
+        let mailbox = &record.mailbox;
+        record.execution_arn == *self.execution_arn
+            && record.status.takes_events()
+            && (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps) == self.seen
+    }
+}
+
 /// One page of one index partition (see [`crate::domain::listing`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ListPage<'a> {
@@ -292,6 +351,32 @@ pub trait InstanceStore: Send + Sync {
         key_hash: &str,
         execution_name: &ExecutionName,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds `event` to the record's mailbox if its run takes events
+    /// ([`Status::takes_events`]), `guard` admits it, and its mailbox takes it
+    /// ([`crate::domain::mailbox::Mailbox::takes_event`]).
+    fn add_event(
+        &self,
+        key: &InstanceKey,
+        event: &RaisedEvent,
+        guard: &RaiseGuard,
+    ) -> impl Future<Output = Result<MailboxWrite, StoreError>> + Send;
+
+    /// Adds `wait` to the record's mailbox if its run takes events, is
+    /// `execution_arn`, and its mailbox takes it.
+    fn add_wait(
+        &self,
+        key: &InstanceKey,
+        execution_arn: &ExecutionArn,
+        wait: &Wait,
+    ) -> impl Future<Output = Result<MailboxWrite, StoreError>> + Send;
+
+    /// Removes a sweep's entries (counting the sweep) if [`Sweep::permits`] holds.
+    fn sweep(
+        &self,
+        key: &InstanceKey,
+        sweep: &Sweep<'_>,
+    ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
 
     /// Deletes the record if it is terminal (and, with `run`, still names that
     /// execution: a bulk purge deletes exactly the run it listed). One attempt,

@@ -89,6 +89,49 @@ pub enum Error {
         /// The last attempt's failure.
         reason: String,
     },
+    /// An event, or a wait, the service does not take as it is.
+    #[error("{0}")]
+    InvalidEvent(crate::domain::mailbox::InvalidEventBody),
+    /// A wait's message the service cannot act on.
+    #[error("invalid wait: {0}")]
+    InvalidWait(String),
+    /// The run cannot take another event now.
+    #[error("instance {instance_id:?} takes no more events now: {reason}")]
+    MailboxFull {
+        /// The instance.
+        instance_id: String,
+        /// Which bound.
+        reason: String,
+    },
+    /// A keyed raise's retry, whose run has ended since.
+    #[error("the run of instance {instance_id:?} that this Idempotency-Key raised its event into has ended")]
+    RunEnded {
+        /// The instance.
+        instance_id: String,
+    },
+    /// A raise that may or may not have reached the run.
+    #[error("the event for instance {instance_id:?} could not be confirmed: {reason}")]
+    EventUnconfirmed {
+        /// The instance.
+        instance_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The event is recorded for a waiting task and its delivery failed: a
+    /// retry with the same Idempotency-Key, or the instance's next operation
+    /// after the sweep interval, sends it again.
+    #[error(
+        "the event for instance {instance_id:?} is recorded for a waiting task of {execution_arn}, and Step Functions \
+         did not take it ({reason}); it is sent again by a retry with the same Idempotency-Key or by a later operation on the instance"
+    )]
+    DeliveryPending {
+        /// The instance.
+        instance_id: String,
+        /// Its run.
+        execution_arn: String,
+        /// The last attempt's failure.
+        reason: String,
+    },
     /// Lost too many claim rounds to concurrent starts.
     #[error("instance {0:?} is contended by other starts; retry")]
     Contention(String),
@@ -125,6 +168,12 @@ impl Error {
             Error::RedriveRefused { refusal: EngineError::Throttled { .. }, .. } => "Throttled",
             Error::RedriveRefused { .. } => "RedriveRefused",
             Error::RewindUnconfirmed { .. } => "RewindUnconfirmed",
+            Error::InvalidEvent(_) => "InvalidEvent",
+            Error::InvalidWait(_) => "InvalidWait",
+            Error::MailboxFull { .. } => "MailboxFull",
+            Error::RunEnded { .. } => "RunEnded",
+            Error::EventUnconfirmed { .. } => "EventUnconfirmed",
+            Error::DeliveryPending { .. } => "DeliveryPending",
             Error::Contention(_) => "Contention",
             Error::Misconfigured(_) => "Misconfigured",
             Error::Store(StoreError::Throttled(_)) => "Throttled",

@@ -1,10 +1,11 @@
 //! Records and key entries as DynamoDB items, and back.
 
 use crate::domain::listing::list_partition;
+use crate::domain::mailbox::{EventName, Mailbox, RaisedEvent, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, StateMachineArn, Status, StoredInput};
 use crate::ports::{KeyEntry, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -35,6 +36,77 @@ pub const REWIND_TOKEN: &str = "rewindToken";
 
 /// The table's TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// A live run's mailbox (see [`crate::domain::mailbox`]): events and waits as
+/// lists of maps, the IDs as string sets, and the count of sweeps.
+pub(super) const EVENTS: &str = "events";
+/// See [`EVENTS`].
+pub(super) const WAITS: &str = "waits";
+/// See [`EVENTS`].
+pub(super) const RAISE_IDS: &str = "raiseIds";
+/// See [`EVENTS`].
+pub(super) const WAIT_IDS: &str = "waitIds";
+/// See [`EVENTS`].
+pub(super) const SWEEPS: &str = "mailboxSweeps";
+/// Every mailbox attribute: a run's end, or a failed start, removes them.
+pub(super) const MAILBOX_ATTRIBUTES: [&str; 5] = [EVENTS, WAITS, RAISE_IDS, WAIT_IDS, SWEEPS];
+
+pub(super) fn event_value(event: &RaisedEvent) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("id".to_owned(), s(&event.id)),
+        ("name".into(), s(event.name.as_str())),
+        ("body".into(), s(&event.body)),
+        ("at".into(), n(event.at)),
+    ]))
+}
+
+pub(super) fn wait_value(wait: &Wait) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("id".to_owned(), s(&wait.id)),
+        ("name".into(), s(wait.name.as_str())),
+        ("token".into(), s(&wait.token)),
+        ("at".into(), n(wait.at)),
+    ]))
+}
+
+fn entries<T>(item: &Item, name: &str, entry: impl Fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+    match item.get(name) {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|value| match value {
+                AttributeValue::M(map) => entry(map),
+                other => Err(StoreError::Corrupt(format!("an entry of {name} is not a map: {other:?}"))),
+            })
+            .collect(),
+        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a list: {other:?}"))),
+    }
+}
+
+fn string_set(item: &Item, name: &str) -> Result<BTreeSet<String>, StoreError> {
+    match item.get(name) {
+        None => Ok(BTreeSet::new()),
+        Some(AttributeValue::Ss(values)) => Ok(values.iter().cloned().collect()),
+        Some(other) => Err(StoreError::Corrupt(format!("{name} is not a string set: {other:?}"))),
+    }
+}
+
+fn mailbox_of(item: &Item) -> Result<Mailbox, StoreError> {
+    let name = |map: &Item| parsed(required(text_of(map, "name"), "a mailbox entry", "name"), EventName::parse);
+    let text = |map: &Item, field: &str| required(text_of(map, field), "a mailbox entry", field);
+    let at = |map: &Item| required(number_of(map, "at"), "a mailbox entry", "at");
+    Ok(Mailbox {
+        events: entries(item, EVENTS, |map| {
+            Ok(RaisedEvent { id: text(map, "id")?, name: name(map)?, body: text(map, "body")?, at: at(map)? })
+        })?,
+        waits: entries(item, WAITS, |map| {
+            Ok(Wait { id: text(map, "id")?, name: name(map)?, token: text(map, "token")?, at: at(map)? })
+        })?,
+        raise_ids: string_set(item, RAISE_IDS)?,
+        wait_ids: string_set(item, WAIT_IDS)?,
+        sweeps: u32::try_from(number_of(item, SWEEPS)?.unwrap_or(0)).unwrap_or(0),
+    })
+}
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -71,6 +143,23 @@ pub(super) fn to_item(r: &Record) -> Item {
         (REWIND_TOKEN, r.rewind_token.as_deref().map(s)),
     ];
     item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
+    let mailbox = &r.mailbox;
+    if !mailbox.events.is_empty() {
+        item.insert(EVENTS.into(), AttributeValue::L(mailbox.events.iter().map(event_value).collect()));
+    }
+    if !mailbox.waits.is_empty() {
+        item.insert(WAITS.into(), AttributeValue::L(mailbox.waits.iter().map(wait_value).collect()));
+    }
+    // (String sets cannot be empty.)
+    if !mailbox.raise_ids.is_empty() {
+        item.insert(RAISE_IDS.into(), AttributeValue::Ss(mailbox.raise_ids.iter().cloned().collect()));
+    }
+    if !mailbox.wait_ids.is_empty() {
+        item.insert(WAIT_IDS.into(), AttributeValue::Ss(mailbox.wait_ids.iter().cloned().collect()));
+    }
+    if mailbox.sweeps > 0 {
+        item.insert(SWEEPS.into(), n(mailbox.sweeps));
+    }
     match &r.input {
         Some(StoredInput::Inline(input)) => {
             item.insert("input".into(), s(input));
@@ -158,6 +247,7 @@ pub(super) fn from_item(item: &Item) -> Result<Record, StoreError> {
         idempotency_key_hash: text("idempotencyKeyHash")?,
         idempotency_until: number("idempotencyUntil")?,
         rewind_token: text(REWIND_TOKEN)?,
+        mailbox: mailbox_of(item)?,
     })
 }
 
@@ -224,7 +314,15 @@ mod tests {
             ..starting.clone()
         };
         let rewinding = ended.rewinding("token-1", 3, 20, 5);
-        for record in [starting, ended, rewinding] {
+        let name = EventName::parse("approval").unwrap_or_else(|e| panic!("{e}"));
+        let waiting = Record {
+            mailbox: Mailbox::default()
+                .with_event(&RaisedEvent { id: "e1".into(), name: name.clone(), body: r#"{"ok":true}"#.into(), at: 7 })
+                .with_wait(&Wait { id: Wait::id_of("t"), name, token: "t".into(), at: 8 })
+                .without(&[], &[]),
+            ..starting.clone()
+        };
+        for record in [starting, ended, rewinding, waiting] {
             assert_eq!(from_item(&to_item(&record)), Ok(record));
         }
     }

@@ -4,9 +4,11 @@
 use super::item::*;
 use crate::aws::sdk_error::{Failure, classify, describe_error};
 use crate::domain::listing::{ListPosition, list_partition};
-use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
+use crate::domain::mailbox::{MAX_EVENTS, MAX_IDS_PER_RUN, MAX_WAITS, RaisedEvent, Wait};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
+    RaiseGuard, StoreError, Sweep,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -15,8 +17,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
 
 /// The [`InstanceStore`] on one DynamoDB table.
@@ -159,7 +161,7 @@ impl InstanceStore for DynamoStore {
             .key(PK, s(key.as_str()))
             .update_expression(
                 "SET #status = :failed, #listPartition = :listPartition, #updatedAt = :now, #error = :error, \
-                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil",
+                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil, #events, #waits, #raiseIds, #waitIds, #sweeps",
             )
             .condition_expression("#status = :starting AND #executionName = :name")
             .set_expression_attribute_names(Some(HashMap::from([
@@ -171,6 +173,11 @@ impl InstanceStore for DynamoStore {
                 ("#ttl".into(), TTL_ATTRIBUTE.into()),
                 ("#leaseUntil".into(), "leaseUntil".into()),
                 ("#executionName".into(), "executionName".into()),
+                ("#events".into(), EVENTS.into()),
+                ("#waits".into(), WAITS.into()),
+                ("#raiseIds".into(), RAISE_IDS.into()),
+                ("#waitIds".into(), WAIT_IDS.into()),
+                ("#sweeps".into(), SWEEPS.into()),
             ])))
             .set_expression_attribute_values(Some(Item::from([
                 (":failed".into(), s(Status::StartFailed.as_str())),
@@ -232,6 +239,13 @@ impl InstanceStore for DynamoStore {
             "#redriveCount = :redriveCount".into(),
         ];
         let mut remove = vec!["#leaseUntil".to_owned(), "#rewindToken".to_owned()];
+        if state.status.is_terminal() {
+            // The run's end drops its events and waits.
+            for attribute in MAILBOX_ATTRIBUTES {
+                names.insert(format!("#{attribute}"), attribute.to_owned());
+                remove.push(format!("#{attribute}"));
+            }
+        }
         let optional = [
             ("stopDate", state.stop_date.map(n)),
             ("output", state.output.as_deref().map(s)),
@@ -257,6 +271,95 @@ impl InstanceStore for DynamoStore {
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        conditional(result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+            _ => None,
+        })
+    }
+
+    async fn add_event(
+        &self,
+        key: &InstanceKey,
+        event: &RaisedEvent,
+        guard: &RaiseGuard,
+    ) -> Result<MailboxWrite, StoreError> {
+        let (attribute, value, guard) = match guard {
+            RaiseGuard::ClaimedBy(began) => ("createdAt", n(began), "#guard <= :guard"),
+            RaiseGuard::Run(run) => ("executionName", s(run.as_str()), "#guard = :guard"),
+        };
+        let values =
+            Item::from([(":event".to_owned(), AttributeValue::L(vec![event_value(event)])), (":guard".into(), value)]);
+        let names = HashMap::from([("#guard".to_owned(), attribute.to_owned())]);
+        self.add_to_mailbox(
+            key,
+            MailboxEntry { list: EVENTS, ids: RAISE_IDS, max: MAX_EVENTS, id: &event.id },
+            guard,
+            names,
+            values,
+        )
+        .await
+    }
+
+    async fn add_wait(
+        &self,
+        key: &InstanceKey,
+        execution_arn: &ExecutionArn,
+        wait: &Wait,
+    ) -> Result<MailboxWrite, StoreError> {
+        let values = Item::from([
+            (":event".to_owned(), AttributeValue::L(vec![wait_value(wait)])),
+            (":guard".into(), s(execution_arn.as_str())),
+        ]);
+        let names = HashMap::from([("#guard".to_owned(), "executionArn".to_owned())]);
+        self.add_to_mailbox(
+            key,
+            MailboxEntry { list: WAITS, ids: WAIT_IDS, max: MAX_WAITS, id: &wait.id },
+            "#guard = :guard",
+            names,
+            values,
+        )
+        .await
+    }
+
+    async fn sweep(&self, key: &InstanceKey, sweep: &Sweep<'_>) -> Result<Conditional, StoreError> {
+        let (events, waits, sweeps) = sweep.seen;
+        let mut values = Item::new();
+        let taking = placeholders("s", &TAKES_EVENTS, &mut values);
+        values.extend([
+            (":arn".to_owned(), s(sweep.execution_arn.as_str())),
+            (":events".into(), n(events)),
+            (":waits".into(), n(waits)),
+            (":one".into(), n(1)),
+        ]);
+        let swept = if sweeps == 0 {
+            "attribute_not_exists(#sweeps)"
+        } else {
+            values.insert(":sweeps".into(), n(sweeps));
+            "#sweeps = :sweeps"
+        };
+        let removed: Vec<String> = (sweep.events.iter().map(|i| format!("#events[{i}]")))
+            .chain(sweep.waits.iter().map(|i| format!("#waits[{i}]")))
+            .collect();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression(format!("REMOVE {} ADD #sweeps :one", removed.join(", ")))
+            .condition_expression(format!(
+                "#executionArn = :arn AND #status IN ({taking}) AND size(#events) = :events AND size(#waits) = :waits AND {swept}"
+            ))
+            .set_expression_attribute_names(Some(HashMap::from([
+                ("#executionArn".to_owned(), "executionArn".to_owned()),
+                ("#status".into(), "status".into()),
+                ("#events".into(), EVENTS.into()),
+                ("#waits".into(), WAITS.into()),
+                ("#sweeps".into(), SWEEPS.into()),
+            ])))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -429,6 +532,77 @@ impl InstanceStore for DynamoStore {
             DeleteItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
             _ => None,
         })
+    }
+}
+
+/// Where a mailbox write appends: the list, the ID set, the list's bound, the entry's ID.
+struct MailboxEntry<'a> {
+    list: &'static str,
+    ids: &'static str,
+    max: usize,
+    id: &'a str,
+}
+
+/// The statuses of a run that takes events, as DynamoDB sees them.
+const TAKES_EVENTS: [Status; 3] = [Status::Starting, Status::Running, Status::Redriving];
+
+impl DynamoStore {
+    /// Appends `:event` to the entry's list and its ID to the ID set, if the
+    /// run takes events, `guard` holds (`#guard`/`:guard`), the ID is new and
+    /// there is room; the record after (`ALL_NEW`), or the one that refused (`ALL_OLD`).
+    async fn add_to_mailbox(
+        &self,
+        key: &InstanceKey,
+        entry: MailboxEntry<'_>,
+        guard: &str,
+        mut names: HashMap<String, String>,
+        mut values: Item,
+    ) -> Result<MailboxWrite, StoreError> {
+        let taking = placeholders("s", &TAKES_EVENTS, &mut values);
+        values.extend([
+            (":empty".to_owned(), AttributeValue::L(Vec::new())),
+            (":id".into(), s(entry.id)),
+            (":idSet".into(), AttributeValue::Ss(vec![entry.id.to_owned()])),
+            (":max".into(), n(entry.max)),
+            (":maxIds".into(), n(MAX_IDS_PER_RUN)),
+        ]);
+        names.extend([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#list".into(), entry.list.into()),
+            ("#ids".into(), entry.ids.into()),
+        ]);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.as_str()))
+            .update_expression("SET #list = list_append(if_not_exists(#list, :empty), :event) ADD #ids :idSet")
+            // (A missing record has no status: the condition fails, and nothing is created.)
+            .condition_expression(format!(
+                "#status IN ({taking}) AND {guard} \
+                 AND (attribute_not_exists(#ids) OR (NOT contains(#ids, :id) AND size(#ids) < :maxIds)) \
+                 AND (attribute_not_exists(#list) OR size(#list) < :max)"
+            ))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(answer) => {
+                let record = answer
+                    .attributes()
+                    .ok_or_else(|| StoreError::Corrupt("an UpdateItem with ALL_NEW returned no attributes".into()))?;
+                Ok(MailboxWrite::Added(Box::new(from_item(record)?)))
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => {
+                    Ok(MailboxWrite::Refused(refusal.item().map(from_item).transpose()?.map(Box::new)))
+                }
+                _ => Err(store_error(&err)),
+            },
+        }
     }
 }
 

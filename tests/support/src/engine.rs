@@ -2,7 +2,7 @@
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName, StateMachineArn};
 use sfn_singleton::memory::{EngineOp, EngineScript, Scripted};
-use sfn_singleton::ports::{Engine, EngineError, ExecutionState, WorkflowType};
+use sfn_singleton::ports::{Engine, EngineError, ExecutionState, TaskAnswer, WorkflowType};
 use std::sync::Mutex;
 
 /// The emulator's Step Functions, with what it cannot do: any call scripted
@@ -55,6 +55,14 @@ impl<E: Engine> Engine for ScriptedEngine<E> {
             Ok(stopped)
         };
         self.script.run(EngineOp::Stop, stop).await
+    }
+
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<TaskAnswer, EngineError> {
+        self.script.run(EngineOp::SendTaskSuccess, self.inner.send_task_success(token, output)).await
+    }
+
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<TaskAnswer, EngineError> {
+        self.script.run(EngineOp::SendTaskFailure, self.inner.send_task_failure(token, error, cause)).await
     }
 
     async fn redrive(&self, execution_arn: &ExecutionArn, client_token: &str) -> Result<(), EngineError> {

@@ -1,9 +1,11 @@
 //! A store whose first list that finds something is followed, before anything else, by another
 //! request's claim: the race between a page being read and acted on.
 
-use sfn_singleton::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
+use sfn_singleton::domain::mailbox::{RaisedEvent, Wait};
+use sfn_singleton::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use sfn_singleton::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, StoreError,
+    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
+    RaiseGuard, StoreError, Sweep,
 };
 use std::sync::Mutex;
 
@@ -69,5 +71,19 @@ impl<S: InstanceStore> InstanceStore for ClaimsAfterList<S> {
     }
     async fn purge(&self, key: &InstanceKey, run: Option<&ExecutionName>) -> Result<Conditional, StoreError> {
         self.inner.purge(key, run).await
+    }
+    async fn add_event(
+        &self,
+        key: &InstanceKey,
+        event: &RaisedEvent,
+        guard: &RaiseGuard,
+    ) -> Result<MailboxWrite, StoreError> {
+        self.inner.add_event(key, event, guard).await
+    }
+    async fn add_wait(&self, key: &InstanceKey, arn: &ExecutionArn, wait: &Wait) -> Result<MailboxWrite, StoreError> {
+        self.inner.add_wait(key, arn, wait).await
+    }
+    async fn sweep(&self, key: &InstanceKey, sweep: &Sweep<'_>) -> Result<Conditional, StoreError> {
+        self.inner.sweep(key, sweep).await
     }
 }

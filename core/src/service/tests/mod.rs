@@ -8,6 +8,7 @@ mod history;
 mod keys;
 mod launch;
 mod list;
+mod mailbox;
 mod purge;
 mod reconcile;
 mod rewind;

@@ -1,0 +1,346 @@
+//! Events raised into a live run, and the task-token waits that take them
+//! (Durable's `raiseEvent` / `WaitForExternalEvent`, on Step Functions'
+//! `.waitForTaskToken`).
+//!
+//! The record of a live run keeps two append-only lists: the events raised
+//! and the waits registered. For each event name, the i-th event goes to the
+//! i-th wait. Appending to either list never changes a pair already formed,
+//! so the one write that completes a pair tells its writer so (the record it
+//! returns), and that writer delivers it (SendTaskSuccess): a raise to a
+//! waiting run is one write and one SendTaskSuccess, a raise to a run not
+//! waiting yet one write, and no two writers ever deliver different events
+//! to one wait or one event to two waits.
+//!
+//! Every raise and every wait carries an ID that its write refuses to add
+//! twice (a raise's: its `Idempotency-Key`'s hash, or a fresh one per
+//! request; a wait's: its task token's digest). An attempt whose answer was
+//! lost, a client's retry with the key and a redelivered wait message so
+//! find their own entry instead of adding a second one, and send its pair
+//! again: the same event to the same token, which Step Functions takes once.
+//!
+//! Delivered pairs stay in the record until a later write that finds them
+//! older than [`SWEEP_AFTER_MILLIS`] sends each again (a deliverer that died
+//! between its write and its SendTaskSuccess left one undelivered) and removes
+//! them. The run's end drops what is left.
+
+use super::instance_id::hex;
+use super::time::Millis;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Longest event name (characters).
+pub const MAX_EVENT_NAME_CHARS: usize = 64;
+/// Largest event body (JSON text): [`MAX_EVENTS`] of them, the waits' tokens,
+/// the IDs and the record itself stay well inside DynamoDB's 400 KB item.
+pub const MAX_EVENT_BODY_BYTES: usize = 16 * 1024;
+/// Events a run's record holds at once: buffered ones, and delivered ones
+/// not yet swept.
+pub const MAX_EVENTS: usize = 16;
+/// Waits a run's record holds at once.
+pub const MAX_WAITS: usize = 16;
+/// Step Functions' longest task token (SendTaskSuccess's `taskToken`).
+pub const MAX_TASK_TOKEN_CHARS: usize = 1024;
+/// Raises, and waits, one run takes in its life: their IDs are kept for the
+/// whole run, so that a late retry is never taken for a new event.
+pub const MAX_IDS_PER_RUN: usize = 256;
+/// A pair older than this may have lost its deliverer: longer than any
+/// function's timeout, so that its deliverer has finished or died.
+pub const SWEEP_AFTER_MILLIS: Millis = 5 * 60 * 1000;
+
+/// An event name: 1–64 of `A-Z a-z 0-9 - _ .`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventName(String);
+
+/// Why an event name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event name {0:?} is not 1–{MAX_EVENT_NAME_CHARS} characters of letters, digits, '-', '_' and '.'")]
+pub struct InvalidEventName(pub String);
+
+impl EventName {
+    /// Checks the rules above.
+    pub fn parse(raw: &str) -> Result<Self, InvalidEventName> {
+        let valid = !raw.is_empty()
+            && raw.len() <= MAX_EVENT_NAME_CHARS
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidEventName(raw.to_owned())) }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An event raised into a run, as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RaisedEvent {
+    /// The raise's ID (see the module's doc).
+    pub id: String,
+    /// Its name: it goes to a wait of this name.
+    pub name: EventName,
+    /// Its body, JSON text: the wait's output.
+    pub body: String,
+    /// When it was recorded.
+    pub at: Millis,
+}
+
+/// A wait for an event, as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Wait {
+    /// The digest of its token (see [`Wait::id_of`]).
+    pub id: String,
+    /// The event name it waits for.
+    pub name: EventName,
+    /// Step Functions' task token of the waiting task.
+    pub token: String,
+    /// When it was registered.
+    pub at: Millis,
+}
+
+impl Wait {
+    /// A wait's ID: SHA-256 of its token, so that a redelivered registration is known.
+    pub fn id_of(token: &str) -> String {
+        hex(&Sha256::digest(token.as_bytes()))
+    }
+}
+
+/// An event and the wait it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair<'a> {
+    /// The event (its index in [`Mailbox::events`]).
+    pub event: (usize, &'a RaisedEvent),
+    /// The wait (its index in [`Mailbox::waits`]).
+    pub wait: (usize, &'a Wait),
+}
+
+impl Pair<'_> {
+    /// When the pair formed: when its later half was written.
+    pub fn formed_at(&self) -> Millis {
+        self.event.1.at.max(self.wait.1.at)
+    }
+}
+
+/// What a live run's record holds of events and waits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Mailbox {
+    /// Events in the order they were recorded.
+    pub events: Vec<RaisedEvent>,
+    /// Waits in the order they were registered.
+    pub waits: Vec<Wait>,
+    /// Every raise ID the run took (kept when its event is swept).
+    pub raise_ids: BTreeSet<String>,
+    /// Every wait ID the run took (kept when its wait is swept).
+    pub wait_ids: BTreeSet<String>,
+    /// How often a sweep removed entries: a sweep applies only to the lists it read.
+    pub sweeps: u32,
+}
+
+impl Mailbox {
+    /// Every pair: per name, the i-th event with the i-th wait.
+    pub fn pairs(&self) -> Vec<Pair<'_>> {
+        let mut pairs = Vec::new();
+        let names: BTreeSet<&EventName> = self.events.iter().map(|e| &e.name).collect();
+        for name in names {
+            let events = self.events.iter().enumerate().filter(|(_, e)| &e.name == name);
+            let waits = self.waits.iter().enumerate().filter(|(_, w)| &w.name == name);
+            pairs.extend(events.zip(waits).map(|(event, wait)| Pair { event, wait }));
+        }
+        pairs
+    }
+
+    /// The pair of the event with this raise ID, if it has one.
+    pub fn pair_of_event(&self, id: &str) -> Option<Pair<'_>> {
+        self.pairs().into_iter().find(|pair| pair.event.1.id == id)
+    }
+
+    /// The pair of the wait with this ID, if it has one.
+    pub fn pair_of_wait(&self, id: &str) -> Option<Pair<'_>> {
+        self.pairs().into_iter().find(|pair| pair.wait.1.id == id)
+    }
+
+    /// Events without a wait yet.
+    pub fn buffered(&self) -> usize {
+        self.events.len() - self.pairs().len()
+    }
+
+    /// Whether the record holds nothing of events or waits (IDs aside).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.waits.is_empty()
+    }
+
+    /// The pairs a sweep sends again and removes at `now`: per name, the
+    /// longest run of pairs from the first that all formed at least
+    /// [`SWEEP_AFTER_MILLIS`] ago (removing only a prefix of each name's
+    /// pairs keeps every other pair as it is).
+    pub fn sweepable(&self, now: Millis) -> Vec<Pair<'_>> {
+        let mut sweep = Vec::new();
+        let mut stopped: BTreeSet<&EventName> = BTreeSet::new();
+        for pair in self.pairs() {
+            let name = &pair.event.1.name;
+            if stopped.contains(name) {
+                continue;
+            }
+            if now - pair.formed_at() >= SWEEP_AFTER_MILLIS {
+                sweep.push(pair);
+            } else {
+                stopped.insert(name);
+            }
+        }
+        sweep
+    }
+
+    /// Without the events and waits at these indices: swept once more.
+    pub fn without(&self, events: &[usize], waits: &[usize]) -> Self {
+        let keep = |skip: &[usize], i: usize| !skip.contains(&i);
+        Mailbox {
+            events: self.events.iter().enumerate().filter(|(i, _)| keep(events, *i)).map(|(_, e)| e.clone()).collect(),
+            waits: self.waits.iter().enumerate().filter(|(i, _)| keep(waits, *i)).map(|(_, w)| w.clone()).collect(),
+            sweeps: self.sweeps + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the store may add `event` (besides the record being live):
+    /// its ID is new, and there is room for it.
+    pub fn takes_event(&self, event: &RaisedEvent) -> bool {
+        !self.raise_ids.contains(&event.id) && self.events.len() < MAX_EVENTS && self.raise_ids.len() < MAX_IDS_PER_RUN
+    }
+
+    /// Whether the store may add `wait` (besides the record naming its run, live).
+    pub fn takes_wait(&self, wait: &Wait) -> bool {
+        !self.wait_ids.contains(&wait.id) && self.waits.len() < MAX_WAITS && self.wait_ids.len() < MAX_IDS_PER_RUN
+    }
+
+    /// With `event` added.
+    pub fn with_event(&self, event: &RaisedEvent) -> Self {
+        let mut next = self.clone();
+        next.raise_ids.insert(event.id.clone());
+        next.events.push(event.clone());
+        next
+    }
+
+    /// With `wait` added.
+    pub fn with_wait(&self, wait: &Wait) -> Self {
+        let mut next = self.clone();
+        next.wait_ids.insert(wait.id.clone());
+        next.waits.push(wait.clone());
+        next
+    }
+}
+
+/// An event body's problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEventBody {
+    /// Not JSON.
+    #[error("the event body is not JSON: {0}")]
+    NotJson(String),
+    /// Over [`MAX_EVENT_BODY_BYTES`].
+    #[error("the event body is {0} bytes; at most {MAX_EVENT_BODY_BYTES} are taken (pass a reference to larger data)")]
+    TooLarge(usize),
+}
+
+/// The size check of an event body (its JSON syntax is the entry point's to check).
+pub fn check_body_size(body: &str) -> Result<(), InvalidEventBody> {
+    if body.len() > MAX_EVENT_BODY_BYTES { Err(InvalidEventBody::TooLarge(body.len())) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(n: &str) -> EventName {
+        EventName::parse(n).unwrap()
+    }
+    fn event(id: &str, n: &str, at: Millis) -> RaisedEvent {
+        RaisedEvent { id: id.into(), name: name(n), body: format!("{{\"id\":\"{id}\"}}"), at }
+    }
+    fn wait(token: &str, n: &str, at: Millis) -> Wait {
+        Wait { id: Wait::id_of(token), name: name(n), token: token.into(), at }
+    }
+
+    #[test]
+    fn names_follow_the_rules() {
+        for good in ["approval", "Approval.v2", "a-b_c", &"x".repeat(64)] {
+            assert!(EventName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "with space", "a/b", "é", &"x".repeat(65), "a#b"] {
+            assert_eq!(EventName::parse(bad), Err(InvalidEventName(bad.into())));
+        }
+    }
+
+    #[test]
+    fn the_ith_event_of_a_name_goes_to_the_ith_wait_of_that_name() {
+        // Given events and waits of two names, interleaved
+        let mailbox = Mailbox::default()
+            .with_event(&event("e1", "a", 1))
+            .with_wait(&wait("t1", "b", 2))
+            .with_event(&event("e2", "b", 3))
+            .with_event(&event("e3", "a", 4))
+            .with_wait(&wait("t2", "a", 5));
+        // Then a pairs with its first wait, b with its, and one a stays buffered
+        let pairs: Vec<_> = mailbox.pairs().iter().map(|p| (p.event.1.id.clone(), p.wait.1.token.clone())).collect();
+        assert_eq!(pairs, [("e1".to_string(), "t2".to_string()), ("e2".into(), "t1".into())]);
+        assert_eq!(mailbox.buffered(), 1);
+        assert_eq!(mailbox.pair_of_wait(&Wait::id_of("t2")).map(|p| p.event.1.id.clone()), Some("e1".into()));
+        assert!(mailbox.pair_of_event("e3").is_none());
+    }
+
+    #[test]
+    fn adding_never_changes_a_pair_already_formed() {
+        let base = Mailbox::default().with_event(&event("e1", "a", 1)).with_wait(&wait("t1", "a", 2));
+        let grown = base.with_wait(&wait("t2", "a", 3)).with_event(&event("e2", "a", 4));
+        assert_eq!(grown.pair_of_event("e1").map(|p| p.wait.1.token.clone()), Some("t1".into()));
+        assert_eq!(grown.pair_of_event("e2").map(|p| p.wait.1.token.clone()), Some("t2".into()));
+    }
+
+    #[test]
+    fn a_sweep_takes_only_old_pairs_from_the_front_of_each_name() {
+        let old = 0;
+        let now = SWEEP_AFTER_MILLIS + 10;
+        let mailbox = Mailbox::default()
+            .with_event(&event("e1", "a", old))
+            .with_wait(&wait("t1", "a", old))
+            .with_event(&event("e2", "a", now))
+            .with_wait(&wait("t2", "a", old))
+            .with_event(&event("e3", "a", old))
+            .with_wait(&wait("t3", "a", old))
+            .with_event(&event("f1", "b", old))
+            .with_wait(&wait("u1", "b", old));
+        // e2's pair is young: e3's, behind it, stays too
+        let swept: Vec<_> = mailbox.sweepable(now).iter().map(|p| p.event.1.id.clone()).collect();
+        assert_eq!(swept, ["e1", "f1"]);
+        // and what is left pairs as before
+        let left = mailbox.without(&[0, 6], &[0, 6]);
+        assert_eq!(left.pair_of_event("e2").map(|p| p.wait.1.token.clone()), Some("t2".into()));
+        assert_eq!(left.pair_of_event("e3").map(|p| p.wait.1.token.clone()), Some("t3".into()));
+        assert_eq!(left.raise_ids.len(), 4, "IDs outlive their entries");
+    }
+
+    #[test]
+    fn ids_are_taken_once_and_room_is_bounded() {
+        let mut mailbox = Mailbox::default().with_event(&event("e1", "a", 1));
+        assert!(!mailbox.takes_event(&event("e1", "a", 2)), "the same raise again");
+        for i in 2..=MAX_EVENTS {
+            mailbox = mailbox.with_event(&event(&format!("e{i}"), "a", 1));
+        }
+        assert!(!mailbox.takes_event(&event("new", "a", 2)), "full");
+        let w = wait("t1", "a", 1);
+        assert!(mailbox.takes_wait(&w) && !mailbox.with_wait(&w).takes_wait(&w));
+    }
+
+    #[test]
+    fn bodies_over_the_bound_are_refused() {
+        assert!(check_body_size(&"x".repeat(MAX_EVENT_BODY_BYTES)).is_ok());
+        assert_eq!(
+            check_body_size(&"x".repeat(MAX_EVENT_BODY_BYTES + 1)),
+            Err(InvalidEventBody::TooLarge(MAX_EVENT_BODY_BYTES + 1))
+        );
+    }
+}

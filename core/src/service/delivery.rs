@@ -1,0 +1,104 @@
+//! Delivering a pair (an event to its wait) and sweeping delivered pairs:
+//! what a raise and a wait registration share (see [`crate::domain::mailbox`]).
+
+use super::error::{Error, Result};
+use super::singleton::{Singleton, pause};
+use crate::domain::mailbox::{Pair, RaisedEvent};
+use crate::domain::{Millis, Record};
+use crate::ports::{Engine, EngineError, InstanceStore, Sweep, TaskAnswer};
+
+/// SendTaskSuccess attempts per delivery.
+const DELIVERY_ATTEMPTS: usize = 3;
+
+/// How a delivery went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Delivery {
+    /// The wait took the event.
+    Taken,
+    /// An attempt of ours may have landed: the wait has it, or had closed.
+    TakenOrClosed,
+    /// The wait had closed (timed out, or its run ended) before it took the event.
+    Closed,
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Sends the pair's event to its wait: SendTaskSuccess with the event's
+    /// body as the task's output, retried while it fails without an answer.
+    /// Every attempt sends the same event to the same token, which a task
+    /// takes at most once; once an attempt may have landed, `Closed` is no
+    /// longer proof that the wait had closed before.
+    pub(super) async fn deliver(&self, pair: &Pair<'_>, record: &Record) -> Result<Delivery> {
+        let mut may_have_landed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.engine.send_task_success(&pair.wait.1.token, &pair.event.1.body).await {
+                Ok(TaskAnswer::Taken) => return Ok(Delivery::Taken),
+                Ok(TaskAnswer::Closed) if may_have_landed => return Ok(Delivery::TakenOrClosed),
+                Ok(TaskAnswer::Closed) => return Ok(Delivery::Closed),
+                Err(error @ EngineError::Ambiguous(_)) => {
+                    may_have_landed = true;
+                    error
+                }
+                Err(error @ EngineError::Throttled { .. }) => error,
+                Err(error) => return Err(Error::Engine(error)),
+            };
+            if attempt == DELIVERY_ATTEMPTS {
+                return Err(Error::DeliveryPending {
+                    instance_id: record.instance_id.clone(),
+                    execution_arn: record.execution_arn.to_string(),
+                    reason: failure.to_string(),
+                });
+            }
+            pause(attempt).await;
+        }
+    }
+
+    /// The event again, as a new raise of the same name: its wait had closed
+    /// before it took it, so it goes to the next wait of that name (or stays
+    /// buffered). Its ID is derived from the closed pair's, so that two
+    /// deliverers that both found the wait closed raise it again once.
+    pub(super) fn raised_again(pair: &Pair<'_>, now: Millis) -> RaisedEvent {
+        let event = pair.event.1;
+        RaisedEvent { id: format!("{}>{}", event.id, &pair.wait.1.id[..16]), at: now, ..event.clone() }
+    }
+
+    /// After a write that went through: sweeps `record` if it holds pairs old
+    /// enough (a later write's work, so that a delivery whose deliverer died
+    /// is not left to the wait's timeout). Its failure fails nothing: the next write sweeps.
+    pub(super) async fn sweep_after(&self, record: &Record) {
+        let now = self.now();
+        if record.mailbox.sweepable(now).is_empty() {
+            return;
+        }
+        if let Err(error) = self.sweep_delivered(record, now).await {
+            tracing::warn!(%error, "the sweep of delivered events failed; a later write sweeps");
+        }
+    }
+
+    /// Sends every pair old enough to have lost its deliverer again, then
+    /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]).
+    /// Returns whether it removed any. A pair a deliverer still sends is sent
+    /// twice: the same event to the same token, taken once.
+    pub(super) async fn sweep_delivered(&self, record: &Record, now: Millis) -> Result<bool> {
+        let mailbox = &record.mailbox;
+        let pairs = mailbox.sweepable(now);
+        if pairs.is_empty() {
+            return Ok(false);
+        }
+        for pair in &pairs {
+            // A wait found closed here may have taken the event from its deliverer: at most once wins.
+            self.deliver(pair, record).await?;
+        }
+        let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
+        let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).collect();
+        let sweep = Sweep {
+            execution_arn: &record.execution_arn,
+            seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps),
+            events: &events,
+            waits: &waits,
+        };
+        // Refused: another write changed the lists first; the next one sweeps.
+        Ok(self.store.sweep(&record.key, &sweep).await? == crate::ports::Conditional::Written)
+    }
+}

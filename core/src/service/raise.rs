@@ -1,0 +1,230 @@
+//! Raising an event into an instance's live run (Durable's `raiseEvent`).
+
+use super::delivery::Delivery;
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
+use crate::domain::instance_id::hex;
+use crate::domain::mailbox::{EventName, MAX_WAITS, Pair, RaisedEvent, check_body_size};
+use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, InstanceKey, Millis, Record};
+use crate::ports::{Engine, InstanceStore, KeyClaim, KeyEntry, MailboxWrite, RaiseGuard};
+use sha2::{Digest, Sha256};
+
+/// An event for an instance's live run.
+#[derive(Debug, Clone, Copy)]
+pub struct RaiseRequest<'a> {
+    /// The instance.
+    pub instance_id: &'a InstanceId,
+    /// The event's name.
+    pub name: &'a EventName,
+    /// Its body, JSON text (the entry point checks the syntax).
+    pub body: &'a str,
+    /// The client's `Idempotency-Key`: a retry with it is the same raise.
+    pub key: Option<&'a IdempotencyKey>,
+}
+
+/// Where a raised event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaiseOutcome {
+    /// A waiting task of the run took it.
+    Delivered,
+    /// Buffered for the run's next wait of its name; `buffered` events of the run wait so.
+    Buffered {
+        /// How many events the run's record holds without a wait.
+        buffered: usize,
+    },
+}
+
+/// What a raise did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raised {
+    /// The run it was raised into.
+    pub execution_arn: ExecutionArn,
+    /// Where the event is.
+    pub outcome: RaiseOutcome,
+    /// An earlier attempt or request with the same key had raised it: this is its answer.
+    pub replayed: bool,
+}
+
+/// A fresh raise ID: 128 random bits.
+fn fresh_raise_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// A keyed raise's entry: apart from starts' keys (`raise` + the key's hash).
+fn raise_key_hash(key: &IdempotencyKey) -> String {
+    hex(&Sha256::new().chain_update(b"raise\n").chain_update(key.hash()).finalize())
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Raises an event into the instance's live run: one conditional write,
+    /// plus SendTaskSuccess when a wait of its name is there already.
+    ///
+    /// Without a key the write only lands on a run claimed before the raise
+    /// began (so that an attempt retried after a lost answer never reaches a
+    /// later run than the first one may have). With a key, the key's entry
+    /// names the run, and every retry with the key goes to that run only.
+    pub async fn raise_event(&self, request: RaiseRequest<'_>) -> Result<Raised> {
+        check_body_size(request.body).map_err(Error::InvalidEvent)?;
+        let key = request.instance_id.key();
+        let began = self.now();
+        let (id, guard) = match request.key {
+            None => (fresh_raise_id(), RaiseGuard::ClaimedBy(began)),
+            Some(idempotency_key) => {
+                let run = self.hold_raise_key(&key, request, idempotency_key, began).await?;
+                (idempotency_key.hash().to_owned(), RaiseGuard::Run(run))
+            }
+        };
+        let event = RaisedEvent { id, name: request.name.clone(), body: request.body.to_owned(), at: began };
+        self.add_event(request.instance_id.as_str(), &key, &event, &guard).await
+    }
+
+    /// Adds `event` under `guard`, and delivers it if a wait was there.
+    async fn add_event(
+        &self,
+        instance_id: &str,
+        key: &InstanceKey,
+        event: &RaisedEvent,
+        guard: &RaiseGuard,
+    ) -> Result<Raised> {
+        for attempt in 1..=MAX_CLAIM_ROUNDS {
+            let record = match self.store.add_event(key, event, guard).await {
+                Ok(MailboxWrite::Added(record)) => {
+                    self.sweep_after(&record).await;
+                    return self.place(*record, event.id.clone(), false).await;
+                }
+                Ok(MailboxWrite::Refused(Some(record))) => Some(*record),
+                Ok(MailboxWrite::Refused(None)) => self.store.get(key).await?,
+                // The event's ID makes a retry safe: an attempt that landed is found, not repeated.
+                Err(error) if error.is_transient() && attempt < MAX_CLAIM_ROUNDS => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let Some(record) = record else { return Err(Error::InstanceNotFound(instance_id.to_owned())) };
+            if guard.admits(&record) && record.mailbox.raise_ids.contains(&event.id) {
+                return self.place(record, event.id.clone(), true).await;
+            }
+            refused_raise(instance_id, &record, guard)?;
+            // Full: sweep what was delivered long ago, then try again.
+            if !self.sweep_delivered(&record, self.now()).await? {
+                return Err(Error::MailboxFull {
+                    instance_id: instance_id.to_owned(),
+                    reason: mailbox_full_reason(&record),
+                });
+            }
+        }
+        Err(Error::Contention(instance_id.to_owned()))
+    }
+
+    /// The event with ID `id` is in `record`: delivers it if it has a wait.
+    /// A wait that had closed before it took the event passes it on to the
+    /// next wait of its name (raised again into the same run).
+    pub(super) async fn place(&self, mut record: Record, mut id: String, replayed: bool) -> Result<Raised> {
+        // Each hop passes a closed wait: there are at most MAX_WAITS of them.
+        for _ in 0..=MAX_WAITS {
+            let Some(pair) = record.mailbox.pair_of_event(&id) else {
+                let buffered = record.mailbox.buffered();
+                return Ok(Raised {
+                    execution_arn: record.execution_arn,
+                    outcome: RaiseOutcome::Buffered { buffered },
+                    replayed,
+                });
+            };
+            let delivery = self.deliver(&pair, &record).await?;
+            // Replayed: our first attempt may have delivered it, so a closed wait proves nothing.
+            if delivery != Delivery::Closed || replayed {
+                return Ok(Raised { execution_arn: record.execution_arn, outcome: RaiseOutcome::Delivered, replayed });
+            }
+            (record, id) = self.pass_on(&pair, &record).await?;
+        }
+        Err(Error::Contention(record.instance_id))
+    }
+
+    /// The pair's event, whose wait had closed before it took it, raised
+    /// again into the same run: the record after, and the event's new ID.
+    pub(super) async fn pass_on(&self, pair: &Pair<'_>, record: &Record) -> Result<(Record, String)> {
+        let again = Self::raised_again(pair, self.now());
+        let guard = RaiseGuard::Run(record.execution_name.clone());
+        match self.store.add_event(&record.key, &again, &guard).await? {
+            MailboxWrite::Added(record) => Ok((*record, again.id)),
+            MailboxWrite::Refused(Some(record)) if record.mailbox.raise_ids.contains(&again.id) => {
+                Ok((*record, again.id))
+            }
+            // The run ended, or takes no more events: the event goes nowhere.
+            MailboxWrite::Refused(_) => Err(Error::MailboxFull {
+                instance_id: record.instance_id.clone(),
+                reason: "its wait had closed, and the run takes no more events".into(),
+            }),
+        }
+    }
+
+    /// Holds a keyed raise's key: the run it goes to, for the key's whole window.
+    async fn hold_raise_key(
+        &self,
+        key: &InstanceKey,
+        request: RaiseRequest<'_>,
+        idempotency_key: &IdempotencyKey,
+        now: Millis,
+    ) -> Result<ExecutionName> {
+        let instance_id = request.instance_id.as_str();
+        let record = self.store.get(key).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_owned()))?;
+        let digest = hex(&Sha256::new()
+            .chain_update(request.name.as_str())
+            .chain_update(b"\n")
+            .chain_update(request.body)
+            .finalize());
+        let entry = KeyEntry {
+            key_hash: raise_key_hash(idempotency_key),
+            instance_key: key.clone(),
+            execution_name: record.execution_name.clone(),
+            execution_arn: record.execution_arn.clone(),
+            request_digest: digest,
+            began: now,
+            until: now + self.timings.idempotency_window_millis,
+        };
+        let held = match self.store.put_key(&entry, now).await? {
+            KeyClaim::Written => return Ok(entry.execution_name),
+            KeyClaim::Taken(Some(held)) => *held,
+            KeyClaim::Taken(None) => match self.store.get_key(&entry.key_hash).await? {
+                Some(held) => held,
+                // Expired meanwhile: the key is free again.
+                None if self.store.put_key(&entry, now).await? == KeyClaim::Written => return Ok(entry.execution_name),
+                None => return Err(Error::Contention(instance_id.to_owned())),
+            },
+        };
+        if held.request_digest != entry.request_digest {
+            return Err(Error::IdempotencyKeyReused(instance_id.to_owned()));
+        }
+        Ok(held.execution_name)
+    }
+}
+
+/// Why the store refused to add the event, unless the mailbox was full.
+fn refused_raise(instance_id: &str, record: &Record, guard: &RaiseGuard) -> Result<()> {
+    let id = instance_id.to_owned();
+    match guard {
+        // The key's run has ended: its record was replaced since.
+        RaiseGuard::Run(run) if record.execution_name != *run => Err(Error::RunEnded { instance_id: id }),
+        RaiseGuard::ClaimedBy(began) if record.created_at > *began && record.status.takes_events() => {
+            Err(Error::EventUnconfirmed {
+                instance_id: id,
+                reason: format!(
+                    "its run changed while the event was raised (now {}); it was not raised into the new run",
+                    record.execution_arn
+                ),
+            })
+        }
+        _ if !record.status.takes_events() => Err(Error::AlreadyTerminal { instance_id: id, status: record.status }),
+        _ => Ok(()),
+    }
+}
+
+fn mailbox_full_reason(record: &Record) -> String {
+    use crate::domain::mailbox::{MAX_EVENTS, MAX_IDS_PER_RUN};
+    if record.mailbox.raise_ids.len() >= MAX_IDS_PER_RUN {
+        format!("its run has taken {MAX_IDS_PER_RUN} events, as many as a run takes")
+    } else {
+        format!("{MAX_EVENTS} events are buffered or being delivered")
+    }
+}

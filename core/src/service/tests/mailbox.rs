@@ -1,0 +1,270 @@
+//! Events into live runs: raises, waits, and what is delivered where.
+
+use super::*;
+use crate::domain::mailbox::{EventName, MAX_EVENT_BODY_BYTES, MAX_EVENTS, SWEEP_AFTER_MILLIS};
+use crate::memory::{EngineOp, Scripted, StoreFault, StoreOp, TaskOutcome};
+use crate::ports::StoreError;
+
+fn name(raw: &str) -> EventName {
+    EventName::parse(raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Given {
+    async fn raise_keyed(&self, event: &str, body: &str, key: Option<&str>) -> Result<Raised> {
+        let key = key.map(|key| IdempotencyKey::parse(key, self.id.key().as_str()).unwrap_or_else(|e| panic!("{e}")));
+        let name = name(event);
+        self.service.raise_event(RaiseRequest { instance_id: &self.id, name: &name, body, key: key.as_ref() }).await
+    }
+
+    async fn raise(&self, event: &str, body: &str) -> Result<Raised> {
+        self.raise_keyed(event, body, None).await
+    }
+
+    /// A task of `arn` starts waiting on `token`, and its wait is registered.
+    async fn wait(&self, arn: &ExecutionArn, event: &str, token: &str) -> Result<WaitOutcome> {
+        self.service.engine().wait_for_task(arn, token);
+        self.register(arn, event, token).await
+    }
+
+    /// The wait's message (again).
+    async fn register(&self, arn: &ExecutionArn, event: &str, token: &str) -> Result<WaitOutcome> {
+        let request = WaitRequest { execution_arn: arn.clone(), name: name(event), token: token.into() };
+        self.service.register_wait(&request).await
+    }
+
+    fn outcome(&self, token: &str) -> Option<TaskOutcome> {
+        self.service.engine().task_outcome(token)
+    }
+
+    fn sends(&self) -> usize {
+        self.service.engine().calls().iter().filter(|op| **op == EngineOp::SendTaskSuccess).count()
+    }
+}
+
+fn delivered(body: &str) -> Option<TaskOutcome> {
+    Some(TaskOutcome::Succeeded(body.into()))
+}
+
+fn outcome_of(raised: &Result<Raised>) -> Option<RaiseOutcome> {
+    raised.as_ref().ok().map(|raised| raised.outcome)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_raised_before_its_wait_is_buffered_then_taken_by_the_wait() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    // When an event is raised before any wait: buffered, with no Step Functions call
+    let raised = given.raise("approval", r#"{"approved":true}"#).await;
+    assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Buffered { buffered: 1 }));
+    assert_eq!(raised.map(|r| r.execution_arn).ok(), Some(arn.clone()));
+    assert_eq!(given.sends(), 0);
+    // Then the wait takes it: its task's output is the event's body
+    assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Delivered));
+    assert_eq!(given.outcome("t1"), delivered(r#"{"approved":true}"#));
+    assert_eq!(given.sends(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_raised_to_a_waiting_run_is_delivered_at_once() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting));
+    // A wait of another name takes nothing
+    assert_eq!(given.wait(&arn, "other", "t2").await.ok(), Some(WaitOutcome::Waiting));
+    let raised = given.raise("approval", r#""yes""#).await;
+    assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Delivered));
+    assert_eq!((given.outcome("t1"), given.outcome("t2")), (delivered(r#""yes""#), None));
+    assert_eq!(given.sends(), 1, "one write and one SendTaskSuccess");
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_of_a_name_go_to_its_waits_in_order_each_once() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    for (i, body) in ["1", "2", "3"].iter().enumerate() {
+        let raised = given.raise("step", body).await;
+        assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Buffered { buffered: i + 1 }));
+    }
+    for (token, body) in [("t1", "1"), ("t2", "2"), ("t3", "3")] {
+        assert_eq!(given.wait(&arn, "step", token).await.ok(), Some(WaitOutcome::Delivered));
+        assert_eq!(given.outcome(token), delivered(body));
+    }
+    assert_eq!(given.wait(&arn, "step", "t4").await.ok(), Some(WaitOutcome::Waiting), "nothing left for a fourth");
+    assert_eq!(given.sends(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn raises_into_no_run_or_an_ended_one_are_refused_and_write_nothing() {
+    let given = given();
+    let unknown = given.raise("approval", "{}").await;
+    assert!(matches!(unknown, Err(Error::InstanceNotFound(_))), "{unknown:?}");
+    let arn = arn_of(&given.start().await);
+    given.ends(&arn, Status::Succeeded).await;
+    let ended = given.raise("approval", "{}").await;
+    assert!(matches!(ended, Err(Error::AlreadyTerminal { status: Status::Succeeded, .. })), "{ended:?}");
+    assert_eq!(given.record().map(|r| r.mailbox), Some(Default::default()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_body_is_refused_before_any_write() {
+    let given = given();
+    arn_of(&given.start().await);
+    let body = format!("\"{}\"", "x".repeat(MAX_EVENT_BODY_BYTES));
+    let refused = given.raise("approval", &body).await;
+    assert!(matches!(refused, Err(Error::InvalidEvent(_))), "{refused:?}");
+    assert!(given.record().is_some_and(|r| r.mailbox.events.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_whose_answer_was_lost_is_found_not_repeated() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    // The first attempt lands, its answer is lost; the service's retry finds its own event
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::LandsThenFails);
+    let raised = given.raise("approval", "1").await;
+    assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Delivered));
+    assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(1), "one event, not two");
+    assert_eq!(given.outcome("t1"), delivered("1"));
+    // and a second wait gets nothing: the event was not raised twice
+    assert_eq!(given.wait(&arn, "approval", "t2").await.ok(), Some(WaitOutcome::Waiting));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_retry_replays_and_never_reaches_a_later_run() {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    assert!(given.raise_keyed("approval", "1", Some("k")).await.is_ok());
+    let again = given.raise_keyed("approval", "1", Some("k")).await;
+    assert_eq!(again.as_ref().map(|r| r.replayed).ok(), Some(true));
+    assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(1));
+    let other = given.raise_keyed("approval", "2", Some("k")).await;
+    assert!(matches!(other, Err(Error::IdempotencyKeyReused(_))), "{other:?}");
+    // When the run ends and a new one starts, the key's retry does not raise into the new run
+    given.ends(&first, Status::Succeeded).await;
+    let second = arn_of(&given.start().await);
+    let late = given.raise_keyed("approval", "1", Some("k")).await;
+    assert!(matches!(late, Err(Error::RunEnded { .. })), "{late:?}");
+    assert_eq!(given.wait(&second, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_wait_is_registered_once() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting));
+    assert_eq!(given.register(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting));
+    assert_eq!(given.record().map(|r| r.mailbox.waits.len()), Some(1));
+    // Two events: the first to t1, the second stays buffered (no second wait took it)
+    assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::Delivered));
+    assert_eq!(outcome_of(&given.raise("approval", "2").await), Some(RaiseOutcome::Buffered { buffered: 1 }));
+    // The same message once more, after delivery: sent again to the same token, taken once
+    assert_eq!(given.register(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Delivered));
+    assert_eq!(given.outcome("t1"), delivered("1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_of_another_run_is_failed_not_registered() {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    given.ends(&first, Status::Failed).await;
+    let second = arn_of(&given.start().await);
+    // The old run, redriven from outside, waits: it is not the instance's run any more
+    given.service.engine().redrive_from_outside(&first);
+    assert_eq!(given.wait(&first, "approval", "old").await.ok(), Some(WaitOutcome::Failed));
+    assert_eq!(given.outcome("old"), Some(TaskOutcome::Failed(WAIT_NOT_CURRENT_ERROR.into())));
+    assert!(given.record().is_some_and(|r| r.execution_arn == second && r.mailbox.waits.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_whose_wait_had_timed_out_goes_to_the_next_wait() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    given.service.engine().time_out_task("t1");
+    given.wait(&arn, "approval", "t2").await.ok();
+    // The event pairs with t1, which had closed: it passes on to t2
+    assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::Delivered));
+    assert_eq!((given.outcome("t1"), given.outcome("t2")), (Some(TaskOutcome::TimedOut), delivered("1")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_buffered_event_whose_wait_had_timed_out_stays_for_the_next_wait() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.raise("approval", "1").await.ok();
+    given.service.engine().wait_for_task(&arn, "t1");
+    given.service.engine().time_out_task("t1");
+    assert_eq!(given.register(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::ClosedPassedOn));
+    assert_eq!(given.wait(&arn, "approval", "t2").await.ok(), Some(WaitOutcome::Delivered));
+    assert_eq!(given.outcome("t2"), delivered("1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_lost_with_its_deliverer_is_sent_by_a_later_operation() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    // The raiser writes the pair, then dies before SendTaskSuccess
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
+    let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
+    assert!(died.is_err());
+    assert_eq!(given.outcome("t1"), None, "not delivered");
+    // Too early for a sweep: the deliverer may still be at it
+    given.raise("other", "x").await.ok();
+    assert_eq!(given.outcome("t1"), None);
+    // Past the sweep interval, the next operation sends it and removes the pair
+    given.advance(SWEEP_AFTER_MILLIS);
+    given.wait(&arn, "later", "t2").await.ok();
+    given.raise("other", "y").await.ok();
+    assert_eq!(given.outcome("t1"), delivered("1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_mailbox_refuses_until_a_sweep_makes_room() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    for i in 0..MAX_EVENTS {
+        assert!(given.raise("step", &i.to_string()).await.is_ok());
+    }
+    let full = given.raise("step", "x").await;
+    assert!(matches!(full, Err(Error::MailboxFull { .. })), "{full:?}");
+    // Waits take eight; once those pairs are old, a raise sweeps them and fits
+    for i in 0..8 {
+        assert_eq!(given.wait(&arn, "step", &format!("t{i}")).await.ok(), Some(WaitOutcome::Delivered));
+    }
+    given.advance(SWEEP_AFTER_MILLIS);
+    let fits = given.raise("step", "x").await;
+    assert_eq!(outcome_of(&fits), Some(RaiseOutcome::Buffered { buffered: MAX_EVENTS - 8 + 1 }));
+    assert_eq!(given.record().map(|r| (r.mailbox.events.len(), r.mailbox.waits.len())), Some((9, 0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_end_of_a_run_drops_its_buffered_events() {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    given.raise("approval", "1").await.ok();
+    given.ends(&first, Status::Succeeded).await;
+    assert_eq!(given.record().map(|r| r.mailbox), Some(Default::default()));
+    let second = arn_of(&given.start().await);
+    assert_eq!(given.wait(&second, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting), "not the old event");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_delivery_is_retried_and_a_failing_one_reported_pending() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Fails(throttled()));
+    assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::Delivered));
+    given.wait(&arn, "approval", "t2").await.ok();
+    for _ in 0..3 {
+        given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Fails(throttled()));
+    }
+    let pending = given.raise("approval", "2").await;
+    assert!(matches!(pending, Err(Error::DeliveryPending { .. })), "{pending:?}");
+    assert_eq!(given.outcome("t2"), None);
+    // Its store error kind is not the client's: a transient store failure is retried too
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::Fails(StoreError::Throttled("slow".into())));
+    assert!(given.raise("later", "3").await.is_ok());
+}

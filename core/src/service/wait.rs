@@ -1,0 +1,110 @@
+//! A run's task waiting for an event: its token registered in the record
+//! (the event-wait entry point's work; Durable's `WaitForExternalEvent`).
+
+use super::delivery::Delivery;
+use super::error::{Error, Result};
+use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
+use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
+use crate::domain::{ExecutionArn, ExecutionName, Record};
+use crate::ports::{Engine, InstanceStore, MailboxWrite};
+
+/// `error` of a wait the service failed: its run is not the instance's current one, or has ended.
+pub const WAIT_NOT_CURRENT_ERROR: &str = "SfnSingleton.NotCurrent";
+/// `error` of a wait the service failed: its run has as many waits as a record holds.
+pub const TOO_MANY_WAITS_ERROR: &str = "SfnSingleton.TooManyWaits";
+
+/// A task's wait for an event, as the wait's message carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitRequest {
+    /// `$$.Execution.Id`: the run that waits.
+    pub execution_arn: ExecutionArn,
+    /// The event name it waits for.
+    pub name: EventName,
+    /// `$$.Task.Token`.
+    pub token: String,
+}
+
+/// What became of a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// Registered: the next event of its name goes to it.
+    Waiting,
+    /// An event was buffered for it, and it took it.
+    Delivered,
+    /// Its task had closed (timed out) before it took the event buffered for
+    /// it: the event went on to the next wait of its name.
+    ClosedPassedOn,
+    /// Failed with SendTaskFailure: its run is not the instance's current
+    /// one, has ended, or holds as many waits as it can.
+    Failed,
+}
+
+impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Registers a wait: one conditional write, plus SendTaskSuccess when an
+    /// event of its name is buffered already. A redelivered registration
+    /// (same token) finds its own entry and sends its pair again, if it has one.
+    pub async fn register_wait(&self, request: &WaitRequest) -> Result<WaitOutcome> {
+        let arn = &request.execution_arn;
+        if request.token.is_empty() || request.token.len() > MAX_TASK_TOKEN_CHARS {
+            return Err(Error::InvalidWait(format!("a task token is 1–{MAX_TASK_TOKEN_CHARS} characters")));
+        }
+        let name = arn.as_str().rsplit(':').next().unwrap_or_default();
+        let Some(key) = ExecutionName::instance_key(name) else {
+            return Err(Error::InvalidWait(format!("{arn} is not an execution this service started")));
+        };
+        let wait = Wait {
+            id: Wait::id_of(&request.token),
+            name: request.name.clone(),
+            token: request.token.clone(),
+            at: self.now(),
+        };
+        for attempt in 1..=MAX_CLAIM_ROUNDS {
+            let record = match self.store.add_wait(&key, arn, &wait).await {
+                Ok(MailboxWrite::Added(record)) => {
+                    self.sweep_after(&record).await;
+                    return self.waited(&record, &wait.id, false).await;
+                }
+                Ok(MailboxWrite::Refused(Some(record))) => Some(*record),
+                Ok(MailboxWrite::Refused(None)) => self.store.get(&key).await?,
+                Err(error) if error.is_transient() && attempt < MAX_CLAIM_ROUNDS => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let current = record.filter(|record| record.execution_arn == *arn && record.status.takes_events());
+            let Some(record) = current else {
+                let cause = format!("{arn} is not the current run of its instance, or it has ended");
+                return self.fail_wait(&request.token, WAIT_NOT_CURRENT_ERROR, &cause).await;
+            };
+            if record.mailbox.wait_ids.contains(&wait.id) {
+                return self.waited(&record, &wait.id, true).await;
+            }
+            if !self.sweep_delivered(&record, self.now()).await? {
+                let cause = format!("the run already has {MAX_WAITS} waits, or has taken as many as a run takes");
+                return self.fail_wait(&request.token, TOO_MANY_WAITS_ERROR, &cause).await;
+            }
+        }
+        Err(Error::Contention(arn.to_string()))
+    }
+
+    /// The wait with ID `id` is in `record`: takes its event, if one is buffered.
+    async fn waited(&self, record: &Record, id: &str, replayed: bool) -> Result<WaitOutcome> {
+        let Some(pair) = record.mailbox.pair_of_wait(id) else { return Ok(WaitOutcome::Waiting) };
+        match self.deliver(&pair, record).await? {
+            Delivery::Taken | Delivery::TakenOrClosed => Ok(WaitOutcome::Delivered),
+            // A redelivered registration: an earlier one may have delivered it.
+            Delivery::Closed if replayed => Ok(WaitOutcome::Delivered),
+            Delivery::Closed => {
+                let (record, id) = self.pass_on(&pair, record).await?;
+                self.place(record, id, false).await?;
+                Ok(WaitOutcome::ClosedPassedOn)
+            }
+        }
+    }
+
+    async fn fail_wait(&self, token: &str, error: &str, cause: &str) -> Result<WaitOutcome> {
+        self.engine.send_task_failure(token, error, cause).await?;
+        Ok(WaitOutcome::Failed)
+    }
+}

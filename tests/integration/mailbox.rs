@@ -1,0 +1,155 @@
+//! The mailbox's writes on a real DynamoDB (moto, then dynalite): what each
+//! condition lets through, what the store returns, and what an end removes.
+
+use lambda_http::http::StatusCode;
+use sfn_singleton::domain::mailbox::{EventName, MAX_EVENTS, Mailbox, RaisedEvent, Wait};
+use sfn_singleton::domain::{ExecutionArn, Record, Status};
+use sfn_singleton::ports::{
+    Conditional, ExecutionState, ExecutionUpdate, InstanceStore, MailboxWrite, RaiseGuard, Sweep,
+};
+use testkit::*;
+
+fn event(id: &str, at: i64) -> RaisedEvent {
+    let name = EventName::parse("approval").unwrap_or_else(|e| panic!("{e}"));
+    RaisedEvent { id: id.into(), name, body: r#"{"approved":true,"by":"ü"}"#.into(), at }
+}
+
+fn wait(token: &str, at: i64) -> Wait {
+    let name = EventName::parse("approval").unwrap_or_else(|e| panic!("{e}"));
+    Wait { id: Wait::id_of(token), name, token: token.into(), at }
+}
+
+/// A started instance's record.
+async fn started(env: &TestEnv, id: &str) -> Record {
+    assert_eq!(start(&env.app(), FOREVER, id, "{}").await.status, StatusCode::ACCEPTED);
+    env.record(id).await.unwrap_or_else(|| panic!("no record"))
+}
+
+fn added(write: Result<MailboxWrite, sfn_singleton::ports::StoreError>) -> Record {
+    match write {
+        Ok(MailboxWrite::Added(record)) => *record,
+        other => panic!("expected the write to go through: {other:?}"),
+    }
+}
+
+fn ended(execution_arn: &ExecutionArn) -> ExecutionUpdate {
+    ExecutionUpdate {
+        execution_arn: execution_arn.clone(),
+        state: ExecutionState {
+            status: Status::Succeeded,
+            redrive_count: 0,
+            stop_date: Some(1),
+            output: None,
+            error: None,
+            cause: None,
+            input: None,
+        },
+        observed_at: 1,
+        from: &[Status::Starting, Status::Running],
+        expires_at: Some(60),
+        rewind_token: None,
+    }
+}
+
+#[tokio::test]
+async fn events_and_waits_are_appended_once_and_returned_as_stored() {
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    let guard = RaiseGuard::ClaimedBy(record.created_at);
+    // The write returns the record after it (ALL_NEW): the event, its ID
+    let after = added(store.add_event(&record.key, &event("e1", 5), &guard).await);
+    assert_eq!(after.mailbox.events, [event("e1", 5)]);
+    assert!(after.mailbox.raise_ids.contains("e1"));
+    // The same ID again is refused, with the record where the store returns it (not dynalite)
+    match store.add_event(&record.key, &event("e1", 6), &guard).await {
+        Ok(MailboxWrite::Refused(Some(old))) if env.returns_old_item => assert_eq!(old.mailbox, after.mailbox),
+        Ok(MailboxWrite::Refused(None)) if !env.returns_old_item => {}
+        other => panic!("the same raise again was not refused as expected: {other:?}"),
+    }
+    let waited = added(store.add_wait(&record.key, &record.execution_arn, &wait("token-1", 7)).await);
+    assert_eq!(waited.mailbox.waits, [wait("token-1", 7)]);
+    assert!(!matches!(
+        store.add_wait(&record.key, &record.execution_arn, &wait("token-1", 8)).await,
+        Ok(MailboxWrite::Added(_))
+    ));
+    // What a read returns is what the writes said
+    assert_eq!(env.record("order-1").await.map(|r| r.mailbox), Some(waited.mailbox));
+}
+
+#[tokio::test]
+async fn writes_land_only_on_the_run_they_are_for() {
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    let items = env.item_count().await;
+    let refused = |write: Result<MailboxWrite, _>| matches!(write, Ok(MailboxWrite::Refused(_)));
+    // A raise that began before the run was claimed; a raise for another run
+    assert!(refused(
+        store.add_event(&record.key, &event("e1", 1), &RaiseGuard::ClaimedBy(record.created_at - 1)).await
+    ));
+    let other = execution_name("other-run");
+    assert!(refused(store.add_event(&record.key, &event("e2", 1), &RaiseGuard::Run(other)).await));
+    // A wait of another execution
+    let elsewhere = arn("arn:aws:states:us-east-1:123456789012:execution:x:other");
+    assert!(refused(store.add_wait(&record.key, &elsewhere, &wait("t", 1)).await));
+    // No record: refused, and nothing created
+    let missing = sfn_singleton::domain::InstanceId::parse("missing").unwrap_or_else(|e| panic!("{e}")).key();
+    let write = store.add_event(&missing, &event("e3", 1), &RaiseGuard::ClaimedBy(i64::MAX)).await;
+    assert!(matches!(write, Ok(MailboxWrite::Refused(None))), "{write:?}");
+    assert_eq!(env.item_count().await, items);
+    // An ended run takes nothing
+    assert_eq!(store.apply(&record.key, &ended(&record.execution_arn)).await, Ok(Conditional::Written));
+    assert!(refused(store.add_event(&record.key, &event("e4", 1), &RaiseGuard::ClaimedBy(i64::MAX)).await));
+    assert_eq!(env.record("order-1").await.map(|r| r.mailbox), Some(Mailbox::default()));
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_and_a_sweep_applies_only_to_the_lists_it_read() {
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    let guard = RaiseGuard::ClaimedBy(record.created_at);
+    for i in 0..MAX_EVENTS {
+        added(store.add_event(&record.key, &event(&format!("e{i}"), 1), &guard).await);
+    }
+    let full = store.add_event(&record.key, &event("one-more", 1), &guard).await;
+    assert!(matches!(full, Ok(MailboxWrite::Refused(_))), "{full:?}");
+    let current = added(store.add_wait(&record.key, &record.execution_arn, &wait("t", 1)).await);
+    let sweep = Sweep { execution_arn: &record.execution_arn, seen: (MAX_EVENTS, 1, 0), events: &[0], waits: &[0] };
+    // A sweep of lists it did not read (one wait fewer) is refused
+    let stale = Sweep { seen: (MAX_EVENTS, 0, 0), ..sweep.clone() };
+    assert!(matches!(store.sweep(&record.key, &stale).await, Ok(Conditional::Refused(_))));
+    assert_eq!(store.sweep(&record.key, &sweep).await, Ok(Conditional::Written));
+    let swept = env.record("order-1").await.map(|r| r.mailbox).unwrap_or_default();
+    assert_eq!(swept, current.mailbox.without(&[0], &[0]));
+    assert_eq!(swept.sweeps, 1);
+    // The same sweep again finds a swept mailbox: refused
+    assert!(matches!(store.sweep(&record.key, &sweep).await, Ok(Conditional::Refused(_))));
+    // There is room again, and the swept event's ID is still known
+    added(store.add_event(&record.key, &event("one-more", 1), &guard).await);
+    assert!(!matches!(store.add_event(&record.key, &event("e0", 1), &guard).await, Ok(MailboxWrite::Added(_))));
+}
+
+#[tokio::test]
+async fn a_failed_start_drops_what_was_raised_into_its_claim() {
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    // A claim of a new run, not started: events raised into it, then its start fails
+    let claim = Record {
+        status: Status::Starting,
+        execution_name: execution_name("claim-2"),
+        mailbox: Mailbox::default(),
+        ..record.clone()
+    };
+    let condition = sfn_singleton::ports::ClaimCondition::takeover(record.execution_name.clone());
+    assert_eq!(store.claim(&claim, &condition).await, Ok(Conditional::Written));
+    added(store.add_event(&record.key, &event("e1", 1), &RaiseGuard::Run(claim.execution_name.clone())).await);
+    let marked = store.mark_start_failed(&record.key, &claim.execution_name, "refused", 2, 60).await;
+    assert_eq!(marked, Ok(true));
+    assert_eq!(
+        env.record("order-1").await.map(|r| (r.status, r.mailbox)),
+        Some((Status::StartFailed, Mailbox::default()))
+    );
+}
