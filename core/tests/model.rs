@@ -1337,6 +1337,45 @@ fn finish(label: &str, checker: impl Checker<Protocol>) {
     checker.assert_properties();
 }
 
+#[path = "model/events.rs"]
+mod events;
+
+/// Events into a live run (issue 17): two raises and two waits, a lost answer, a deliverer
+/// that dies, a wait message delivered again, a task that times out, time passing and the sweep.
+#[test]
+fn raises_and_waits_keep_the_promises_over_every_interleaving() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 1, timeouts: 1, next_run: false };
+    let model = events::Events::new(events::Variant::Crate, 2, vec![0, 0], budgets);
+    println!("{}", events::check("events in one run", model));
+}
+
+/// Raises across the run's end and the next run's start, with a lost answer and a
+/// deliverer that dies: never into the next run, never to its task.
+#[test]
+fn raises_across_the_next_run_keep_the_promises() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 1, timeouts: 0, next_run: true };
+    let model = events::Events::new(events::Variant::Crate, 2, vec![0, 1], budgets);
+    println!("{}", events::check("events across runs", model));
+}
+
+/// Without raise IDs, a write retried after its answer was lost raises the event twice.
+#[test]
+fn the_model_finds_an_event_delivered_twice_without_raise_ids() {
+    let budgets = events::Budgets { lost_answers: 1, ..events::Budgets::default() };
+    let model = events::Events::new(events::Variant::NoRaiseIds, 1, vec![0, 0], budgets);
+    let path = events::counterexample("no raise IDs", model, "an event is delivered at most once");
+    println!("counterexample (no raise IDs): {path:?}");
+}
+
+/// Without the guard to the run claimed before the raise began, its retry lands in the next run.
+#[test]
+fn the_model_finds_an_event_in_two_runs_without_the_run_guard() {
+    let budgets = events::Budgets { lost_answers: 1, next_run: true, ..events::Budgets::default() };
+    let model = events::Events::new(events::Variant::NoRunGuard, 1, vec![0, 1], budgets);
+    let path = events::counterexample("no run guard", model, "an event lands in one run only");
+    println!("counterexample (no run guard): {path:?}");
+}
+
 const REJECT: Client = Client { on_conflict: ConflictPolicy::Reject, reuse: ReusePolicy::AllowAll, key: None };
 const KEYED: Client = Client { key: Some("k-1"), ..REJECT };
 const REPLACE: Client = Client { on_conflict: ConflictPolicy::TerminateExisting, ..REJECT };

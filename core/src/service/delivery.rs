@@ -3,7 +3,7 @@
 
 use super::error::{Error, Result};
 use super::singleton::{Singleton, pause};
-use crate::domain::mailbox::{Pair, RaisedEvent};
+use crate::domain::mailbox::Pair;
 use crate::domain::{Millis, Record};
 use crate::ports::{Engine, EngineError, InstanceStore, Sweep, TaskAnswer};
 
@@ -52,15 +52,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
             pause(attempt).await;
         }
-    }
-
-    /// The event again, as a new raise of the same name: its wait had closed
-    /// before it took it, so it goes to the next wait of that name (or stays
-    /// buffered). Its ID is derived from the closed pair's, so that two
-    /// deliverers that both found the wait closed raise it again once.
-    pub(super) fn raised_again(pair: &Pair<'_>, now: Millis) -> RaisedEvent {
-        let event = pair.event.1;
-        RaisedEvent { id: format!("{}>{}", event.id, &pair.wait.1.id[..16]), at: now, ..event.clone() }
     }
 
     /// After a write that went through: sweeps `record` if it holds pairs old

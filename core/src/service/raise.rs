@@ -3,8 +3,9 @@
 use super::delivery::Delivery;
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
+use super::telemetry;
 use crate::domain::instance_id::hex;
-use crate::domain::mailbox::{EventName, MAX_WAITS, Pair, RaisedEvent, check_body_size};
+use crate::domain::mailbox::{EventName, RaisedEvent, check_body_size};
 use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, InstanceKey, Millis, Record};
 use crate::ports::{Engine, InstanceStore, KeyClaim, KeyEntry, MailboxWrite, RaiseGuard};
 use sha2::{Digest, Sha256};
@@ -27,6 +28,8 @@ pub struct RaiseRequest<'a> {
 pub enum RaiseOutcome {
     /// A waiting task of the run took it.
     Delivered,
+    /// Matched to a wait whose task had closed (timed out) before it took it: dropped.
+    WaitClosed,
     /// Buffered for the run's next wait of its name; `buffered` events of the run wait so.
     Buffered {
         /// How many events the run's record holds without a wait.
@@ -117,46 +120,26 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Err(Error::Contention(instance_id.to_owned()))
     }
 
-    /// The event with ID `id` is in `record`: delivers it if it has a wait.
-    /// A wait that had closed before it took the event passes it on to the
-    /// next wait of its name (raised again into the same run).
-    pub(super) async fn place(&self, mut record: Record, mut id: String, replayed: bool) -> Result<Raised> {
-        // Each hop passes a closed wait: there are at most MAX_WAITS of them.
-        for _ in 0..=MAX_WAITS {
-            let Some(pair) = record.mailbox.pair_of_event(&id) else {
-                let buffered = record.mailbox.buffered();
-                return Ok(Raised {
-                    execution_arn: record.execution_arn,
-                    outcome: RaiseOutcome::Buffered { buffered },
-                    replayed,
-                });
-            };
-            let delivery = self.deliver(&pair, &record).await?;
-            // Replayed: our first attempt may have delivered it, so a closed wait proves nothing.
-            if delivery != Delivery::Closed || replayed {
-                return Ok(Raised { execution_arn: record.execution_arn, outcome: RaiseOutcome::Delivered, replayed });
+    /// The event with ID `id` is in `record` (as a write returned it): delivers it if it has a wait.
+    pub(super) async fn place(&self, record: Record, id: String, replayed: bool) -> Result<Raised> {
+        let Some(pair) = record.mailbox.pair_of_event(&id) else {
+            let buffered = record.mailbox.buffered();
+            return Ok(Raised {
+                execution_arn: record.execution_arn,
+                outcome: RaiseOutcome::Buffered { buffered },
+                replayed,
+            });
+        };
+        let outcome = match self.deliver(&pair, &record).await? {
+            // Replayed: an earlier attempt, or the wait's own registration, may have delivered it.
+            Delivery::Closed if !replayed => {
+                telemetry::event_dropped("WaitClosed");
+                tracing::warn!(execution_arn = %record.execution_arn, "the wait matched to the event had closed: the event is dropped");
+                RaiseOutcome::WaitClosed
             }
-            (record, id) = self.pass_on(&pair, &record).await?;
-        }
-        Err(Error::Contention(record.instance_id))
-    }
-
-    /// The pair's event, whose wait had closed before it took it, raised
-    /// again into the same run: the record after, and the event's new ID.
-    pub(super) async fn pass_on(&self, pair: &Pair<'_>, record: &Record) -> Result<(Record, String)> {
-        let again = Self::raised_again(pair, self.now());
-        let guard = RaiseGuard::Run(record.execution_name.clone());
-        match self.store.add_event(&record.key, &again, &guard).await? {
-            MailboxWrite::Added(record) => Ok((*record, again.id)),
-            MailboxWrite::Refused(Some(record)) if record.mailbox.raise_ids.contains(&again.id) => {
-                Ok((*record, again.id))
-            }
-            // The run ended, or takes no more events: the event goes nowhere.
-            MailboxWrite::Refused(_) => Err(Error::MailboxFull {
-                instance_id: record.instance_id.clone(),
-                reason: "its wait had closed, and the run takes no more events".into(),
-            }),
-        }
+            _ => RaiseOutcome::Delivered,
+        };
+        Ok(Raised { execution_arn: record.execution_arn, outcome, replayed })
     }
 
     /// Holds a keyed raise's key: the run it goes to, for the key's whole window.

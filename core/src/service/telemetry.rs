@@ -146,3 +146,9 @@ pub fn superseded_stopped() {
 pub fn event_applied(lag_millis: f64) {
     millis(EVENT_LAG, lag_millis.max(0.0));
 }
+
+/// An event raised into a run and never delivered, by why (`WaitClosed`: the
+/// wait it was matched to had closed before it took it).
+pub fn event_dropped(reason: &str) {
+    count(format!("EventsDropped.{reason}"));
+}

@@ -4,6 +4,7 @@
 use super::delivery::Delivery;
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
+use super::telemetry;
 use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, Record};
 use crate::ports::{Engine, InstanceStore, MailboxWrite};
@@ -31,9 +32,8 @@ pub enum WaitOutcome {
     Waiting,
     /// An event was buffered for it, and it took it.
     Delivered,
-    /// Its task had closed (timed out) before it took the event buffered for
-    /// it: the event went on to the next wait of its name.
-    ClosedPassedOn,
+    /// Its task had closed (timed out) before it took the event buffered for it: the event is dropped.
+    Closed,
     /// Failed with SendTaskFailure: its run is not the instance's current
     /// one, has ended, or holds as many waits as it can.
     Failed,
@@ -96,9 +96,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             // A redelivered registration: an earlier one may have delivered it.
             Delivery::Closed if replayed => Ok(WaitOutcome::Delivered),
             Delivery::Closed => {
-                let (record, id) = self.pass_on(&pair, record).await?;
-                self.place(record, id, false).await?;
-                Ok(WaitOutcome::ClosedPassedOn)
+                telemetry::event_dropped("WaitClosed");
+                tracing::warn!(execution_arn = %record.execution_arn, "the wait had closed before it took the event buffered for it: the event is dropped");
+                Ok(WaitOutcome::Closed)
             }
         }
     }
