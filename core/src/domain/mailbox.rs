@@ -40,7 +40,7 @@ pub const MAX_EVENTS: usize = 16;
 /// Waits a run's record holds at once.
 pub const MAX_WAITS: usize = 16;
 /// Step Functions' longest task token (SendTaskSuccess's `taskToken`).
-pub const MAX_TASK_TOKEN_CHARS: usize = 1024;
+pub const MAX_TASK_TOKEN_CHARS: usize = 2048;
 /// Raises, and waits, one run takes in its life: their IDs are kept for the
 /// whole run, so that a late retry is never taken for a new event.
 pub const MAX_IDS_PER_RUN: usize = 256;
@@ -168,6 +168,13 @@ impl Mailbox {
     /// Events without a wait yet.
     pub fn buffered(&self) -> usize {
         self.events.len() - self.pairs().len()
+    }
+
+    /// What a run's end leaves: no events, no waits; the IDs and the sweep
+    /// count stay, since a redrive brings the same run back (a retry, a
+    /// redelivered wait message or a stale sweep must still find them).
+    pub fn ended(&self) -> Self {
+        Mailbox { events: Vec::new(), waits: Vec::new(), ..self.clone() }
     }
 
     /// Whether the record holds nothing of events or waits (IDs aside).

@@ -173,7 +173,7 @@ impl InstanceStore for MemoryStore {
                     record.error = Some(START_FAILED_ERROR.to_owned());
                     record.cause = Some(bounded(reason.to_owned(), MAX_STORED_CAUSE_BYTES));
                     record.expires_at = Some(expires_at);
-                    record.mailbox = Default::default();
+                    record.mailbox = record.mailbox.ended();
                     true
                 }
                 _ => false,

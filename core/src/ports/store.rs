@@ -55,7 +55,7 @@ impl ExecutionUpdate {
             expires_at: self.expires_at,
             rewind_token: None,
             // The run's end drops its events and waits.
-            mailbox: if state.status.is_terminal() { Default::default() } else { record.mailbox.clone() },
+            mailbox: if state.status.is_terminal() { record.mailbox.ended() } else { record.mailbox.clone() },
             ..record.clone()
         }
     }
@@ -234,8 +234,9 @@ pub enum MailboxWrite {
 pub struct Sweep<'a> {
     /// The run whose record it is.
     pub execution_arn: &'a ExecutionArn,
-    /// How many events and waits the record held, and its sweep count.
-    pub seen: (usize, usize, u32),
+    /// How many events and waits the record held, its sweep count, and its
+    /// redrive count (a redriven run's lists are new lists).
+    pub seen: (usize, usize, u32, u32),
     /// The indices of the events to remove.
     pub events: &'a [usize],
     /// The indices of the waits to remove.
@@ -249,7 +250,7 @@ impl Sweep<'_> {
         let mailbox = &record.mailbox;
         record.execution_arn == *self.execution_arn
             && record.status.takes_events()
-            && (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps) == self.seen
+            && (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count) == self.seen
     }
 }
 

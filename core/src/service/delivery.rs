@@ -3,12 +3,24 @@
 
 use super::error::{Error, Result};
 use super::singleton::{Singleton, pause};
+use super::telemetry;
 use crate::domain::mailbox::Pair;
 use crate::domain::{Millis, Record};
 use crate::ports::{Engine, EngineError, InstanceStore, Sweep, TaskAnswer};
 
 /// SendTaskSuccess attempts per delivery.
 const DELIVERY_ATTEMPTS: usize = 3;
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Swept {
+    /// No pair was old enough: no room can be made now.
+    Nothing,
+    /// It removed pairs.
+    Removed,
+    /// Another write changed the lists first: read again.
+    Raced,
+}
 
 /// How a delivery went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,25 +83,36 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]).
     /// Returns whether it removed any. A pair a deliverer still sends is sent
     /// twice: the same event to the same token, taken once.
-    pub(super) async fn sweep_delivered(&self, record: &Record, now: Millis) -> Result<bool> {
+    pub(super) async fn sweep_delivered(&self, record: &Record, now: Millis) -> Result<Swept> {
         let mailbox = &record.mailbox;
         let pairs = mailbox.sweepable(now);
         if pairs.is_empty() {
-            return Ok(false);
+            return Ok(Swept::Nothing);
         }
         for pair in &pairs {
             // A wait found closed here may have taken the event from its deliverer: at most once wins.
-            self.deliver(pair, record).await?;
+            match self.deliver(pair, record).await {
+                Ok(_) => {}
+                // Refused for good (its output, the key, the role): sent again it would be refused
+                // again, and kept it would block every later sweep. Dropped, counted.
+                Err(Error::Engine(refusal @ EngineError::Refused { .. })) => {
+                    telemetry::event_dropped("Refused");
+                    tracing::error!(%refusal, "Step Functions refused an event's delivery: the event is dropped");
+                }
+                Err(error) => return Err(error),
+            }
         }
         let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
         let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).collect();
         let sweep = Sweep {
             execution_arn: &record.execution_arn,
-            seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps),
+            seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count),
             events: &events,
             waits: &waits,
         };
-        // Refused: another write changed the lists first; the next one sweeps.
-        Ok(self.store.sweep(&record.key, &sweep).await? == crate::ports::Conditional::Written)
+        Ok(match self.store.sweep(&record.key, &sweep).await? {
+            crate::ports::Conditional::Written => Swept::Removed,
+            crate::ports::Conditional::Refused(_) => Swept::Raced,
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Raising an event into an instance's live run (Durable's `raiseEvent`).
 
-use super::delivery::Delivery;
+use super::delivery::{Delivery, Swept};
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use super::telemetry;
@@ -53,6 +53,11 @@ fn fresh_raise_id() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
+/// What a keyed raise asked for: its event's name and body, as a digest.
+fn request_digest(request: RaiseRequest<'_>) -> String {
+    hex(&Sha256::new().chain_update(request.name.as_str()).chain_update(b"\n").chain_update(request.body).finalize())
+}
+
 /// A keyed raise's entry: apart from starts' keys (`raise` + the key's hash).
 fn raise_key_hash(key: &IdempotencyKey) -> String {
     hex(&Sha256::new().chain_update(b"raise\n").chain_update(key.hash()).finalize())
@@ -74,7 +79,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             None => (fresh_raise_id(), RaiseGuard::ClaimedBy(began)),
             Some(idempotency_key) => {
                 let run = self.hold_raise_key(&key, request, idempotency_key, began).await?;
-                (idempotency_key.hash().to_owned(), RaiseGuard::Run(run))
+                // With the request's digest: the same key reused after its window for
+                // another event is another raise, not a replay of the first.
+                let id = Sha256::new().chain_update(idempotency_key.hash()).chain_update(request_digest(request));
+                (hex(&id.finalize()), RaiseGuard::Run(run))
             }
         };
         let event = RaisedEvent { id, name: request.name.clone(), body: request.body.to_owned(), at: began };
@@ -110,7 +118,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
             refused_raise(instance_id, &record, guard)?;
             // Full: sweep what was delivered long ago, then try again.
-            if !self.sweep_delivered(&record, self.now()).await? {
+            if self.sweep_delivered(&record, self.now()).await? == Swept::Nothing {
                 return Err(Error::MailboxFull {
                     instance_id: instance_id.to_owned(),
                     reason: mailbox_full_reason(&record),
@@ -152,11 +160,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     ) -> Result<ExecutionName> {
         let instance_id = request.instance_id.as_str();
         let record = self.store.get(key).await?.ok_or_else(|| Error::InstanceNotFound(instance_id.to_owned()))?;
-        let digest = hex(&Sha256::new()
-            .chain_update(request.name.as_str())
-            .chain_update(b"\n")
-            .chain_update(request.body)
-            .finalize());
+        let digest = request_digest(request);
         let entry = KeyEntry {
             key_hash: raise_key_hash(idempotency_key),
             instance_key: key.clone(),

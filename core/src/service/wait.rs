@@ -1,7 +1,7 @@
 //! A run's task waiting for an event: its token registered in the record
 //! (the event-wait entry point's work; Durable's `WaitForExternalEvent`).
 
-use super::delivery::Delivery;
+use super::delivery::{Delivery, Swept};
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use super::telemetry;
@@ -80,7 +80,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             if record.mailbox.wait_ids.contains(&wait.id) {
                 return self.waited(&record, &wait.id, true).await;
             }
-            if !self.sweep_delivered(&record, self.now()).await? {
+            if self.sweep_delivered(&record, self.now()).await? == Swept::Nothing {
                 let cause = format!("the run already has {MAX_WAITS} waits, or has taken as many as a run takes");
                 return self.fail_wait(&request.token, TOO_MANY_WAITS_ERROR, &cause).await;
             }

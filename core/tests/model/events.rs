@@ -15,7 +15,7 @@ use sfn_singleton_core::domain::mailbox::{EventName, Pair, RaisedEvent, SWEEP_AF
 use sfn_singleton_core::domain::{
     ExecutionArn, ExecutionName, InstanceId, Millis, Record, StartToken, StateMachineArn, Status,
 };
-use sfn_singleton_core::ports::{ExecutionState, ExecutionUpdate, RaiseGuard};
+use sfn_singleton_core::ports::{ExecutionState, ExecutionUpdate, RaiseGuard, Sweep};
 use stateright::{Checker, Model, Property};
 
 /// What is under check: the crate's mailbox, or a naive one a test shows the model catches.
@@ -124,7 +124,8 @@ enum SweepPc {
     /// Sent the pairs again (at `at`); removes them if the lists are as seen.
     Sent {
         at: Millis,
-        seen: (usize, usize, u32),
+        run: usize,
+        seen: (usize, usize, u32, u32),
         events: Vec<usize>,
         waits: Vec<usize>,
     },
@@ -197,8 +198,13 @@ impl Events {
         let record = &state.record;
         let new_id = self.variant == Variant::NoRaiseIds || !record.mailbox.raise_ids.contains(&event.id);
         let admits = self.variant == Variant::NoRunGuard || guard.admits(record);
-        let room = record.mailbox.events.len() < sfn_singleton_core::domain::mailbox::MAX_EVENTS;
-        if !(record.status.takes_events() && admits && new_id && room) {
+        // The crate's condition (`takes_event`: a new ID, room), but for the naive variant's ID.
+        let takes = if self.variant == Variant::NoRaiseIds {
+            record.mailbox.events.len() < sfn_singleton_core::domain::mailbox::MAX_EVENTS
+        } else {
+            record.mailbox.takes_event(event)
+        };
+        if !(record.status.takes_events() && admits && new_id && takes) {
             return false;
         }
         state.record.mailbox = state.record.mailbox.with_event(event);
@@ -468,17 +474,17 @@ impl Model for Events {
                     let mailbox = &record.mailbox;
                     state.sweep = SweepPc::Sent {
                         at: state.now,
-                        seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps),
+                        run: state.current,
+                        seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count),
                         events: pairs.iter().map(|p| p.event.0).collect(),
                         waits: pairs.iter().map(|p| p.wait.0).collect(),
                     };
                 }
-                SweepPc::Sent { at, seen, events, waits } => {
-                    let mailbox = &state.record.mailbox;
-                    if state.record.status.takes_events()
-                        && (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps) == seen
-                    {
-                        state.record.mailbox = mailbox.without(&events, &waits);
+                SweepPc::Sent { at, run, seen, events, waits } => {
+                    let arn = self.run_arn(run);
+                    let sweep = Sweep { execution_arn: &arn, seen, events: &events, waits: &waits };
+                    if sweep.permits(&state.record) {
+                        state.record.mailbox = state.record.mailbox.without(&events, &waits);
                     }
                     state.sweep = SweepPc::Done { at };
                 }

@@ -48,8 +48,9 @@ pub(super) const RAISE_IDS: &str = "raiseIds";
 pub(super) const WAIT_IDS: &str = "waitIds";
 /// See [`EVENTS`].
 pub(super) const SWEEPS: &str = "mailboxSweeps";
-/// Every mailbox attribute: a run's end, or a failed start, removes them.
-pub(super) const MAILBOX_ATTRIBUTES: [&str; 5] = [EVENTS, WAITS, RAISE_IDS, WAIT_IDS, SWEEPS];
+/// What a run's end, or a failed start, removes: the lists (the IDs and the
+/// sweep count stay: a redrive brings the same run back).
+pub(super) const MAILBOX_LISTS: [&str; 2] = [EVENTS, WAITS];
 
 pub(super) fn event_value(event: &RaisedEvent) -> AttributeValue {
     AttributeValue::M(HashMap::from([

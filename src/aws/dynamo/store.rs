@@ -161,7 +161,7 @@ impl InstanceStore for DynamoStore {
             .key(PK, s(key.as_str()))
             .update_expression(
                 "SET #status = :failed, #listPartition = :listPartition, #updatedAt = :now, #error = :error, \
-                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil, #events, #waits, #raiseIds, #waitIds, #sweeps",
+                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil, #events, #waits",
             )
             .condition_expression("#status = :starting AND #executionName = :name")
             .set_expression_attribute_names(Some(HashMap::from([
@@ -175,9 +175,6 @@ impl InstanceStore for DynamoStore {
                 ("#executionName".into(), "executionName".into()),
                 ("#events".into(), EVENTS.into()),
                 ("#waits".into(), WAITS.into()),
-                ("#raiseIds".into(), RAISE_IDS.into()),
-                ("#waitIds".into(), WAIT_IDS.into()),
-                ("#sweeps".into(), SWEEPS.into()),
             ])))
             .set_expression_attribute_values(Some(Item::from([
                 (":failed".into(), s(Status::StartFailed.as_str())),
@@ -241,7 +238,7 @@ impl InstanceStore for DynamoStore {
         let mut remove = vec!["#leaseUntil".to_owned(), "#rewindToken".to_owned()];
         if state.status.is_terminal() {
             // The run's end drops its events and waits.
-            for attribute in MAILBOX_ATTRIBUTES {
+            for attribute in MAILBOX_LISTS {
                 names.insert(format!("#{attribute}"), attribute.to_owned());
                 remove.push(format!("#{attribute}"));
             }
@@ -326,7 +323,7 @@ impl InstanceStore for DynamoStore {
     }
 
     async fn sweep(&self, key: &InstanceKey, sweep: &Sweep<'_>) -> Result<Conditional, StoreError> {
-        let (events, waits, sweeps) = sweep.seen;
+        let (events, waits, sweeps, redrive_count) = sweep.seen;
         let mut values = Item::new();
         let taking = placeholders("s", &TAKES_EVENTS, &mut values);
         values.extend([
@@ -334,6 +331,7 @@ impl InstanceStore for DynamoStore {
             (":events".into(), n(events)),
             (":waits".into(), n(waits)),
             (":one".into(), n(1)),
+            (":redriveCount".into(), n(redrive_count)),
         ]);
         let swept = if sweeps == 0 {
             "attribute_not_exists(#sweeps)"
@@ -351,7 +349,8 @@ impl InstanceStore for DynamoStore {
             .key(PK, s(key.as_str()))
             .update_expression(format!("REMOVE {} ADD #sweeps :one", removed.join(", ")))
             .condition_expression(format!(
-                "#executionArn = :arn AND #status IN ({taking}) AND size(#events) = :events AND size(#waits) = :waits AND {swept}"
+                "#executionArn = :arn AND #redriveCount = :redriveCount AND #status IN ({taking}) \
+                 AND size(#events) = :events AND size(#waits) = :waits AND {swept}"
             ))
             .set_expression_attribute_names(Some(HashMap::from([
                 ("#executionArn".to_owned(), "executionArn".to_owned()),
@@ -359,6 +358,7 @@ impl InstanceStore for DynamoStore {
                 ("#events".into(), EVENTS.into()),
                 ("#waits".into(), WAITS.into()),
                 ("#sweeps".into(), SWEEPS.into()),
+                ("#redriveCount".into(), "redriveCount".into()),
             ])))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -587,6 +587,9 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // One attempt per call: the service retries, knowing an attempt may have landed.
+            .customize()
+            .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         match result {

@@ -242,7 +242,7 @@ async fn the_end_of_a_run_drops_its_buffered_events() {
     let first = arn_of(&given.start().await);
     given.raise("approval", "1").await.ok();
     given.ends(&first, Status::Succeeded).await;
-    assert_eq!(given.record().map(|r| r.mailbox), Some(Default::default()));
+    assert!(given.record().is_some_and(|r| r.mailbox.events.is_empty() && r.mailbox.waits.is_empty()));
     let second = arn_of(&given.start().await);
     assert_eq!(given.wait(&second, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting), "not the old event");
 }
@@ -264,4 +264,62 @@ async fn a_throttled_delivery_is_retried_and_a_failing_one_reported_pending() {
     // Its store error kind is not the client's: a transient store failure is retried too
     given.service.store().fail_next(StoreOp::AddEvent, StoreFault::Fails(StoreError::Throttled("slow".into())));
     assert!(given.raise("later", "3").await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_retry_after_the_run_was_redriven_is_a_replay_not_a_second_delivery() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    assert_eq!(outcome_of(&given.raise_keyed("approval", "1", Some("k")).await), Some(RaiseOutcome::Delivered));
+    // The run fails, is redriven (same execution), and waits again
+    given.ends(&arn, Status::Failed).await;
+    given.service.engine().redrive_from_outside(&arn);
+    assert_eq!(given.service.apply_event(given.event(&arn)).await.ok(), Some(EventOutcome::Applied));
+    assert_eq!(status_of(&given), Some(Status::Running));
+    given.wait(&arn, "approval", "t2").await.ok();
+    // The client's retry with its key finds its raise: t2 does not get the event again
+    let retry = given.raise_keyed("approval", "1", Some("k")).await;
+    assert_eq!(retry.as_ref().map(|r| r.replayed).ok(), Some(true), "{retry:?}");
+    assert_eq!(given.outcome("t2"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_reused_after_its_window_for_another_event_raises_it() {
+    let given = given();
+    arn_of(&given.start().await);
+    given.raise_keyed("approval", "1", Some("k")).await.ok();
+    given.advance(600_001);
+    let other = given.raise_keyed("approval", "2", Some("k")).await;
+    assert_eq!(
+        other.as_ref().map(|r| (r.replayed, r.outcome)).ok(),
+        Some((false, RaiseOutcome::Buffered { buffered: 2 }))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_up_to_step_functions_limit_are_taken() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    let long = "t".repeat(2048);
+    assert_eq!(given.wait(&arn, "approval", &long).await.ok(), Some(WaitOutcome::Waiting));
+    let too_long = given.wait(&arn, "approval", &"t".repeat(2049)).await;
+    assert!(matches!(too_long, Err(Error::InvalidWait(_))), "{too_long:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pair_refused_for_good_is_dropped_by_the_sweep_not_kept_forever() {
+    let (counters, _guard) = Counters::install();
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.wait(&arn, "approval", "t1").await.ok();
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
+    let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
+    assert!(died.is_err());
+    given.advance(SWEEP_AFTER_MILLIS);
+    let refusal = EngineError::Refused { code: "InvalidOutput".into(), message: "no".into(), caller_fault: true };
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Fails(refusal));
+    assert!(given.raise("other", "x").await.is_ok());
+    assert_eq!(counters.get("EventsDropped.Refused"), 1);
+    assert_eq!(given.record().map(|r| r.mailbox.pairs().len()), Some(0), "swept");
 }
