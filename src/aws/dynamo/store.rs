@@ -188,10 +188,7 @@ impl InstanceStore for DynamoStore {
             ])))
             .send()
             .await;
-        let outcome = conditional(result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
-            _ => None,
-        });
+        let outcome = conditional(result, update_refused);
         outcome.map(|outcome| outcome == Conditional::Written)
     }
 
@@ -272,10 +269,7 @@ impl InstanceStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
-            _ => None,
-        })
+        conditional(result, update_refused)
     }
 
     async fn add_event(
@@ -364,10 +358,7 @@ impl InstanceStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
-            _ => None,
-        })
+        conditional(result, update_refused)
     }
 
     async fn put_key(&self, entry: &KeyEntry, now: Millis) -> Result<KeyClaim, StoreError> {
@@ -606,6 +597,14 @@ impl DynamoStore {
                 _ => Err(store_error(&err)),
             },
         }
+    }
+}
+
+/// An UpdateItem's condition failure, with the old item.
+fn update_refused(error: &UpdateItemError) -> Option<&ConditionalCheckFailedException> {
+    match error {
+        UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal),
+        _ => None,
     }
 }
 

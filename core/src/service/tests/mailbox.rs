@@ -41,6 +41,14 @@ impl Given {
     }
 }
 
+/// A started instance whose run waits for `approval` on token `t1`.
+async fn waiting() -> (Given, ExecutionArn) {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Waiting));
+    (given, arn)
+}
+
 fn delivered(body: &str) -> Option<TaskOutcome> {
     Some(TaskOutcome::Succeeded(body.into()))
 }
@@ -117,9 +125,7 @@ async fn an_oversized_body_is_refused_before_any_write() {
 
 #[tokio::test(start_paused = true)]
 async fn a_write_whose_answer_was_lost_is_found_not_repeated() {
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, arn) = waiting().await;
     // The first attempt lands, its answer is lost; the service's retry finds its own event
     given.service.store().fail_next(StoreOp::AddEvent, StoreFault::LandsThenFails);
     let raised = given.raise("approval", "1").await;
@@ -181,9 +187,7 @@ async fn an_event_matched_to_a_wait_that_had_timed_out_is_dropped_and_counted() 
     // (Whether SendTaskSuccess found the task closed by a timeout or by a concurrent
     // send of the same pair cannot be told apart: passing the event on could deliver it twice.)
     let (counters, _guard) = Counters::install();
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, arn) = waiting().await;
     given.service.engine().time_out_task("t1");
     given.wait(&arn, "approval", "t2").await.ok();
     assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::WaitClosed));
@@ -199,9 +203,7 @@ async fn an_event_matched_to_a_wait_that_had_timed_out_is_dropped_and_counted() 
 
 #[tokio::test(start_paused = true)]
 async fn a_delivery_lost_with_its_deliverer_is_sent_by_a_later_operation() {
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, arn) = waiting().await;
     // The raiser writes the pair, then dies before SendTaskSuccess
     given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
     let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
@@ -249,9 +251,7 @@ async fn the_end_of_a_run_drops_its_buffered_events() {
 
 #[tokio::test(start_paused = true)]
 async fn a_throttled_delivery_is_retried_and_a_failing_one_reported_pending() {
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, arn) = waiting().await;
     given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Fails(throttled()));
     assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::Delivered));
     given.wait(&arn, "approval", "t2").await.ok();
@@ -268,9 +268,7 @@ async fn a_throttled_delivery_is_retried_and_a_failing_one_reported_pending() {
 
 #[tokio::test(start_paused = true)]
 async fn a_keyed_retry_after_the_run_was_redriven_is_a_replay_not_a_second_delivery() {
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, arn) = waiting().await;
     assert_eq!(outcome_of(&given.raise_keyed("approval", "1", Some("k")).await), Some(RaiseOutcome::Delivered));
     // The run fails, is redriven (same execution), and waits again
     given.ends(&arn, Status::Failed).await;
@@ -310,9 +308,7 @@ async fn tokens_up_to_step_functions_limit_are_taken() {
 #[tokio::test(start_paused = true)]
 async fn a_pair_refused_for_good_is_dropped_by_the_sweep_not_kept_forever() {
     let (counters, _guard) = Counters::install();
-    let given = given();
-    let arn = arn_of(&given.start().await);
-    given.wait(&arn, "approval", "t1").await.ok();
+    let (given, _) = waiting().await;
     given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
     let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
     assert!(died.is_err());
