@@ -95,8 +95,7 @@ fn redriving_app(env: &TestEnv) -> App<sfn_singleton::aws::DynamoStore, MemoryEn
 /// The status event the engine's execution would send now.
 fn event_of(app: &App<sfn_singleton::aws::DynamoStore, MemoryEngine>, arn: &ExecutionArn) -> StatusChange {
     let state = app.service.engine().state(arn).unwrap_or_else(|| panic!("no {arn}"));
-    let name =
-        ExecutionName::parse(arn.as_str().rsplit(':').next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let name = ExecutionName::parse(arn.name()).unwrap_or_else(|e| panic!("{e}"));
     StatusChange { execution_arn: arn.clone(), name, state, output_omitted: false }
 }
 

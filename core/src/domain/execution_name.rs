@@ -185,6 +185,11 @@ impl ExecutionArn {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The execution's name: what follows the last `:` (the state machine's name comes before it).
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().unwrap_or_default()
+    }
 }
 
 /// As its text: how answers and the scheduled Lambda's result carry it.
@@ -310,6 +315,8 @@ mod tests {
         ] {
             assert!(ExecutionArn::parse(good).is_ok(), "{good:?}");
         }
+        let arn = ExecutionArn::parse("arn:aws:states:us-east-1:123456789012:execution:Wait20:run-1");
+        assert_eq!(arn.as_ref().map(ExecutionArn::name), Ok("run-1"));
         for bad in [
             "",
             "arn:aws:states:us-east-1:123456789012:stateMachine:Wait20",

@@ -24,7 +24,7 @@ pub(super) enum Swept {
 
 /// How a delivery went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Delivery {
+enum Delivery {
     /// The wait took the event.
     Taken,
     /// An attempt of ours may have landed: the wait has it, or had closed.
@@ -39,7 +39,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// Every attempt sends the same event to the same token, which a task
     /// takes at most once; once an attempt may have landed, `Closed` is no
     /// longer proof that the wait had closed before.
-    pub(super) async fn deliver(&self, pair: &Pair<'_>, record: &Record) -> Result<Delivery> {
+    async fn deliver(&self, pair: &Pair<'_>, record: &Record) -> Result<Delivery> {
         let mut may_have_landed = false;
         let mut attempt = 0;
         loop {
@@ -66,22 +66,31 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
     }
 
+    /// The pair's delivery by the write that formed it (or found it, `replayed`):
+    /// whether the wait has the event. A wait that had closed before it took it
+    /// drops it, counted; unless `replayed`, when an earlier attempt or the
+    /// other side may have delivered it (the answer is the same).
+    pub(super) async fn hand_over(&self, pair: &Pair<'_>, record: &Record, replayed: bool) -> Result<bool> {
+        if self.deliver(pair, record).await? != Delivery::Closed || replayed {
+            return Ok(true);
+        }
+        telemetry::event_dropped("WaitClosed");
+        tracing::warn!(execution_arn = %record.execution_arn, "the wait matched to the event had closed before it took it: the event is dropped");
+        Ok(false)
+    }
+
     /// After a write that went through: sweeps `record` if it holds pairs old
     /// enough (a later write's work, so that a delivery whose deliverer died
     /// is not left to the wait's timeout). Its failure fails nothing: the next write sweeps.
     pub(super) async fn sweep_after(&self, record: &Record) {
-        let now = self.now();
-        if record.mailbox.sweepable(now).is_empty() {
-            return;
-        }
-        if let Err(error) = self.sweep_delivered(record, now).await {
+        if let Err(error) = self.sweep_delivered(record, self.now()).await {
             tracing::warn!(%error, "the sweep of delivered events failed; a later write sweeps");
         }
     }
 
     /// Sends every pair old enough to have lost its deliverer again, then
     /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]).
-    /// Returns whether it removed any. A pair a deliverer still sends is sent
+    /// Says whether it removed any. A pair a deliverer still sends is sent
     /// twice: the same event to the same token, taken once.
     pub(super) async fn sweep_delivered(&self, record: &Record, now: Millis) -> Result<Swept> {
         let mailbox = &record.mailbox;

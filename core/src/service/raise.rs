@@ -1,9 +1,8 @@
 //! Raising an event into an instance's live run (Durable's `raiseEvent`).
 
-use super::delivery::{Delivery, Swept};
+use super::delivery::Swept;
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
-use super::telemetry;
 use crate::domain::instance_id::hex;
 use crate::domain::mailbox::{EventName, RaisedEvent, check_body_size};
 use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, InstanceId, InstanceKey, Millis, Record};
@@ -138,15 +137,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 replayed,
             });
         };
-        let outcome = match self.deliver(&pair, &record).await? {
-            // Replayed: an earlier attempt, or the wait's own registration, may have delivered it.
-            Delivery::Closed if !replayed => {
-                telemetry::event_dropped("WaitClosed");
-                tracing::warn!(execution_arn = %record.execution_arn, "the wait matched to the event had closed: the event is dropped");
-                RaiseOutcome::WaitClosed
-            }
-            _ => RaiseOutcome::Delivered,
-        };
+        // Replayed: an earlier attempt, or the wait's own registration, may have delivered it.
+        let delivered = self.hand_over(&pair, &record, replayed).await?;
+        let outcome = if delivered { RaiseOutcome::Delivered } else { RaiseOutcome::WaitClosed };
         Ok(Raised { execution_arn: record.execution_arn, outcome, replayed })
     }
 

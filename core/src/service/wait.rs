@@ -1,10 +1,9 @@
 //! A run's task waiting for an event: its token registered in the record
 //! (the event-wait entry point's work; Durable's `WaitForExternalEvent`).
 
-use super::delivery::{Delivery, Swept};
+use super::delivery::Swept;
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
-use super::telemetry;
 use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, Record};
 use crate::ports::{Engine, InstanceStore, MailboxWrite};
@@ -48,8 +47,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         if request.token.is_empty() || request.token.len() > MAX_TASK_TOKEN_CHARS {
             return Err(Error::InvalidWait(format!("a task token is 1–{MAX_TASK_TOKEN_CHARS} characters")));
         }
-        let name = arn.as_str().rsplit(':').next().unwrap_or_default();
-        let Some(key) = ExecutionName::instance_key(name) else {
+        let Some(key) = ExecutionName::instance_key(arn.name()) else {
             return Err(Error::InvalidWait(format!("{arn} is not an execution this service started")));
         };
         let wait = Wait {
@@ -91,16 +89,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// The wait with ID `id` is in `record`: takes its event, if one is buffered.
     async fn waited(&self, record: &Record, id: &str, replayed: bool) -> Result<WaitOutcome> {
         let Some(pair) = record.mailbox.pair_of_wait(id) else { return Ok(WaitOutcome::Waiting) };
-        match self.deliver(&pair, record).await? {
-            Delivery::Taken | Delivery::TakenOrClosed => Ok(WaitOutcome::Delivered),
-            // A redelivered registration: an earlier one may have delivered it.
-            Delivery::Closed if replayed => Ok(WaitOutcome::Delivered),
-            Delivery::Closed => {
-                telemetry::event_dropped("WaitClosed");
-                tracing::warn!(execution_arn = %record.execution_arn, "the wait had closed before it took the event buffered for it: the event is dropped");
-                Ok(WaitOutcome::Closed)
-            }
-        }
+        // Replayed: a redelivered registration, an earlier one may have delivered it.
+        let delivered = self.hand_over(&pair, record, replayed).await?;
+        Ok(if delivered { WaitOutcome::Delivered } else { WaitOutcome::Closed })
     }
 
     async fn fail_wait(&self, token: &str, error: &str, cause: &str) -> Result<WaitOutcome> {

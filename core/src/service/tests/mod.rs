@@ -145,8 +145,7 @@ impl Given {
     /// The status event Step Functions would send now for the execution.
     pub(super) fn event(&self, execution_arn: &ExecutionArn) -> StatusChange {
         let state = self.service.engine().state(execution_arn).unwrap_or_else(|| panic!("no {execution_arn}"));
-        let name = execution_arn.as_str().rsplit(':').next().unwrap_or_default();
-        let name = ExecutionName::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        let name = ExecutionName::parse(execution_arn.name()).unwrap_or_else(|e| panic!("{e}"));
         StatusChange { execution_arn: execution_arn.clone(), name, state, output_omitted: false }
     }
 }
