@@ -7,7 +7,8 @@
 //! stops answering under a burst of a few hundred).
 //! `POST /2015-03-31/functions/status_events/invocations` (Lambda's Invoke
 //! path) takes an SQS batch of status events for the status Lambda's handler,
-//! as the demo's relay sends them. Like the
+//! and `…/event_waits/invocations` one of wait messages for the event-wait
+//! Lambda's, as the demo's relay sends them. Like the
 //! stack's API, it matches the template's routes (on the path's encoded
 //! segments) and hands over `routeKey`, `pathParameters` decoded once, and a
 //! `rawPath` decoded and cut at a decoded `?`, as HTTP APIs do.
@@ -30,7 +31,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use sfn_singleton::{aws, config::Config, events, http, startup};
+use sfn_singleton::{aws, config::Config, events, http, startup, waits};
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,8 @@ struct Front {
 
 /// Where the status Lambda is invoked (Lambda's Invoke API path, as `cargo lambda watch` serves it).
 const STATUS_INVOKE_PATH: &str = "/2015-03-31/functions/status_events/invocations";
+/// Where the event-wait Lambda is invoked.
+const WAITS_INVOKE_PATH: &str = "/2015-03-31/functions/event_waits/invocations";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -77,8 +80,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn answer(front: &Front, request: hyper::Request<Incoming>, id: u64) -> Response {
     let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
-    if method == "POST" && path == STATUS_INVOKE_PATH {
-        return status_events(front, request).await.map(|bytes| Full::new(Bytes::from(bytes)));
+    if method == "POST" && (path == STATUS_INVOKE_PATH || path == WAITS_INVOKE_PATH) {
+        let waits = path == WAITS_INVOKE_PATH;
+        return sqs_batch(front, request, waits).await.map(|bytes| Full::new(Bytes::from(bytes)));
     }
     let response = handle(&front.app, request, id).await;
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
@@ -91,22 +95,28 @@ async fn answer(front: &Front, request: hyper::Request<Incoming>, id: u64) -> Re
     response.map(|bytes| Full::new(Bytes::from(bytes)))
 }
 
-/// An SQS batch of status events through the status Lambda's handler; its answer
-/// (the records to retry), or a function error as Lambda's Invoke API reports one.
-async fn status_events(front: &Front, request: hyper::Request<Incoming>) -> hyper::Response<Vec<u8>> {
+/// An SQS batch through the status Lambda's handler (or, with `waits`, the
+/// event-wait Lambda's); its answer (the records to retry), or a function
+/// error as Lambda's Invoke API reports one.
+async fn sqs_batch(front: &Front, request: hyper::Request<Incoming>, waits: bool) -> hyper::Response<Vec<u8>> {
     let Ok(body) = Limited::new(request.into_body(), MAX_PAYLOAD_BYTES).collect().await.map(|b| b.to_bytes()) else {
         return plain(413, "Request Entity Too Large");
     };
-    let batch: events::SqsEvent = match serde_json::from_slice(&body) {
+    let batch: sfn_singleton::sqs::SqsEvent = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => return plain(400, &format!("not an SQS batch: {e}")),
     };
-    let (body, error) = match events::handle_batch(&front.app.service, batch, STATUS_BUDGET).await {
+    let service = &front.app.service;
+    let handled = if waits {
+        waits::handle_batch(service, batch, SQS_BUDGET).await
+    } else {
+        events::handle_batch(service, batch, SQS_BUDGET).await
+    };
+    let (body, error) = match handled {
         Ok(answer) => (serde_json::to_vec(&answer).unwrap_or_default(), None),
-        Err(e) => (
-            json!({"errorType": "StatusBatchFailed", "errorMessage": e.to_string()}).to_string().into_bytes(),
-            Some("Unhandled"),
-        ),
+        Err(e) => {
+            (json!({"errorType": e.name(), "errorMessage": e.to_string()}).to_string().into_bytes(), Some("Unhandled"))
+        }
     };
     let mut response = hyper::Response::new(body);
     if let Some(error) = error {
@@ -115,8 +125,8 @@ async fn status_events(front: &Front, request: hyper::Request<Incoming>) -> hype
     response
 }
 
-/// The status function's time for a batch (its 30 s, less the handler's margin).
-const STATUS_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
+/// An SQS function's time for a batch (its 30 s, less the handler's margin).
+const SQS_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
 
 async fn handle(
     app: &http::App<aws::DynamoStore, aws::StepFunctions>,

@@ -99,7 +99,8 @@ wait_for_http() { # url seconds
 # and DynamoDB's conditional writes atomic, as on AWS (infra/local/moto_server.py).
 start_moto() {
   local port="$1"
-  "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
+  # MOTO_PORT: where moto's Step Functions interpreter sends a task's SQS message (its own server).
+  MOTO_PORT="$port" "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
   MOTO_PID=$!
   echo "$MOTO_PID" >"$RUN_DIR/moto-$port.pid"
   wait_for_http "http://127.0.0.1:$port/moto-api/" 60

@@ -1,9 +1,9 @@
-//! The Lambdas. One binary serves all three; each function's role is the
+//! The Lambdas. One binary serves all four; each function's role is the
 //! handler name it is configured with (the template's `Handler`), which Lambda
 //! hands a custom runtime as `_HANDLER`: one build, one zip, one artifact.
 
 use crate::config::Config;
-use crate::{events, http, schedule, startup};
+use crate::{events, http, schedule, sqs, startup, waits};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::convert::Infallible;
 use std::time::SystemTime;
@@ -20,11 +20,13 @@ pub enum Role {
     StatusEvents,
     /// `scheduled`: EventBridge Scheduler's starts.
     Scheduled,
+    /// `event_waits`: state machines' waits for events, through SQS.
+    EventWaits,
 }
 
 /// `_HANDLER` names no role.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{HANDLER} is {0:?}; a function's handler must be http, status_events or scheduled")]
+#[error("{HANDLER} is {0:?}; a function's handler must be http, status_events, scheduled or event_waits")]
 pub struct UnknownHandler(pub String);
 
 impl Role {
@@ -34,6 +36,7 @@ impl Role {
             "http" => Ok(Role::Http),
             "status_events" => Ok(Role::StatusEvents),
             "scheduled" => Ok(Role::Scheduled),
+            "event_waits" => Ok(Role::EventWaits),
             other => Err(UnknownHandler(other.to_owned())),
         }
     }
@@ -50,6 +53,7 @@ pub async fn run(role: Role) -> Result<(), Error> {
         Role::Http => http_api().await,
         Role::StatusEvents => status_events().await,
         Role::Scheduled => scheduled().await,
+        Role::EventWaits => event_waits().await,
     }
 }
 
@@ -79,10 +83,26 @@ async fn status_events() -> Result<(), Error> {
     let metrics = startup::metrics()?;
     metrics_cloudwatch_embedded::lambda::service::run(
         metrics,
-        service_fn(move |batch: LambdaEvent<events::SqsEvent>| async move {
-            let budget = events::budget(batch.context.deadline, SystemTime::now());
+        service_fn(move |batch: LambdaEvent<sqs::SqsEvent>| async move {
+            let budget = sqs::budget(batch.context.deadline, SystemTime::now());
             // Failed records are reported in the answer; an error retries the whole batch.
             events::handle_batch(service, batch.payload, budget).await
+        }),
+    )
+    .await
+}
+
+async fn event_waits() -> Result<(), Error> {
+    // It starts nothing, as the status Lambda.
+    let config = config(Config::from_env_without_functions)?;
+    let service = startup::singleton(&config, false).await;
+    let service = &service;
+    let metrics = startup::metrics()?;
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |batch: LambdaEvent<sqs::SqsEvent>| async move {
+            let budget = sqs::budget(batch.context.deadline, SystemTime::now());
+            waits::handle_batch(service, batch.payload, budget).await
         }),
     )
     .await
@@ -112,7 +132,11 @@ mod tests {
         assert_eq!(Role::parse("http"), Ok(Role::Http));
         assert_eq!(Role::parse("status_events"), Ok(Role::StatusEvents));
         assert_eq!(Role::parse("scheduled"), Ok(Role::Scheduled));
+        assert_eq!(Role::parse("event_waits"), Ok(Role::EventWaits));
         let unknown = Role::parse("bootstrap").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(unknown.contains("\"bootstrap\"") && unknown.contains("http, status_events or scheduled"), "{unknown}");
+        assert!(
+            unknown.contains("\"bootstrap\"") && unknown.contains("http, status_events, scheduled or event_waits"),
+            "{unknown}"
+        );
     }
 }

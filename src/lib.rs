@@ -27,14 +27,16 @@
 //!   builds the SDK clients, the only code that names `aws_sdk_*` types.
 //! - [`config`]: the environment, validated once per cold start.
 //! - [`startup`]: the wiring — SDK clients, adapters and service, once per cold start.
-//! - The three entry points, each with its own error type wrapping
+//! - [`sqs`]: SQS batches, each record handled at once and reported alone.
+//! - The four entry points, each with its own error type wrapping
 //!   [`service::Error`]: [`http`] (the Durable-style HTTP API, one file per
 //!   route, the one mapping of errors to status codes), [`schedule`]
-//!   (EventBridge Scheduler's starts) and [`events`] (Step Functions status
-//!   events, in SQS batches).
+//!   (EventBridge Scheduler's starts), [`events`] (Step Functions status
+//!   events, in SQS batches) and [`waits`] (state machines' waits for events,
+//!   in SQS batches).
 //! - [`lambda`]: each Lambda's runtime loop (startup, metrics, an entry point),
 //!   chosen by the function's handler name (`_HANDLER`).
-//! - `src/bin/bootstrap.rs`: the one binary all three Lambdas run.
+//! - `src/bin/bootstrap.rs`: the one binary all four Lambdas run.
 #![warn(missing_docs)]
 // The start path's futures nest deeper than rustc's default layout limit in release builds.
 #![recursion_limit = "256"]
@@ -45,7 +47,9 @@ pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod schedule;
+pub mod sqs;
 pub mod startup;
+pub mod waits;
 
 // The rules and operations live in their own crate (built optimised for the model check).
 pub use sfn_singleton_core::{domain, memory, ports, service};

@@ -1,5 +1,7 @@
-"""Provision the local emulator for the demo: the instance table and the
-example state machines of infra/state-machines/, then write the functions'
+"""Provision the local emulator for the demo: the instance table, the
+EventWaits queue and the example state machines of infra/state-machines/
+(`${EventWaitsQueueUrl}` in a definition becomes the queue's URL, as the
+template's DefinitionSubstitutions do), then write the functions'
 environment file. Idempotent: run it again and it reuses what exists."""
 
 import argparse
@@ -10,6 +12,8 @@ import boto3
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/sfn-singleton-local"
+# infra/local/relay.py's default --waits-queue.
+EVENT_WAITS_QUEUE = "sfn-singleton-event-waits"
 
 
 def main() -> None:
@@ -23,6 +27,8 @@ def main() -> None:
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     dynamodb = session.client("dynamodb", endpoint_url=args.endpoint)
     sfn = session.client("stepfunctions", endpoint_url=args.endpoint)
+    sqs = session.client("sqs", endpoint_url=args.endpoint)
+    event_waits = sqs.create_queue(QueueName=EVENT_WAITS_QUEUE)["QueueUrl"]
 
     if args.table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(
@@ -60,7 +66,7 @@ def main() -> None:
     functions = {}
     for path in sorted((ROOT / "infra" / "state-machines").glob("*.asl.json")):
         name = path.name.removesuffix(".asl.json")
-        definition = path.read_text()
+        definition = path.read_text().replace("${EventWaitsQueueUrl}", event_waits)
         json.loads(definition)  # fail here, not in the emulator, on a broken file
         if name in existing:
             sfn.update_state_machine(stateMachineArn=existing[name], definition=definition)

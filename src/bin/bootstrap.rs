@@ -1,5 +1,5 @@
 //! The one Lambda binary: the function's handler (`_HANDLER`, the template's
-//! `Handler`) says which of the three Lambdas this process is.
+//! `Handler`) says which of the four Lambdas this process is.
 // The start path's futures nest deeper than rustc's default layout limit in release builds.
 #![recursion_limit = "256"]
 

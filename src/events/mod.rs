@@ -9,8 +9,7 @@
 
 mod batch;
 mod detail;
-mod error;
 
-pub use batch::{SqsBatchResponse, SqsEvent, budget, handle, handle_batch};
+pub use crate::sqs::{Error, SqsBatchResponse, SqsEvent, budget};
+pub use batch::{handle, handle_batch};
 pub use detail::{DETAIL_TYPE, ExecutionStatusChange, Malformed, SOURCE, occurred_at, parse};
-pub use error::Error;

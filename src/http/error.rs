@@ -5,6 +5,7 @@ use crate::config::UnknownFunction;
 use crate::domain::InvalidInstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};
 use crate::domain::listing::{InvalidFilter, InvalidToken};
+use crate::domain::mailbox::InvalidEventName;
 use crate::domain::policy::{InvalidIdempotencyKey, InvalidPolicy};
 use crate::ports::{EngineError, StoreError};
 use crate::service::{self, Error as ServiceError};
@@ -53,6 +54,9 @@ pub enum Error {
     /// A list's filter, page size or parameter is not valid.
     #[error(transparent)]
     InvalidFilter(#[from] InvalidFilter),
+    /// The path's event name is not a valid one.
+    #[error(transparent)]
+    InvalidEventName(#[from] InvalidEventName),
     /// A list's continuation token was forged, changed, or is another query's.
     #[error(transparent)]
     InvalidContinuationToken(#[from] InvalidToken),
@@ -77,6 +81,7 @@ impl Error {
             Error::InvalidIdempotencyKey(_) => "InvalidIdempotencyKey",
             Error::InvalidFilter(_) => "InvalidFilter",
             Error::InvalidContinuationToken(_) => "InvalidContinuationToken",
+            Error::InvalidEventName(_) => "InvalidEventName",
             Error::Service(error) => error.name(),
         }
     }
@@ -144,7 +149,8 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         | Error::InvalidPolicy(_)
         | Error::InvalidIdempotencyKey(_)
         | Error::InvalidFilter(_)
-        | Error::InvalidContinuationToken(_) => (StatusCode::BAD_REQUEST, false),
+        | Error::InvalidContinuationToken(_)
+        | Error::InvalidEventName(_) => (StatusCode::BAD_REQUEST, false),
         Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, false),
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
         Error::UnknownFunction(_) | Error::NoRoute(_) => (StatusCode::NOT_FOUND, false),

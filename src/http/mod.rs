@@ -29,6 +29,7 @@ enum Route {
     Terminate { instance_id: String },
     Restart { instance_id: String },
     Rewind { instance_id: String },
+    RaiseEvent { instance_id: String, event_name: String },
 }
 
 /// Handles one request; never fails (errors become responses).
@@ -59,6 +60,9 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
         }
         [first, instance_id, action] if first == "instances" && action == "rewind" => {
             Route::Rewind { instance_id: instance_id.clone() }
+        }
+        [first, instance_id, action, event_name] if first == "instances" && action == "raiseEvent" => {
+            Route::RaiseEvent { instance_id: instance_id.clone(), event_name: event_name.clone() }
         }
         _ => return Err(Error::NoRoute(request.uri().path().to_owned())),
     };
@@ -102,6 +106,11 @@ async fn route<S: InstanceStore, E: Engine>(app: &App<S, E>, request: &Request) 
             allow(method, &[Method::POST], "POST")?;
             tracing::Span::current().record("instance_id", instance_id.as_str());
             routes::rewind(app, request, &InstanceId::parse(&instance_id)?, &links).await
+        }
+        Route::RaiseEvent { instance_id, event_name } => {
+            allow(method, &[Method::POST], "POST")?;
+            tracing::Span::current().record("instance_id", instance_id.as_str());
+            routes::raise_event(app, request, &InstanceId::parse(&instance_id)?, &event_name).await
         }
     }
 }

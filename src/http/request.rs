@@ -52,6 +52,13 @@ pub(super) fn reason_of(request: &Request) -> Result<Option<String>, Error> {
     }
 }
 
+/// The `Idempotency-Key` header, if any: a retry with it is the same request.
+pub(super) fn idempotency_key_of(request: &Request, instance_id: &InstanceId) -> Result<Option<IdempotencyKey>, Error> {
+    let Some(raw) = request.headers().get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let raw = raw.to_str().map_err(|_| InvalidIdempotencyKey)?;
+    Ok(Some(IdempotencyKey::parse(raw, instance_id.key().as_str())?))
+}
+
 /// What a start request asks for beyond its route, validated before any AWS
 /// call: `?onConflict=` and `?reuse=` (over the function's defaults),
 /// `?reason=`, and the `Idempotency-Key` header.
@@ -66,13 +73,7 @@ pub(super) struct StartOptions {
 
 impl StartOptions {
     pub(super) fn of(request: &Request, instance_id: &InstanceId) -> Result<Self, Error> {
-        let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
-            None => None,
-            Some(raw) => {
-                let raw = raw.to_str().map_err(|_| InvalidIdempotencyKey)?;
-                Some(IdempotencyKey::parse(raw, instance_id.key().as_str())?)
-            }
-        };
+        let idempotency_key = idempotency_key_of(request, instance_id)?;
         Ok(Self {
             on_conflict: query_param(request, ConflictPolicy::NAME).map(|v| ConflictPolicy::parse(&v)).transpose()?,
             reuse: query_param(request, ReusePolicy::NAME).map(|v| ReusePolicy::parse(&v)).transpose()?,

@@ -33,4 +33,4 @@ pub use raise::{RaiseOutcome, RaiseRequest, Raised};
 pub use request::{StartOutcome, StartRequest, Started};
 pub use singleton::{Clock, Singleton, system_clock};
 pub use standard_check::StandardCheck;
-pub use wait::{TOO_MANY_WAITS_ERROR, WAIT_NOT_CURRENT_ERROR, WaitOutcome, WaitRequest};
+pub use wait::{INVALID_WAIT_ERROR, TOO_MANY_WAITS_ERROR, WAIT_NOT_CURRENT_ERROR, WaitOutcome, WaitRequest};

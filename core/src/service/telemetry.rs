@@ -44,6 +44,8 @@ pub const SUPERSEDED_STOPS: &str = "SupersededStops";
 pub const STATUS_EVENTS: &str = "StatusEvents";
 /// Milliseconds from a status change (Step Functions' own time of it) to its write-back.
 pub const EVENT_LAG: &str = "EventLag";
+/// An event-wait message handled, by outcome: `EventWaits.<outcome>`.
+pub const EVENT_WAITS: &str = "EventWaits";
 /// Milliseconds a start request took in the service (claim, launch and whatever was in the way).
 pub const START_LATENCY: &str = "StartLatency";
 /// A Lambda process's first invocation.
@@ -145,6 +147,12 @@ pub fn superseded_stopped() {
 /// A status change written back `lag_millis` after Step Functions made it.
 pub fn event_applied(lag_millis: f64) {
     millis(EVENT_LAG, lag_millis.max(0.0));
+}
+
+/// A wait message handled, by outcome (`Waiting`, `Delivered`, `Closed`,
+/// `Failed`, `Invalid`; the batch's `Malformed`, `TimedOut`; `Retried`).
+pub fn event_wait(outcome: &str) {
+    count(format!("{EVENT_WAITS}.{outcome}"));
 }
 
 /// An event raised into a run and never delivered, by why (`WaitClosed`: the

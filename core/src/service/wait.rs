@@ -12,6 +12,8 @@ use crate::ports::{Engine, InstanceStore, MailboxWrite};
 pub const WAIT_NOT_CURRENT_ERROR: &str = "SfnSingleton.NotCurrent";
 /// `error` of a wait the service failed: its run has as many waits as a record holds.
 pub const TOO_MANY_WAITS_ERROR: &str = "SfnSingleton.TooManyWaits";
+/// `error` of a wait the service failed: its message is not a wait (no run, no name, a bad name).
+pub const INVALID_WAIT_ERROR: &str = "SfnSingleton.InvalidWait";
 
 /// A task's wait for an event, as the wait's message carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,18 @@ pub enum WaitOutcome {
     /// Failed with SendTaskFailure: its run is not the instance's current
     /// one, has ended, or holds as many waits as it can.
     Failed,
+}
+
+impl WaitOutcome {
+    /// The outcome's name, as metrics and logs give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitOutcome::Waiting => "Waiting",
+            WaitOutcome::Delivered => "Delivered",
+            WaitOutcome::Closed => "Closed",
+            WaitOutcome::Failed => "Failed",
+        }
+    }
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -92,6 +106,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         // Replayed: a redelivered registration, an earlier one may have delivered it.
         let delivered = self.hand_over(&pair, record, replayed).await?;
         Ok(if delivered { WaitOutcome::Delivered } else { WaitOutcome::Closed })
+    }
+
+    /// Fails the task of a wait message that names no valid wait (`cause` says
+    /// why), so that its run goes on to its error handling instead of waiting
+    /// out its timeout. A token Step Functions does not know is no error.
+    pub async fn refuse_wait(&self, token: &str, cause: &str) -> Result<WaitOutcome> {
+        self.fail_wait(token, INVALID_WAIT_ERROR, cause).await
     }
 
     async fn fail_wait(&self, token: &str, error: &str, cause: &str) -> Result<WaitOutcome> {

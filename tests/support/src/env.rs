@@ -4,6 +4,7 @@
 use crate::calls::CallLog;
 use crate::clock::TestClock;
 use crate::faults::{Faults, FaultyHttpClient};
+use crate::sqs::Queue;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
@@ -58,10 +59,13 @@ fn many_steps() -> String {
     format!(r#"{{"StartAt":"S0","States":{{{}}}}}"#, states.join(","))
 }
 
+/// infra/state-machines/Approval.asl.json: waits for an `approval` event through [`TestEnv::event_waits`]' queue.
+pub const APPROVAL: &str = "Approval";
+
 /// Configured, but its state machine does not exist: StartExecution is refused.
 pub const MISSING: &str = "Missing";
 
-fn definitions() -> Vec<(&'static str, String)> {
+fn definitions(event_waits_url: &str) -> Vec<(&'static str, String)> {
     let file = |name: &str| {
         let path = format!("{}/../../infra/state-machines/{name}.asl.json", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -79,6 +83,7 @@ fn definitions() -> Vec<(&'static str, String)> {
         ),
         (FAILS, file("AlwaysFails")),
         (WAIT20, file("Wait20")),
+        (APPROVAL, file("Approval").replace("${EventWaitsQueueUrl}", event_waits_url)),
     ]
 }
 
@@ -94,6 +99,10 @@ pub struct TestEnv {
     pub timings: Timings,
     /// Whether the DynamoDB in use returns the old item on a refused write.
     pub returns_old_item: bool,
+    /// The emulator (moto) the clients talk to.
+    pub endpoint: String,
+    /// The queue Approval's wait task sends to (created by [`TestEnv::event_waits`]).
+    event_waits_name: String,
 }
 
 pub(crate) fn unique(prefix: &str) -> String {
@@ -131,7 +140,9 @@ impl TestEnv {
         let table = unique("instances");
         create_table(&dynamo, &table).await;
         let mut functions = BTreeMap::new();
-        for (function, definition) in definitions() {
+        let event_waits_name = unique("event-waits");
+        let event_waits_url = format!("{endpoint}/123456789012/{event_waits_name}");
+        for (function, definition) in definitions(&event_waits_url) {
             let created = sfn
                 .create_state_machine()
                 .name(unique(function))
@@ -151,7 +162,19 @@ impl TestEnv {
             retention_secs: 86_400,
             idempotency_window_millis: 600_000,
         };
-        TestEnv { table, functions, dynamo, sfn, calls, faults, clock: TestClock::default(), timings, returns_old_item }
+        TestEnv {
+            table,
+            functions,
+            dynamo,
+            sfn,
+            calls,
+            faults,
+            clock: TestClock::default(),
+            timings,
+            returns_old_item,
+            endpoint,
+            event_waits_name,
+        }
     }
 
     /// The calls expected on this DynamoDB: `REFUSED_PUT` becomes PutItem,
@@ -166,6 +189,12 @@ impl TestEnv {
             })
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The queue Approval's wait task sends its message to: created now,
+    /// before an Approval execution reaches its wait.
+    pub async fn event_waits(&self) -> Queue {
+        Queue::create(&self.endpoint, &self.event_waits_name).await
     }
 
     pub fn config(&self) -> Config {

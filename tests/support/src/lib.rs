@@ -13,6 +13,7 @@
 //! - `events`: status events in SQS batches ([`sqs_batch`], [`deliver_event`]).
 //! - `racing`: a store whose list is followed by another request's claim ([`ClaimsAfterList`]).
 //! - `runtime_api`: a function's real binary under a minimal Lambda Runtime API ([`invoke`]).
+//! - `sqs`: the emulator's SQS queues, read as an event source mapping reads them ([`Queue`]).
 //! - `emf`: CloudWatch embedded-metric documents in its log, checked ([`emf::metric_documents`]).
 
 mod calls;
@@ -25,6 +26,7 @@ mod faults;
 mod http;
 mod racing;
 mod runtime_api;
+mod sqs;
 
 pub use calls::CallLog;
 pub use clock::TestClock;
@@ -35,6 +37,7 @@ pub use faults::{Fault, Faults};
 pub use http::*;
 pub use racing::ClaimsAfterList;
 pub use runtime_api::{Invocation, invoke, invoke_configured, invoke_with};
+pub use sqs::{Message, Queue, sqs_event};
 
 use sfn_singleton::domain::{ExecutionArn, ExecutionName};
 

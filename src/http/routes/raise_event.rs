@@ -1,0 +1,50 @@
+//! `POST /instances/{id}/raiseEvent/{eventName}`: the JSON body as an event
+//! for the instance's live run (Durable's `raiseEvent`).
+
+use crate::domain::InstanceId;
+use crate::domain::mailbox::EventName;
+use crate::http::app::App;
+use crate::http::error::Error;
+use crate::http::request::{idempotency_key_of, input_of};
+use crate::http::response::{IDEMPOTENT_REPLAYED, json_response};
+use crate::ports::{Engine, InstanceStore};
+use crate::service::{RaiseOutcome, RaiseRequest};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
+    app: &App<S, E>,
+    request: &Request,
+    instance_id: &InstanceId,
+    name: &str,
+) -> Result<Response<Body>, Error> {
+    let name = EventName::parse(name)?;
+    let body = input_of(request)?;
+    let key = idempotency_key_of(request, instance_id)?;
+    let raise = RaiseRequest { instance_id, name: &name, body: &body, key: key.as_ref() };
+    let raised = app.service.raise_event(raise).await?;
+    let (delivery, buffered) = match raised.outcome {
+        RaiseOutcome::Delivered => ("delivered", None),
+        RaiseOutcome::Buffered { buffered } => ("buffered", Some(buffered)),
+        RaiseOutcome::WaitClosed => ("dropped", None),
+    };
+    tracing::info!(execution_arn = %raised.execution_arn, event_name = name.as_str(), delivery, "event raised");
+    let mut answer = json!({
+        "instanceId": instance_id.as_str(),
+        "eventName": name.as_str(),
+        "executionArn": raised.execution_arn.as_str(),
+        "delivery": delivery,
+    });
+    if let Some(buffered) = buffered {
+        answer["bufferedEvents"] = json!(buffered);
+    }
+    if raised.outcome == RaiseOutcome::WaitClosed {
+        answer["reason"] = json!("the wait it went to had timed out before it took it; the event is dropped");
+    }
+    let mut response = json_response(StatusCode::ACCEPTED, &answer);
+    if raised.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,113 @@
+//! The event-wait Lambda's entry point: a state machine's wait for an event
+//! is a `.waitForTaskToken` task that sends `{"executionArn", "taskToken",
+//! "eventName"}` to the EventWaits queue; each message registers its wait
+//! ([`Singleton::register_wait`]), in SQS batches.
+//!
+//! Why SQS and not a Lambda invoke: `sqs:sendMessage.waitForTaskToken` runs
+//! end to end on the local emulator (moto sends the message to its own SQS),
+//! its Lambda invoke needs containers; and a queue keeps a registration that
+//! failed (DynamoDB throttling) for a retry instead of failing the task.
+
+use crate::domain::ExecutionArn;
+use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS};
+use crate::ports::{Engine, InstanceStore};
+use crate::service::{self, Singleton, WaitOutcome, WaitRequest, telemetry};
+use crate::sqs::{self, Error, SqsBatchResponse, SqsEvent};
+use serde::Deserialize;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// A wait message, as the task's `Parameters.MessageBody` builds it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitMessage {
+    /// `$$.Execution.Id`.
+    execution_arn: String,
+    /// `$$.Task.Token`.
+    task_token: String,
+    /// The event the task waits for.
+    event_name: String,
+}
+
+/// Handles one wait message. Errors only for what a retry can fix (a
+/// throttled write, Step Functions not answering): SQS delivers the message
+/// again, and registering the same token again is safe. A message that names
+/// no valid wait fails its task (`SfnSingleton.InvalidWait`) when it carries
+/// a token, and is acknowledged.
+pub async fn handle<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    message: serde_json::Value,
+) -> Result<(), Error> {
+    let span = tracing::info_span!(
+        "wait",
+        execution_arn = tracing::field::Empty,
+        event_name = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    async {
+        let token = message.get("taskToken").and_then(|t| t.as_str()).map(str::to_owned);
+        let outcome = match wait_request(message) {
+            Ok(request) => {
+                let span = tracing::Span::current();
+                span.record("execution_arn", request.execution_arn.as_str());
+                span.record("event_name", request.name.as_str());
+                match service.register_wait(&request).await {
+                    Ok(outcome) => Ok(Some(outcome)),
+                    Err(service::Error::InvalidWait(cause)) => refuse(service, token.as_deref(), &cause).await,
+                    Err(error) => Err(error),
+                }
+            }
+            Err(cause) => refuse(service, token.as_deref(), &cause).await,
+        };
+        let name = match &outcome {
+            Ok(Some(outcome)) => outcome.name(),
+            Ok(None) => "Invalid",
+            Err(error) => {
+                tracing::warn!(%error, "wait not registered; SQS delivers it again");
+                "Retried"
+            }
+        };
+        tracing::Span::current().record("outcome", name);
+        tracing::info!("wait message handled");
+        telemetry::event_wait(name);
+        outcome.map(|_| ()).map_err(Error::from)
+    }
+    .instrument(span)
+    .await
+}
+
+/// A message's wait, or why it names none.
+fn wait_request(message: serde_json::Value) -> Result<WaitRequest, String> {
+    let message: WaitMessage = serde_json::from_value(message).map_err(|e| {
+        format!("a wait message is {{\"executionArn\": $$.Execution.Id, \"taskToken\": $$.Task.Token, \"eventName\": \"…\"}}: {e}")
+    })?;
+    Ok(WaitRequest {
+        execution_arn: ExecutionArn::parse(&message.execution_arn)
+            .map_err(|_| format!("executionArn {:?} is not an execution ARN", message.execution_arn))?,
+        name: EventName::parse(&message.event_name).map_err(|e| e.to_string())?,
+        token: message.task_token,
+    })
+}
+
+/// A message that names no wait: its task fails with why, if it has a token
+/// to fail; `None` when there was nothing to fail.
+async fn refuse<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    token: Option<&str>,
+    cause: &str,
+) -> service::Result<Option<WaitOutcome>> {
+    tracing::warn!(cause, "not a valid wait message");
+    match token.filter(|t| !t.is_empty() && t.len() <= MAX_TASK_TOKEN_CHARS) {
+        Some(token) => service.refuse_wait(token, cause).await.map(|_| None),
+        None => Ok(None),
+    }
+}
+
+/// Handles one SQS batch of wait messages, its records at once ([`sqs::each_record`]).
+pub async fn handle_batch<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    batch: SqsEvent,
+    budget: Duration,
+) -> Result<SqsBatchResponse, Error> {
+    sqs::each_record(batch, budget, telemetry::event_wait, |message| handle(service, message)).await
+}

@@ -1,0 +1,156 @@
+//! Events into live runs, end to end on the emulator: the example approval
+//! flow (infra/state-machines/Approval.asl.json) runs on moto, its wait task
+//! sends its message to moto's SQS, the event-wait Lambda's handler takes it
+//! as the event source mapping hands it over, and the event is raised over
+//! the HTTP API.
+
+use lambda_http::http::{Method, StatusCode};
+use sfn_singleton::waits;
+use testkit::*;
+
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
+
+fn raise(id: &str, name: &str, body: &str) -> lambda_http::Request {
+    request(Method::POST, &format!("/instances/{id}/raiseEvent/{name}"), body.to_owned())
+}
+
+/// Starts an Approval instance; its execution ARN once its wait message is in the queue.
+async fn approval(env: &TestEnv, queue: &Queue, id: &str) -> (String, Message) {
+    let started = start(&env.app(), APPROVAL, id, r#"{"order": 7}"#).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let messages = queue.receive(1, 10).await;
+    assert_eq!(messages.len(), 1, "the wait task sent one message: {messages:?}");
+    let execution_arn = started.json()["executionArn"].as_str().unwrap_or_default().to_owned();
+    (execution_arn, messages[0].clone())
+}
+
+/// The wait messages through the event-wait Lambda's handler: none reported failed.
+async fn take_waits(env: &TestEnv, messages: &[Message]) {
+    let answer = waits::handle_batch(&env.app().service, sqs_event(messages), BUDGET).await;
+    let answer = answer.unwrap_or_else(|e| panic!("the batch failed: {e}"));
+    assert!(answer.batch_item_failures.is_empty(), "reported failed: {answer:?}");
+}
+
+async fn output(env: &TestEnv, execution_arn: &str) -> serde_json::Value {
+    let d = env.sfn.describe_execution().execution_arn(execution_arn).send().await;
+    let output = d.unwrap_or_else(|e| panic!("describe: {e:?}")).output().unwrap_or("null").to_owned();
+    serde_json::from_str(&output).unwrap_or_else(|e| panic!("{e}: {output}"))
+}
+
+#[tokio::test]
+async fn an_approval_waits_for_its_event_and_completes_with_its_body() {
+    let env = TestEnv::new().await;
+    let queue = env.event_waits().await;
+    let (execution_arn, message) = approval(&env, &queue, "order-7").await;
+    // The message carries the run, the token and the name, as the task's Parameters build it
+    let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
+    assert_eq!(
+        (body["executionArn"].as_str(), body["eventName"].as_str()),
+        (Some(execution_arn.as_str()), Some("approval"))
+    );
+    take_waits(&env, std::slice::from_ref(&message)).await;
+    assert_eq!(env.record("order-7").await.map(|r| r.mailbox.waits.len()), Some(1), "the wait is registered");
+    assert_eq!(env.execution_status(&execution_arn).await, "RUNNING", "it waits");
+
+    let keyed = |body: &str| {
+        let mut request = raise("order-7", "approval", body);
+        request.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("approve-7"));
+        request
+    };
+    let raised = call(&env.app(), keyed(r#"{"approved": true, "by": "ana"}"#)).await;
+    assert_eq!(raised.status, StatusCode::ACCEPTED, "{}", raised.body);
+    assert_eq!(raised.json()["delivery"], "delivered");
+    assert_eq!(raised.json()["executionArn"].as_str(), Some(execution_arn.as_str()));
+    assert_eq!(env.finished(&execution_arn).await, "SUCCEEDED");
+    assert_eq!(output(&env, &execution_arn).await["approval"], serde_json::json!({"approved": true, "by": "ana"}));
+
+    // A client's retry with its key is the same raise: answered again, not raised again
+    let retried = call(&env.app(), keyed(r#"{"approved": true, "by": "ana"}"#)).await;
+    assert_eq!((retried.status, retried.header("idempotent-replayed")), (StatusCode::ACCEPTED, Some("true")));
+    assert_eq!(env.record("order-7").await.map(|r| r.mailbox.events.len()), Some(1), "one event held");
+    // The run's end drops its mailbox; a raise after it is 410
+    deliver_event(&env.app().service, env.relayed_event(&execution_arn).await).await;
+    let record = env.record("order-7").await.unwrap_or_else(|| panic!("no record"));
+    assert!(record.mailbox.events.is_empty() && record.mailbox.waits.is_empty(), "{:?}", record.mailbox);
+    let late = call(&env.app(), raise("order-7", "approval", r#"{"approved": true}"#)).await;
+    assert_eq!(late.status, StatusCode::GONE, "{}", late.body);
+}
+
+#[tokio::test]
+async fn an_event_raised_before_the_wait_is_buffered_and_the_wait_takes_it_once() {
+    let env = TestEnv::new().await;
+    let queue = env.event_waits().await;
+    let (execution_arn, message) = approval(&env, &queue, "order-8").await;
+    // Raised before the wait message is taken: buffered
+    let raised = call(&env.app(), raise("order-8", "approval", r#"{"approved": false}"#)).await;
+    assert_eq!(raised.status, StatusCode::ACCEPTED, "{}", raised.body);
+    assert_eq!(
+        (raised.json()["delivery"].as_str(), raised.json()["bufferedEvents"].as_u64()),
+        (Some("buffered"), Some(1))
+    );
+    assert_eq!(env.execution_status(&execution_arn).await, "RUNNING");
+    // The wait takes it: one write and one SendTaskSuccess
+    env.calls.take();
+    take_waits(&env, std::slice::from_ref(&message)).await;
+    assert_eq!(env.calls.take(), ["UpdateItem", "SendTaskSuccess"]);
+    assert_eq!(env.finished(&execution_arn).await, "FAILED", "the approval said no: the example's Rejected state");
+    // SQS delivers the wait message again: it finds its own entry, sends the same pair (taken once), acknowledged
+    let again = Message { receive_count: "2".into(), ..message };
+    let handled = waits::handle(&env.app().service, serde_json::from_str(&again.body).unwrap_or_default()).await;
+    assert!(handled.is_ok(), "{handled:?}");
+    let record = env.record("order-8").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!((record.mailbox.events.len(), record.mailbox.waits.len()), (1, 1), "nothing added twice");
+}
+
+#[tokio::test]
+async fn a_wait_message_that_names_no_wait_fails_its_task_and_is_acknowledged() {
+    let env = TestEnv::new().await;
+    let queue = env.event_waits().await;
+    let (execution_arn, message) = approval(&env, &queue, "order-9").await;
+    let mut body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
+    body["eventName"] = "not a name!".into();
+    take_waits(&env, &[Message { body: body.to_string(), ..message }]).await;
+    assert_eq!(env.finished(&execution_arn).await, "FAILED");
+    let d = env.sfn.describe_execution().execution_arn(&execution_arn).send().await;
+    assert_eq!(d.unwrap_or_else(|e| panic!("{e:?}")).error(), Some("SfnSingleton.InvalidWait"));
+    assert_eq!(env.record("order-9").await.map(|r| r.mailbox.waits.len()), Some(0), "nothing registered");
+    // Without even a token there is nothing to fail: acknowledged, nothing called
+    env.calls.take();
+    let nothing = Message { body: r#"{"eventName": "approval"}"#.into(), ..Message::default() };
+    take_waits(&env, &[nothing]).await;
+    assert!(env.calls.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_raise_that_cannot_be_delivered_is_refused_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    assert_eq!(start(&app, FOREVER, "order-10", "{}").await.status, StatusCode::ACCEPTED);
+    let before = env.record("order-10").await;
+    let cases = [
+        ("order-10", "not%20a%20name", "{}", StatusCode::BAD_REQUEST, "InvalidEventName"),
+        ("order-10", &"n".repeat(65), "{}", StatusCode::BAD_REQUEST, "InvalidEventName"),
+        ("order-10", "approval", "{not json", StatusCode::BAD_REQUEST, "InvalidJson"),
+        (
+            "order-10",
+            "approval",
+            &format!(r#"{{"pad":"{}"}}"#, "x".repeat(16 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "InvalidEvent",
+        ),
+        ("unknown-order", "approval", "{}", StatusCode::NOT_FOUND, "InstanceNotFound"),
+    ];
+    for (id, name, body, status, error) in cases {
+        let answer = call(&app, raise(id, name, body)).await;
+        assert_eq!(
+            (answer.status, answer.json()["error"].as_str()),
+            (status, Some(error)),
+            "{id}/{name}: {}",
+            answer.body
+        );
+    }
+    let get = call(&app, request(Method::GET, "/instances/order-10/raiseEvent/approval", "")).await;
+    assert_eq!((get.status, get.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, Some("POST")));
+    assert_eq!(env.record("order-10").await, before, "no refused raise changed the record");
+    assert_eq!(env.record("unknown-order").await, None, "nor created one");
+}
