@@ -64,6 +64,9 @@ REGION, ACCOUNT = "eu-west-1", "111122223333"
 ORDERS = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Orders"
 BILLING = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Billing-v2"
 EXAMPLE = "<ExampleStateMachine>"
+APPROVAL = "<ApprovalStateMachine>"
+# The examples (Wait20, and Approval, which waits for an event), deployed together.
+EXAMPLES = [EXAMPLE, APPROVAL]
 LONG = [f"arn:aws:states:ap-southeast-2:{ACCOUNT}:stateMachine:{'order-fulfilment-and-billing-workflow-' + str(i).zfill(3)}" for i in range(18)]
 
 
@@ -87,11 +90,11 @@ def size_problems(template):
 
 # Parameter sets the template is resolved with: (overrides, the guarded state machines).
 SCENARIOS = [
-    ({}, [EXAMPLE]),
+    ({}, EXAMPLES),
     ({"StateMachineArns": f"{ORDERS},{BILLING}"}, [ORDERS, BILLING]),
-    ({"StateMachineArns": f"{ORDERS},{BILLING}", "DeployExample": "Always"}, [EXAMPLE, ORDERS, BILLING]),
-    ({"Tracing": "Active", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"}, [EXAMPLE]),
-    ({"StateMachineArns": ",".join(f"{ORDERS}-{i}" for i in range(9)), "DeployExample": "Always"}, [EXAMPLE] + [f"{ORDERS}-{i}" for i in range(9)]),
+    ({"StateMachineArns": f"{ORDERS},{BILLING}", "DeployExample": "Always"}, EXAMPLES + [ORDERS, BILLING]),
+    ({"Tracing": "Active", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"}, EXAMPLES),
+    ({"StateMachineArns": ",".join(f"{ORDERS}-{i}" for i in range(9)), "DeployExample": "Always"}, EXAMPLES + [f"{ORDERS}-{i}" for i in range(9)]),
     # The documented bound: 18 state machines of 41-character names in a long region (the rule's pattern fills first).
     ({"StateMachineArns": ",".join(LONG)}, LONG),
 ]
@@ -194,8 +197,8 @@ def role_grants(template, role):
 
 def executions_of(machine):
     """The execution ARN pattern of a state machine's executions."""
-    if machine == EXAMPLE:
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:<ExampleStateMachine.Name>:*"
+    if machine in EXAMPLES:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine[:-1]}.Name>:*"
     return machine.replace(":stateMachine:", ":execution:", 1) + ":*"
 
 
@@ -204,10 +207,13 @@ def role_problems(template, machines, tracing):
     guarded state machines and their executions only: the http and scheduled
     functions claim, start, check that a state machine is Standard, describe
     and stop (the http function also redrives for rewinds, reads execution
-    histories, and queries the status index); the status function only
-    writes events back, describes, and stops superseded redrives (it starts
-    nothing and checks no state machine). With tracing, each may also send
-    X-Ray segments (X-Ray takes no other resource than "*"). Each trusts Lambda only."""
+    histories, queries the status index, and answers waiting tasks with
+    raised events); the status function only writes events back, describes,
+    and stops superseded redrives (it starts nothing and checks no state
+    machine); the event-wait function reads its queue, reads and updates
+    records, and answers (or fails) waiting tasks, nothing else. With
+    tracing, each of the first three may also send X-Ray segments (X-Ray takes
+    no other resource than "*"). Each trusts Lambda only."""
     resources = template["Resources"]
     executions = [executions_of(m) for m in machines]
 
@@ -225,11 +231,16 @@ def role_problems(template, machines, tracing):
         | starts
         | on(logs, "<HttpFunctionLogs.Arn>")
         | on(["dynamodb:Query"], "<InstancesTable.Arn>/index/byStatus")
-        | on(["states:RedriveExecution", "states:GetExecutionHistory"], *executions),
+        | on(["states:RedriveExecution", "states:GetExecutionHistory"], *executions)
+        | on(["states:SendTaskSuccess"], *machines),
         "ScheduledFunctionRole": shared | starts | on(logs, "<ScheduledFunctionLogs.Arn>") | on(["sqs:SendMessage"], "<DeadLetterQueue.Arn>"),
         "StatusEventsFunctionRole": shared
         | on(logs, "<StatusEventsFunctionLogs.Arn>")
         | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<StatusEventsQueue.Arn>"),
+        "EventWaitsFunctionRole": on(logs, "<EventWaitsFunctionLogs.Arn>")
+        | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<EventWaitsQueue.Arn>")
+        | on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table)
+        | on(["states:SendTaskSuccess", "states:SendTaskFailure"], *machines),
     }
     problems = []
     for role, expected in wanted.items():
@@ -247,7 +258,7 @@ def role_problems(template, machines, tracing):
     for action in ("states:DescribeStateMachine", "states:StartExecution"):
         if any(fnmatch.fnmatchcase(action.lower(), granted.lower()) for granted, _ in status):
             problems.append(f"StatusEventsFunctionRole: the status function never calls {action}; its role must not allow it")
-    functions = {"HttpFunction": "HttpFunctionRole", "ScheduledFunction": "ScheduledFunctionRole", "StatusEventsFunction": "StatusEventsFunctionRole"}
+    functions = {"HttpFunction": "HttpFunctionRole", "ScheduledFunction": "ScheduledFunctionRole", "StatusEventsFunction": "StatusEventsFunctionRole", "EventWaitsFunction": "EventWaitsFunctionRole"}
     for function, role in functions.items():
         if resources[function]["Properties"].get("Role") != f"<{role}.Arn>":
             problems.append(f"{function}: its role must be {role}")
@@ -257,16 +268,17 @@ def role_problems(template, machines, tracing):
 def guarded_problems(template, machines):
     """The guarded state machines, derived from the parameters alone: the
     status rule listens to exactly them, and each function is configured with
-    exactly them (the example as Wait20, the others by ARN)."""
+    exactly them (the examples as Wait20 and Approval, the others by ARN)."""
     problems = []
     resources = template["Resources"]
     pattern = resources["StatusEventsRule"]["Properties"]["EventPattern"]["detail"]["stateMachineArn"]
     if sorted(pattern) != sorted(machines):
         problems.append(f"the status rule filters {pattern}, not {machines}")
-    if ("ExampleStateMachine" in resources) != (EXAMPLE in machines):
-        problems.append("the example state machine is deployed exactly when it is guarded")
-    # An alarm takes at most 10 metrics (PutMetricAlarm): the example and the first 9 listed.
-    slotted = [m for m in machines if m == EXAMPLE] + [m for m in machines if m != EXAMPLE][:9]
+    for example in EXAMPLES:
+        if (example[1:-1] in resources) != (example in machines):
+            problems.append(f"the example {example} is deployed exactly when it is guarded")
+    # An alarm takes at most 10 metrics (PutMetricAlarm): the examples and the first 8 listed.
+    slotted = [m for m in machines if m in EXAMPLES] + [m for m in machines if m not in EXAMPLES][:8]
     for alarm in ("ExecutionsFailedAlarm", "ExecutionsTimedOutAlarm", "ExecutionThrottledAlarm"):
         metrics = resources[alarm]["Properties"]["Metrics"]
         watched = [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in metrics if "MetricStat" in m]
@@ -295,9 +307,9 @@ def guarded_problems(template, machines):
             actions = [resource["Properties"].get(k, []) for k in ("AlarmActions", "OKActions")]
             if actions != ([[topic]] * 2 if topic else [[], []]):
                 problems.append(f"{name} notifies {actions}, not the AlarmTopicArn {topic!r}")
-    listed = ",".join(m for m in machines if m != EXAMPLE)
-    example = json.dumps({"Wait20": EXAMPLE}, separators=(",", ":")) if EXAMPLE in machines else ""
-    for function in ("HttpFunction", "ScheduledFunction", "StatusEventsFunction"):
+    listed = ",".join(m for m in machines if m not in EXAMPLES)
+    example = json.dumps({"Wait20": EXAMPLE, "Approval": APPROVAL}, separators=(",", ":")) if EXAMPLE in machines else ""
+    for function in ("HttpFunction", "ScheduledFunction", "StatusEventsFunction", "EventWaitsFunction"):
         variables = resources[function]["Properties"]["Environment"]["Variables"]
         if variables.get("SINGLETON_STATE_MACHINES") != listed or variables.get("SINGLETON_FUNCTIONS") != example:
             problems.append(f"{function}: configured with {variables.get('SINGLETON_STATE_MACHINES')!r} and {variables.get('SINGLETON_FUNCTIONS')!r}")
@@ -305,10 +317,10 @@ def guarded_problems(template, machines):
 
 
 def handler_problems(template):
-    """One binary for all three functions: each function's Handler names its
+    """One binary for all four functions: each function's Handler names its
     role (src/lambda.rs reads it from _HANDLER), and all run the same code."""
     resources = template["Resources"]
-    roles = {"HttpFunction": "http", "StatusEventsFunction": "status_events", "ScheduledFunction": "scheduled"}
+    roles = {"HttpFunction": "http", "StatusEventsFunction": "status_events", "ScheduledFunction": "scheduled", "EventWaitsFunction": "event_waits"}
     problems = [f"{f}: Handler {resources[f]['Properties'].get('Handler')!r}, not {r!r}" for f, r in roles.items() if resources[f]["Properties"].get("Handler") != r]
     # (Code is a placeholder here, the same for all: what `sam build` builds is in the metadata.)
     for function in roles:
@@ -319,41 +331,50 @@ def handler_problems(template):
 
 
 def status_queue_problems(template):
-    """What would make status events fail silently: the status Lambda must read
-    them from an SQS queue that reports failed records one by one, keeps them
-    for days, hides a record longer than the function may run, and moves one
-    that keeps failing to a dead-letter queue that outlives it."""
+    """What would make status events or wait messages fail silently: the
+    status Lambda and the event-wait Lambda must each read from an SQS queue
+    that reports failed records one by one, keeps them for days, hides a
+    record longer than the function may run, and moves one that keeps failing
+    to a dead-letter queue that outlives it; the status rule delivers to the
+    status queue only."""
+    problems = queue_problems(template, "StatusEventsFunction", "StatusEventsQueue", "StatusEventsDeadLetterQueue")
+    problems += queue_problems(template, "EventWaitsFunction", "EventWaitsQueue", "EventWaitsDeadLetterQueue")
+    targets = template["Resources"]["StatusEventsRule"]["Properties"]["Targets"]
+    if [t["Arn"] for t in targets] != [{"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}]:
+        problems.append("the status rule must target the status queue only")
+    elif targets[0].get("DeadLetterConfig", {}).get("Arn") != {"Fn::GetAtt": ["StatusEventsDeadLetterQueue", "Arn"]}:
+        problems.append("events the rule cannot deliver must land in StatusEventsDeadLetterQueue (one redrive for all)")
+    return problems
+
+
+def queue_problems(template, function, queue_name, dead_name):
+    """One SQS-fed function's queue, as status_queue_problems says."""
     resources = template["Resources"]
     problems = []
     mappings = [
         r["Properties"]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
-        and r["Properties"].get("FunctionName") == {"Ref": "StatusEventsFunction"}
+        and r["Properties"].get("FunctionName") == {"Ref": function}
     ]
-    if len(mappings) != 1 or mappings[0].get("EventSourceArn") != {"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}:
-        return ["the status function must have exactly one event source: StatusEventsQueue"]
+    if len(mappings) != 1 or mappings[0].get("EventSourceArn") != {"Fn::GetAtt": [queue_name, "Arn"]}:
+        return [f"{function} must have exactly one event source: {queue_name}"]
     if mappings[0].get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
-        problems.append("the status queue mapping must report failed records (ReportBatchItemFailures)")
-    queue = resources["StatusEventsQueue"]["Properties"]
-    dead = resources["StatusEventsDeadLetterQueue"]["Properties"]
+        problems.append(f"the {queue_name} mapping must report failed records (ReportBatchItemFailures)")
+    queue = resources[queue_name]["Properties"]
+    dead = resources[dead_name]["Properties"]
     max_timeout = int(template["Parameters"]["FunctionTimeoutSeconds"]["MaxValue"])
     if int(queue["VisibilityTimeout"]) < 6 * max_timeout:
         problems.append(f"VisibilityTimeout {queue['VisibilityTimeout']} < 6 × the largest function timeout {max_timeout}")
     if int(queue["MessageRetentionPeriod"]) < 4 * 86400:
-        problems.append("the status queue must keep events at least 4 days")
+        problems.append(f"{queue_name} must keep messages at least 4 days")
     redrive = queue.get("RedrivePolicy", {})
-    if redrive.get("deadLetterTargetArn") != {"Fn::GetAtt": ["StatusEventsDeadLetterQueue", "Arn"]}:
-        problems.append("the status queue must dead-letter to StatusEventsDeadLetterQueue")
+    if redrive.get("deadLetterTargetArn") != {"Fn::GetAtt": [dead_name, "Arn"]}:
+        problems.append(f"{queue_name} must dead-letter to {dead_name}")
     if int(redrive.get("maxReceiveCount", 0)) < 5:
-        problems.append("maxReceiveCount must be at least 5")
+        problems.append(f"{queue_name}: maxReceiveCount must be at least 5")
     if int(dead["MessageRetentionPeriod"]) <= int(queue["MessageRetentionPeriod"]):
-        problems.append("the dead-letter queue must keep messages longer than the status queue")
-    targets = resources["StatusEventsRule"]["Properties"]["Targets"]
-    if [t["Arn"] for t in targets] != [{"Fn::GetAtt": ["StatusEventsQueue", "Arn"]}]:
-        problems.append("the status rule must target the status queue only")
-    elif targets[0].get("DeadLetterConfig", {}).get("Arn") != {"Fn::GetAtt": ["StatusEventsDeadLetterQueue", "Arn"]}:
-        problems.append("events the rule cannot deliver must land in StatusEventsDeadLetterQueue (one redrive for all)")
+        problems.append(f"{dead_name} must keep messages longer than {queue_name}")
     return problems
 
 
@@ -422,7 +443,7 @@ def main() -> int:
     print(f"{len(transformed['Resources'])} resources after the SAM transform")
     problems = []
     for what, found in (
-        ("status events through SQS", status_queue_problems(transformed)),
+        ("status events and wait messages through SQS", status_queue_problems(transformed)),
         ("schedules", schedule_problems(transformed)),
         ("auth and logging", auth_and_logging_problems(transformed)),
         ("one bootstrap", handler_problems(transformed)),

@@ -127,6 +127,7 @@ impl Links {
             "purgeHistoryDeleteUri": status,
             "restartPostUri": format!("{status}/restart"),
             "rewindPostUri": format!("{status}/rewind?reason={{text}}"),
+            "sendEventPostUri": format!("{status}/raiseEvent/{{eventName}}"),
             "executionArn": execution_arn,
         })
     }
