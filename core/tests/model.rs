@@ -1358,6 +1358,27 @@ fn raises_across_the_next_run_keep_the_promises() {
     println!("{}", events::check("events across runs", model));
 }
 
+/// Signal-with-start beside a raise, across the run's end and the next run's start, with
+/// a lost answer and a deliverer that dies: the event lands in exactly the run it answers
+/// (the live one, or the one it started), once.
+#[test]
+fn signal_with_start_keeps_the_promises_across_runs() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 0, timeouts: 0, next_run: true };
+    let model = events::Events::new(events::Variant::Crate, 1, vec![0, 1], budgets).with_signalers(1);
+    println!("{}", events::check("signal-with-start", model));
+}
+
+/// A signal whose raise may have landed in a run since replaced must not go on to the
+/// run that replaced it: the model finds the event in two runs.
+#[test]
+fn the_model_finds_a_signal_in_two_runs_when_it_forgets_a_lost_answer() {
+    let budgets = events::Budgets { lost_answers: 1, next_run: true, ..events::Budgets::default() };
+    let model =
+        events::Events::new(events::Variant::SignalForgetsUncertainty, 0, vec![0, 1], budgets).with_signalers(1);
+    let path = events::counterexample("signal forgets", model, "an event lands in one run only");
+    println!("counterexample (signal forgets a lost answer): {path:?}");
+}
+
 /// Without raise IDs, a write retried after its answer was lost raises the event twice.
 #[test]
 fn the_model_finds_an_event_delivered_twice_without_raise_ids() {

@@ -54,6 +54,9 @@ pub enum Error {
     /// A list's filter, page size or parameter is not valid.
     #[error(transparent)]
     InvalidFilter(#[from] InvalidFilter),
+    /// `?onConflict=signal` without `?eventName=`.
+    #[error("onConflict=signal needs eventName=, the name of the event the request body is raised as")]
+    SignalWithoutEventName,
     /// The path's event name is not a valid one.
     #[error(transparent)]
     InvalidEventName(#[from] InvalidEventName),
@@ -82,6 +85,7 @@ impl Error {
             Error::InvalidFilter(_) => "InvalidFilter",
             Error::InvalidContinuationToken(_) => "InvalidContinuationToken",
             Error::InvalidEventName(_) => "InvalidEventName",
+            Error::SignalWithoutEventName => "SignalWithoutEventName",
             Error::Service(error) => error.name(),
         }
     }
@@ -150,7 +154,8 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
         | Error::InvalidIdempotencyKey(_)
         | Error::InvalidFilter(_)
         | Error::InvalidContinuationToken(_)
-        | Error::InvalidEventName(_) => (StatusCode::BAD_REQUEST, false),
+        | Error::InvalidEventName(_)
+        | Error::SignalWithoutEventName => (StatusCode::BAD_REQUEST, false),
         Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, false),
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, false),
         Error::UnknownFunction(_) | Error::NoRoute(_) => (StatusCode::NOT_FOUND, false),
@@ -167,7 +172,9 @@ pub fn error_response(error: &Error, retry_after_secs: u32) -> Response<Body> {
             ServiceError::InvalidEvent(crate::domain::mailbox::InvalidEventBody::TooLarge(_)) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, false)
             }
-            ServiceError::InvalidEvent(_) | ServiceError::InvalidWait(_) => (StatusCode::BAD_REQUEST, false),
+            ServiceError::InvalidEvent(_) | ServiceError::InvalidWait(_) | ServiceError::Unsupported(_) => {
+                (StatusCode::BAD_REQUEST, false)
+            }
             ServiceError::MailboxFull { .. } => (StatusCode::TOO_MANY_REQUESTS, true),
             ServiceError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, false),
             ServiceError::StartRefused(refusal) | ServiceError::Engine(refusal) => {

@@ -6,7 +6,10 @@ use crate::config::Function;
 use crate::domain::InstanceId;
 use crate::domain::limits::{MAX_INPUT_BYTES, MAX_REASON_CHARS};
 use crate::domain::listing::{InvalidFilter, InvalidToken, ListFilter, MAX_PAGE_SIZE, RuntimeStatus};
-use crate::domain::policy::{ConflictPolicy, IdempotencyKey, InvalidIdempotencyKey, ReusePolicy, StartPolicy};
+use crate::domain::mailbox::EventName;
+use crate::domain::policy::{
+    ConflictPolicy, IdempotencyKey, InvalidIdempotencyKey, InvalidPolicy, ReusePolicy, StartPolicy,
+};
 use crate::domain::time::parse_rfc3339;
 use lambda_http::Request;
 use lambda_http::http::header;
@@ -52,6 +55,13 @@ pub(super) fn reason_of(request: &Request) -> Result<Option<String>, Error> {
     }
 }
 
+/// `?onConflict=` for signal-with-start (with `?eventName=`).
+const SIGNAL: &str = "signal";
+/// The event's name of a signal-with-start.
+pub(super) const EVENT_NAME: &str = "eventName";
+/// `?onConflict=`'s values on a start.
+const ON_CONFLICT_ALLOWED: &str = "reject, useExisting, terminateExisting, signal (with eventName=)";
+
 /// The `Idempotency-Key` header, if any: a retry with it is the same request.
 pub(super) fn idempotency_key_of(request: &Request, instance_id: &InstanceId) -> Result<Option<IdempotencyKey>, Error> {
     let Some(raw) = request.headers().get(IDEMPOTENCY_KEY) else { return Ok(None) };
@@ -64,6 +74,8 @@ pub(super) fn idempotency_key_of(request: &Request, instance_id: &InstanceId) ->
 /// `?reason=`, and the `Idempotency-Key` header.
 pub(super) struct StartOptions {
     pub(super) on_conflict: Option<ConflictPolicy>,
+    /// `?onConflict=signal&eventName=`: signal-with-start, the event's name.
+    pub(super) signal: Option<EventName>,
     pub(super) reuse: Option<ReusePolicy>,
     pub(super) idempotency_key: Option<IdempotencyKey>,
     pub(super) reason: Option<String>,
@@ -74,8 +86,20 @@ pub(super) struct StartOptions {
 impl StartOptions {
     pub(super) fn of(request: &Request, instance_id: &InstanceId) -> Result<Self, Error> {
         let idempotency_key = idempotency_key_of(request, instance_id)?;
+        // Checked whenever given, used with onConflict=signal only.
+        let event_name = query_param(request, EVENT_NAME).map(|name| EventName::parse(&name)).transpose()?;
+        let (on_conflict, signal) = match query_param(request, ConflictPolicy::NAME) {
+            Some(value) if value == SIGNAL => (None, Some(event_name.ok_or(Error::SignalWithoutEventName)?)),
+            Some(value) => {
+                let policy =
+                    ConflictPolicy::parse(&value).map_err(|e| InvalidPolicy { allowed: ON_CONFLICT_ALLOWED, ..e })?;
+                (Some(policy), None)
+            }
+            None => (None, None),
+        };
         Ok(Self {
-            on_conflict: query_param(request, ConflictPolicy::NAME).map(|v| ConflictPolicy::parse(&v)).transpose()?,
+            on_conflict,
+            signal,
             reuse: query_param(request, ReusePolicy::NAME).map(|v| ReusePolicy::parse(&v)).transpose()?,
             idempotency_key,
             reason: reason_of(request)?,

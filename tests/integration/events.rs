@@ -154,3 +154,63 @@ async fn a_raise_that_cannot_be_delivered_is_refused_and_changes_nothing() {
     assert_eq!(env.record("order-10").await, before, "no refused raise changed the record");
     assert_eq!(env.record("unknown-order").await, None, "nor created one");
 }
+
+fn signal(id: &str, body: &str) -> lambda_http::Request {
+    request(
+        Method::POST,
+        &format!("/orchestrators/{APPROVAL}/{id}?onConflict=signal&eventName=approval"),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn signal_with_start_starts_a_run_holding_the_event_or_raises_into_the_live_one() {
+    let env = TestEnv::new().await;
+    let queue = env.event_waits().await;
+    // Nothing runs: 202, a new run whose first wait takes the event (the body is its input too)
+    let started = call(&env.app(), signal("order-11", r#"{"approved": true}"#)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let body = started.json();
+    assert_eq!((body["startedByThisRequest"].as_bool(), body["delivery"].as_str()), (Some(true), Some("buffered")));
+    let execution_arn = body["executionArn"].as_str().unwrap_or_default().to_owned();
+    take_waits(&env, &queue.receive(1, 10).await).await;
+    assert_eq!(env.finished(&execution_arn).await, "SUCCEEDED");
+    assert_eq!(output(&env, &execution_arn).await["approval"], serde_json::json!({"approved": true}));
+
+    // A run waits: 200, raised into it, nothing started
+    let (waiting, message) = approval(&env, &queue, "order-12").await;
+    take_waits(&env, &[message]).await;
+    let raised = call(&env.app(), signal("order-12", r#"{"approved": false}"#)).await;
+    assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
+    let body = raised.json();
+    assert_eq!((body["startedByThisRequest"].as_bool(), body["delivery"].as_str()), (Some(false), Some("delivered")));
+    assert_eq!(body["executionArn"].as_str(), Some(waiting.as_str()));
+    assert_eq!(env.finished(&waiting).await, "FAILED", "the approval said no");
+    assert_eq!(env.executions(APPROVAL).await.len(), 2, "one run per instance");
+}
+
+#[tokio::test]
+async fn a_signal_with_start_it_cannot_do_is_refused_before_any_write() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let path = |query: &str| format!("/orchestrators/{APPROVAL}/order-13?{query}");
+    let mut keyed = request(Method::POST, &path("onConflict=signal&eventName=approval"), "{}");
+    keyed.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("k-13"));
+    let cases = [
+        (request(Method::POST, &path("onConflict=signal"), "{}"), "SignalWithoutEventName"),
+        (request(Method::POST, &path("onConflict=signal&eventName=no%20spaces"), "{}"), "InvalidEventName"),
+        (request(Method::POST, &path("onConflict=sgnal&eventName=approval"), "{}"), "InvalidPolicy"),
+        (keyed, "Unsupported"),
+        (request(Method::POST, "/instances/order-13/restart?onConflict=signal&eventName=approval", ""), "Unsupported"),
+    ];
+    for (request, error) in cases {
+        let answer = call(&app, request).await;
+        assert_eq!(
+            (answer.status, answer.json()["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(error)),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!((env.record("order-13").await, env.executions(APPROVAL).await.len()), (None, 0));
+}

@@ -51,6 +51,10 @@ pub enum StoreFault {
     Fails(StoreError),
     /// Takes effect, then fails (its answer lost): `Unavailable`.
     LandsThenFails,
+    /// Runs after the record's run ended (as the status write-back ends it).
+    AfterEnd(Status),
+    /// Runs after another start replaced the record with this one.
+    AfterReplace(Box<Record>),
 }
 
 /// Records and idempotency-key entries, in memory, with DynamoDB's conditions.
@@ -100,6 +104,17 @@ impl MemoryStore {
     fn write<T>(&self, op: StoreOp, write: impl FnOnce() -> T) -> Result<T, StoreError> {
         match self.fault(op) {
             None => Ok(write()),
+            Some(StoreFault::AfterEnd(status)) => {
+                for record in locked(&self.records).values_mut() {
+                    record.status = status;
+                    record.mailbox = record.mailbox.ended();
+                }
+                Ok(write())
+            }
+            Some(StoreFault::AfterReplace(record)) => {
+                locked(&self.records).insert(record.key.clone(), *record);
+                Ok(write())
+            }
             Some(StoreFault::Fails(error)) => Err(error),
             Some(StoreFault::LandsThenFails) => {
                 write();

@@ -95,6 +95,9 @@ pub enum Error {
     /// A wait's message the service cannot act on.
     #[error("invalid wait: {0}")]
     InvalidWait(String),
+    /// A combination the service does not take (yet), and why.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The run cannot take another event now.
     #[error("instance {instance_id:?} takes no more events now: {reason}")]
     MailboxFull {
@@ -170,6 +173,7 @@ impl Error {
             Error::RewindUnconfirmed { .. } => "RewindUnconfirmed",
             Error::InvalidEvent(_) => "InvalidEvent",
             Error::InvalidWait(_) => "InvalidWait",
+            Error::Unsupported(_) => "Unsupported",
             Error::MailboxFull { .. } => "MailboxFull",
             Error::RunEnded { .. } => "RunEnded",
             Error::EventUnconfirmed { .. } => "EventUnconfirmed",

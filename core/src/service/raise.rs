@@ -48,7 +48,7 @@ pub struct Raised {
 }
 
 /// A fresh raise ID: 128 random bits.
-fn fresh_raise_id() -> String {
+pub(super) fn fresh_raise_id() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
@@ -89,13 +89,16 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// Adds `event` under `guard`, and delivers it if a wait was there.
-    async fn add_event(
+    pub(super) async fn add_event(
         &self,
         instance_id: &str,
         key: &InstanceKey,
         event: &RaisedEvent,
         guard: &RaiseGuard,
     ) -> Result<Raised> {
+        // An attempt failed without an answer: it may have landed. Where the record no
+        // longer shows (another run replaced it, a purge deleted it), that cannot be told.
+        let mut uncertain = false;
         for attempt in 1..=MAX_CLAIM_ROUNDS {
             let record = match self.store.add_event(key, event, guard).await {
                 Ok(MailboxWrite::Added(record)) => {
@@ -106,16 +109,25 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 Ok(MailboxWrite::Refused(None)) => self.store.get(key).await?,
                 // The event's ID makes a retry safe: an attempt that landed is found, not repeated.
                 Err(error) if error.is_transient() && attempt < MAX_CLAIM_ROUNDS => {
+                    uncertain = true;
                     pause(attempt).await;
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             };
-            let Some(record) = record else { return Err(Error::InstanceNotFound(instance_id.to_owned())) };
+            let Some(record) = record else {
+                if uncertain {
+                    return Err(unconfirmed(
+                        instance_id,
+                        "its record was deleted after an attempt that may have landed",
+                    ));
+                }
+                return Err(Error::InstanceNotFound(instance_id.to_owned()));
+            };
             if guard.admits(&record) && record.mailbox.raise_ids.contains(&event.id) {
                 return self.place(record, event.id.clone(), true).await;
             }
-            refused_raise(instance_id, &record, guard)?;
+            refused_raise(instance_id, &record, guard, uncertain)?;
             // Full: sweep what was delivered long ago, then try again.
             if self.sweep_delivered(&record, self.now()).await? == Swept::Nothing {
                 return Err(Error::MailboxFull {
@@ -180,21 +192,29 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 }
 
+/// An event that may or may not be in a run, for a retry (with its key) to settle.
+fn unconfirmed(instance_id: &str, reason: &str) -> Error {
+    Error::EventUnconfirmed { instance_id: instance_id.to_owned(), reason: reason.to_owned() }
+}
+
 /// Why the store refused to add the event, unless the mailbox was full.
-fn refused_raise(instance_id: &str, record: &Record, guard: &RaiseGuard) -> Result<()> {
+/// `uncertain`: an earlier attempt may have landed.
+fn refused_raise(instance_id: &str, record: &Record, guard: &RaiseGuard, uncertain: bool) -> Result<()> {
     let id = instance_id.to_owned();
     match guard {
-        // The key's run has ended: its record was replaced since.
-        RaiseGuard::Run(run) if record.execution_name != *run => Err(Error::RunEnded { instance_id: id }),
-        RaiseGuard::ClaimedBy(began) if record.created_at > *began && record.status.takes_events() => {
-            Err(Error::EventUnconfirmed {
-                instance_id: id,
-                reason: format!(
-                    "its run changed while the event was raised (now {}); it was not raised into the new run",
-                    record.execution_arn
-                ),
-            })
+        // The guard's run was replaced since an attempt that may have landed in it.
+        RaiseGuard::Run(_) if uncertain && !guard.admits(record) => {
+            Err(unconfirmed(instance_id, "its run was replaced after an attempt that may have landed in it"))
         }
+        // The guard's run has ended: its record was replaced since.
+        RaiseGuard::Run(run) if record.execution_name != *run => Err(Error::RunEnded { instance_id: id }),
+        RaiseGuard::ClaimedBy(began) if record.created_at > *began && record.status.takes_events() => Err(unconfirmed(
+            instance_id,
+            &format!(
+                "its run changed while the event was raised (now {}); it was not raised into the new run",
+                record.execution_arn
+            ),
+        )),
         _ if !record.status.takes_events() => Err(Error::AlreadyTerminal { instance_id: id, status: record.status }),
         _ => Ok(()),
     }

@@ -6,6 +6,7 @@ use super::replace::Stopped;
 use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use super::telemetry;
+use crate::domain::mailbox::RaisedEvent;
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
 use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, Millis, Record, StartToken};
 use crate::ports::{ClaimCondition, Conditional, Engine, InstanceStore, KeyEntry};
@@ -34,7 +35,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let now = self.now();
         let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
         let Some(key) = &request.policy.idempotency_key else {
-            return self.claim_and_launch(request, &name, now).await;
+            return self.claim_and_launch(request, &name, now, None).await;
         };
         let entry = KeyEntry {
             key_hash: key.hash().to_owned(),
@@ -50,7 +51,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         if let Some(replayed) = self.hold_key(&entry, request).await? {
             return Ok(replayed);
         }
-        let started = self.claim_and_launch(request, &name, now).await;
+        let started = self.claim_and_launch(request, &name, now, None).await;
         // Started nothing, and no attempt of it may have: the key's retry is evaluated afresh.
         // (A claim or stop that failed may have landed: the record's own key check covers that.)
         let gave_up = match &started {
@@ -65,7 +66,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// The start itself: claim (deciding on whatever is in the way), then launch.
-    async fn claim_and_launch(&self, request: StartRequest<'_>, name: &ExecutionName, now: Millis) -> Result<Started> {
+    /// With `event`, the claim's record holds it buffered from the start (signal-with-start).
+    pub(super) async fn claim_and_launch(
+        &self,
+        request: StartRequest<'_>,
+        name: &ExecutionName,
+        now: Millis,
+        event: Option<&RaisedEvent>,
+    ) -> Result<Started> {
         let policy = request.policy;
         let mut record = Record::starting(
             request.instance_id,
@@ -76,6 +84,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             now,
             self.timings.lease_millis,
         );
+        if let Some(event) = event {
+            record.mailbox = record.mailbox.with_event(event);
+        }
         if let Some(key) = &policy.idempotency_key {
             record.idempotency_key_hash = Some(key.hash().to_owned());
             record.idempotency_until = Some(now + self.key_window(request));

@@ -3,13 +3,15 @@
 //! lost after the write took effect (the SDK's and the service's retries),
 //! deliverers that die between their write and their SendTaskSuccess, wait
 //! messages delivered twice, waiting tasks that time out, the run's end and
-//! the next run's start, time passing and the sweep that follows.
+//! the next run's start, time passing and the sweep that follows; and
+//! signal-with-start: raise into the live run, or start the next run holding
+//! the event when none is live.
 //!
 //! The decisions are the crate's own: `Mailbox::pairs`, `takes_event`,
 //! `takes_wait`, `sweepable` and `without`, `RaiseGuard::admits`,
 //! `Status::takes_events`, and `ExecutionUpdate::applied_to` (the end drops the
-//! mailbox). The steps mirror `Singleton::raise_event`, `register_wait` and
-//! `sweep_delivered` one AWS call per step.
+//! mailbox). The steps mirror `Singleton::raise_event`, `register_wait`,
+//! `signal_with_start` and `sweep_delivered` one AWS call per step.
 
 use sfn_singleton_core::domain::mailbox::{EventName, Pair, RaisedEvent, SWEEP_AFTER_MILLIS, Wait};
 use sfn_singleton_core::domain::{
@@ -27,6 +29,9 @@ pub enum Variant {
     NoRaiseIds,
     /// A raise may land on any live run (no guard to the run claimed before it began).
     NoRunGuard,
+    /// A signal-with-start whose raise may have landed in a run since replaced
+    /// goes on to the run that replaced it (instead of answering unconfirmed).
+    SignalForgetsUncertainty,
 }
 
 /// How often the environment misbehaves in one run of the model.
@@ -74,6 +79,36 @@ struct Formed {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum SignalPc {
+    NotBegun,
+    /// The claim: a new run holding the event, unless a run is live.
+    Claim,
+    /// Its raise into the live run it found, the n-th attempt.
+    Write(u8),
+    Deliver,
+    Done,
+}
+
+/// What a signal-with-start answered: the run it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Answer {
+    Started(usize),
+    Raised(usize),
+    Unconfirmed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Signaler {
+    pc: SignalPc,
+    /// The live run it raises into.
+    target: usize,
+    /// An attempt failed without an answer: it may have landed.
+    uncertain: bool,
+    pair: Option<Formed>,
+    answer: Option<Answer>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum WaitPc {
     NotBegun,
     Register { redelivered: bool },
@@ -108,6 +143,7 @@ pub struct State {
     /// The run the record names (0, then 1 once the second started).
     current: usize,
     raisers: Vec<Raiser>,
+    signalers: Vec<Signaler>,
     waiters: Vec<Waiter>,
     tasks: Vec<Task>,
     /// Per event (its first ID): the runs it landed in.
@@ -141,6 +177,10 @@ pub enum Action {
     /// The raise's write takes effect and its answer is lost.
     RaiseLost(usize),
     RaiserDies(usize),
+    Signal(usize),
+    /// The signal's raise takes effect and its answer is lost.
+    SignalLost(usize),
+    SignalerDies(usize),
     Wait(usize),
     WaitLost(usize),
     WaiterDies(usize),
@@ -156,6 +196,8 @@ pub enum Action {
 pub struct Events {
     pub variant: Variant,
     pub raisers: usize,
+    /// Signal-with-start requests.
+    pub signalers: usize,
     /// Per waiter, its run.
     pub waiters: Vec<usize>,
     pub budgets: Budgets,
@@ -176,7 +218,16 @@ impl Events {
         let machine = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
             .unwrap_or_else(|e| panic!("{e}"));
         let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
-        Self { variant, raisers, waiters, budgets, machine, id }
+        Self { variant, raisers, signalers: 0, waiters, budgets, machine, id }
+    }
+
+    /// With `signalers` signal-with-start requests besides.
+    pub fn with_signalers(self, signalers: usize) -> Self {
+        Self { signalers, ..self }
+    }
+
+    fn signal_event(signaler: usize) -> RaisedEvent {
+        RaisedEvent { id: format!("s{signaler}"), name: approval(), body: format!("s{signaler}"), at: 0 }
     }
 
     fn run_name(&self, run: usize) -> ExecutionName {
@@ -263,6 +314,10 @@ impl Model for Events {
             running: [true, false],
             current: 0,
             raisers: vec![Raiser { pc: RaisePc::NotBegun, began: 0, pair: None }; self.raisers],
+            signalers: vec![
+                Signaler { pc: SignalPc::NotBegun, target: 0, uncertain: false, pair: None, answer: None };
+                self.signalers
+            ],
             waiters: self.waiters.iter().map(|&run| Waiter { pc: WaitPc::NotBegun, run, pair: None }).collect(),
             tasks: self.waiters.iter().map(|&run| Task { run, took: None, closed: false }).collect(),
             landed: Vec::new(),
@@ -290,6 +345,24 @@ impl Model for Events {
                     }
                 }
                 RaisePc::NotBegun => actions.push(Action::Raise(i)),
+            }
+        }
+        for (i, signaler) in state.signalers.iter().enumerate() {
+            match signaler.pc {
+                SignalPc::Done => {}
+                SignalPc::Write(_) => {
+                    actions.push(Action::Signal(i));
+                    if lost > 0 {
+                        actions.push(Action::SignalLost(i));
+                    }
+                }
+                SignalPc::Deliver => {
+                    actions.push(Action::Signal(i));
+                    if crashes > 0 {
+                        actions.push(Action::SignalerDies(i));
+                    }
+                }
+                SignalPc::NotBegun | SignalPc::Claim => actions.push(Action::Signal(i)),
             }
         }
         for (i, waiter) in state.waiters.iter().enumerate() {
@@ -325,6 +398,7 @@ impl Model for Events {
         // A deliverer lives shorter than the sweep interval (its function's timeout): time
         // passes only between operations (a message waiting in SQS may stay behind).
         let between = state.raisers.iter().all(|r| matches!(r.pc, RaisePc::NotBegun | RaisePc::Done))
+            && state.signalers.iter().all(|s| matches!(s.pc, SignalPc::NotBegun | SignalPc::Done))
             && state.waiters.iter().all(|w| !matches!(w.pc, WaitPc::Deliver { .. }));
         if state.now == 0 && between {
             actions.push(Action::Tick);
@@ -378,6 +452,74 @@ impl Model for Events {
             Action::RaiserDies(i) => {
                 state.budgets.1 -= 1;
                 state.raisers[i].pc = RaisePc::Done;
+            }
+            Action::Signal(i) | Action::SignalLost(i) => {
+                let lost = matches!(action, Action::SignalLost(_));
+                let event = Self::signal_event(i);
+                match state.signalers[i].pc {
+                    SignalPc::NotBegun => state.signalers[i].pc = SignalPc::Claim,
+                    // The claim (useExisting): refused by a live run, which it raises into;
+                    // else a new run whose record holds the event (run 1: two runs are modelled).
+                    SignalPc::Claim if state.record.status.takes_events() => {
+                        state.signalers[i].target = state.current;
+                        state.signalers[i].pc = SignalPc::Write(1);
+                    }
+                    SignalPc::Claim => {
+                        if state.current != 0 {
+                            return None;
+                        }
+                        state.current = 1;
+                        state.running[1] = true;
+                        state.record = self.claim(1, state.now + 1);
+                        state.record.mailbox = state.record.mailbox.with_event(&event);
+                        state.landed.push((event.id.clone(), 1));
+                        state.signalers[i].answer = Some(Answer::Started(1));
+                        state.signalers[i].pc = SignalPc::Done;
+                    }
+                    SignalPc::Write(attempt) => {
+                        let target = state.signalers[i].target;
+                        let guard = RaiseGuard::Run(self.run_name(target));
+                        let added = self.add_event(&mut state, &event, &guard);
+                        if lost {
+                            state.budgets.0 -= 1;
+                            state.signalers[i].uncertain = true;
+                            state.signalers[i].pc = if attempt < 2 {
+                                SignalPc::Write(attempt + 1)
+                            } else {
+                                state.signalers[i].answer = Some(Answer::Unconfirmed);
+                                SignalPc::Done
+                            };
+                            return Some(state);
+                        }
+                        let admits = guard.admits(&state.record);
+                        let replayed = !added && admits && state.record.mailbox.raise_ids.contains(&event.id);
+                        let signaler = &mut state.signalers[i];
+                        if added || replayed {
+                            signaler.answer = Some(Answer::Raised(target));
+                            let pair = self.formed(&state, &event.id);
+                            state.signalers[i].pc = if pair.is_some() { SignalPc::Deliver } else { SignalPc::Done };
+                            state.signalers[i].pair = pair;
+                        } else if !admits && signaler.uncertain && self.variant != Variant::SignalForgetsUncertainty {
+                            // Replaced since an attempt that may have landed: it cannot tell.
+                            signaler.answer = Some(Answer::Unconfirmed);
+                            signaler.pc = SignalPc::Done;
+                        } else {
+                            // It ended (its IDs kept: the event is not in it) or was replaced,
+                            // and no attempt landed: the claim again.
+                            signaler.pc = SignalPc::Claim;
+                        }
+                    }
+                    SignalPc::Deliver => {
+                        let pair = state.signalers[i].pair.take()?;
+                        self.deliver(&mut state, &pair);
+                        state.signalers[i].pc = SignalPc::Done;
+                    }
+                    SignalPc::Done => return None,
+                }
+            }
+            Action::SignalerDies(i) => {
+                state.budgets.1 -= 1;
+                state.signalers[i].pc = SignalPc::Done;
             }
             Action::Wait(i) | Action::WaitLost(i) => {
                 let lost = matches!(action, Action::WaitLost(_));
@@ -516,6 +658,12 @@ impl Model for Events {
                 s.record.mailbox.pairs().iter().filter(|pair| at - pair.formed_at() >= SWEEP_AFTER_MILLIS).all(|pair| {
                     let task = Events::task_of(pair);
                     s.tasks[task].took.is_some() || s.tasks[task].closed
+                })
+            }),
+            Property::always("a signal-with-start lands in the run it answers", |_, s: &State| {
+                s.signalers.iter().enumerate().all(|(i, signaler)| match signaler.answer {
+                    Some(Answer::Started(run) | Answer::Raised(run)) => s.landed.contains(&(format!("s{i}"), run)),
+                    Some(Answer::Unconfirmed) | None => true,
                 })
             }),
             Property::sometimes("an event is delivered", |_, s: &State| !s.taken.is_empty()),

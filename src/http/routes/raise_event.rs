@@ -24,11 +24,7 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
     let key = idempotency_key_of(request, instance_id)?;
     let raise = RaiseRequest { instance_id, name: &name, body: &body, key: key.as_ref() };
     let raised = app.service.raise_event(raise).await?;
-    let (delivery, buffered) = match raised.outcome {
-        RaiseOutcome::Delivered => ("delivered", None),
-        RaiseOutcome::Buffered { buffered } => ("buffered", Some(buffered)),
-        RaiseOutcome::WaitClosed => ("dropped", None),
-    };
+    let delivery = delivery_name(raised.outcome);
     tracing::info!(execution_arn = %raised.execution_arn, event_name = name.as_str(), delivery, "event raised");
     let mut answer = json!({
         "instanceId": instance_id.as_str(),
@@ -36,7 +32,7 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
         "executionArn": raised.execution_arn.as_str(),
         "delivery": delivery,
     });
-    if let Some(buffered) = buffered {
+    if let RaiseOutcome::Buffered { buffered } = raised.outcome {
         answer["bufferedEvents"] = json!(buffered);
     }
     if raised.outcome == RaiseOutcome::WaitClosed {
@@ -47,4 +43,13 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
         response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Where an event is, as answers say it.
+pub(crate) fn delivery_name(outcome: RaiseOutcome) -> &'static str {
+    match outcome {
+        RaiseOutcome::Delivered => "delivered",
+        RaiseOutcome::Buffered { .. } => "buffered",
+        RaiseOutcome::WaitClosed => "dropped",
+    }
 }

@@ -18,6 +18,9 @@ pub(crate) async fn restart<S: InstanceStore, E: Engine>(
     links: &Links,
 ) -> Result<Response<Body>, Error> {
     let mut options = StartOptions::of(request, instance_id)?;
+    if options.signal.is_some() {
+        return Err(service::Error::Unsupported("a restart takes no onConflict=signal: signal with a start").into());
+    }
     // A restart's function and input come from the record, which may change: its key
     // stands for "restart this instance", checked before the record is read.
     let digest = IdempotencyKey::request_digest("(restart)", "");

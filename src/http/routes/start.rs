@@ -1,12 +1,14 @@
-//! `POST /orchestrators/{functionName}/{instanceId}`: start unless running.
+//! `POST /orchestrators/{functionName}/{instanceId}`: start unless running;
+//! with `?onConflict=signal&eventName=`, signal-with-start.
 
 use crate::domain::InstanceId;
 use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{StartOptions, input_of};
 use crate::http::response::{Links, started_response};
+use crate::http::routes::raise_event::delivery_name;
 use crate::ports::{Engine, InstanceStore};
-use crate::service::StartRequest;
+use crate::service::{RaiseOutcome, Signaled, StartOutcome, StartRequest, Started};
 use lambda_http::{Body, Request, Response};
 
 pub(crate) async fn start<S: InstanceStore, E: Engine>(
@@ -34,18 +36,32 @@ pub(super) async fn start_with<S: InstanceStore, E: Engine>(
 ) -> Result<Response<Body>, Error> {
     let function = app.config.require(function_name)?;
     let policy = options.policy(function);
-    let started = app
-        .service
-        .start(StartRequest {
-            instance_id,
-            function_name,
-            state_machine: &function.state_machine,
-            input,
-            policy: &policy,
-            reason: options.reason.as_deref(),
-            request_digest: options.request_digest.as_deref(),
-            min_key_window_millis: 0,
-        })
-        .await?;
-    Ok(started_response(app, links, instance_id, &started))
+    let request = StartRequest {
+        instance_id,
+        function_name,
+        state_machine: &function.state_machine,
+        input,
+        policy: &policy,
+        reason: options.reason.as_deref(),
+        request_digest: options.request_digest.as_deref(),
+        min_key_window_millis: 0,
+    };
+    let Some(event_name) = &options.signal else {
+        let started = app.service.start(request).await?;
+        return Ok(started_response(app, links, instance_id, &started));
+    };
+    let (started, delivery) = match app.service.signal_with_start(request, event_name).await? {
+        Signaled::Started(started) => (started, RaiseOutcome::Buffered { buffered: 1 }),
+        Signaled::Raised { execution_arn, outcome } => {
+            (Started { execution_arn, outcome: StartOutcome::Existing }, outcome)
+        }
+    };
+    let mut response = started_response(app, links, instance_id, &started);
+    let body: Option<serde_json::Value> = serde_json::from_slice(response.body()).ok();
+    if let Some(mut body) = body {
+        body["eventName"] = event_name.as_str().into();
+        body["delivery"] = delivery_name(delivery).into();
+        *response.body_mut() = Body::from(body.to_string());
+    }
+    Ok(response)
 }

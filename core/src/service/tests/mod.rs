@@ -12,6 +12,7 @@ mod mailbox;
 mod purge;
 mod reconcile;
 mod rewind;
+mod signal;
 mod start;
 mod terminate;
 

@@ -1,0 +1,134 @@
+//! Signal-with-start: the event reaches the run that was live when it was
+//! written, or the run the request started, and never a second one.
+
+use super::*;
+use crate::domain::StartToken;
+use crate::domain::mailbox::{EventName, MAX_EVENT_BODY_BYTES};
+use crate::memory::{EngineOp, StoreFault, StoreOp, TaskOutcome};
+
+fn approval() -> EventName {
+    EventName::parse("approval").unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Given {
+    async fn signal_with(&self, policy: StartPolicy, body: &str) -> Result<Signaled> {
+        let request = StartRequest {
+            instance_id: &self.id,
+            function_name: "Orders",
+            state_machine: &self.machine,
+            input: body,
+            policy: &policy,
+            reason: None,
+            request_digest: None,
+            min_key_window_millis: 0,
+        };
+        self.service.signal_with_start(request, &approval()).await
+    }
+
+    async fn signal(&self, body: &str) -> Result<Signaled> {
+        self.signal_with(StartPolicy::default(), body).await
+    }
+
+    fn starts(&self) -> usize {
+        self.service.engine().calls().iter().filter(|op| **op == EngineOp::Start).count()
+    }
+
+    /// A live run of the instance that another start put in the record's place.
+    fn other_run(&self) -> Record {
+        let name = ExecutionName::new(&self.id, StartToken::new(9, 9));
+        let mut record = Record::starting(&self.id, "Orders", &self.machine, &name, "{}", 2_000_000, LEASE);
+        record.status = Status::Running;
+        record
+    }
+}
+
+fn raised(signaled: &Result<Signaled>) -> Option<(ExecutionArn, RaiseOutcome)> {
+    match signaled {
+        Ok(Signaled::Raised { execution_arn, outcome }) => Some((execution_arn.clone(), *outcome)),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_nothing_running_it_starts_a_run_whose_first_wait_takes_the_event() {
+    let given = given();
+    // When the instance signals with nothing running: a new run, the event in its claim
+    let signaled = given.signal(r#"{"approved":true}"#).await;
+    let Ok(Signaled::Started(started)) = &signaled else { panic!("not started: {signaled:?}") };
+    assert_eq!(started.outcome, StartOutcome::Started);
+    assert_eq!(given.starts(), 1);
+    let record = given.record().unwrap_or_else(|| panic!("no record"));
+    assert_eq!(record.mailbox.events.len(), 1, "buffered from the claim on");
+    assert_eq!(record.mailbox.events[0].body, r#"{"approved":true}"#);
+    // Then its first wait of that name takes it: one write, one SendTaskSuccess
+    given.service.engine().wait_for_task(&started.execution_arn, "t1");
+    let wait = WaitRequest { execution_arn: started.execution_arn.clone(), name: approval(), token: "t1".into() };
+    assert_eq!(given.service.register_wait(&wait).await.ok(), Some(WaitOutcome::Delivered));
+    assert_eq!(given.service.engine().task_outcome("t1"), Some(TaskOutcome::Succeeded(r#"{"approved":true}"#.into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_run_live_it_raises_into_that_run_and_starts_nothing() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.service.engine().wait_for_task(&arn, "t1");
+    let wait = WaitRequest { execution_arn: arn.clone(), name: approval(), token: "t1".into() };
+    assert_eq!(given.service.register_wait(&wait).await.ok(), Some(WaitOutcome::Waiting));
+    let signaled = given.signal(r#"{"n":1}"#).await;
+    assert_eq!(raised(&signaled), Some((arn.clone(), RaiseOutcome::Delivered)));
+    assert_eq!(given.starts(), 1, "only the first start");
+    assert_eq!(given.service.engine().task_outcome("t1"), Some(TaskOutcome::Succeeded(r#"{"n":1}"#.into())));
+    // Not waiting: buffered in it
+    let again = given.signal(r#"{"n":2}"#).await;
+    assert_eq!(raised(&again), Some((arn, RaiseOutcome::Buffered { buffered: 1 })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_ends_before_the_event_is_written_gives_way_to_a_new_run_holding_it() {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    // The claim is refused (the run is live), then the run ends before the raise's write
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterEnd(Status::Succeeded));
+    let signaled = given.signal(r#"{"late":true}"#).await;
+    let Ok(Signaled::Started(started)) = &signaled else { panic!("not started anew: {signaled:?}") };
+    assert_ne!(started.execution_arn, first);
+    let record = given.record().unwrap_or_else(|| panic!("no record"));
+    assert_eq!((record.execution_arn.clone(), record.mailbox.events.len()), (started.execution_arn.clone(), 1));
+    assert_eq!(given.starts(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_may_have_landed_in_a_run_since_replaced_is_unconfirmed_not_raised_again() {
+    let given = given();
+    arn_of(&given.start().await);
+    // The first write lands and its answer is lost; then another start replaces the run
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::LandsThenFails);
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterReplace(Box::new(given.other_run())));
+    let signaled = given.signal(r#"{"n":1}"#).await;
+    assert!(matches!(signaled, Err(Error::EventUnconfirmed { .. })), "{signaled:?}");
+    // Neither raised into the new run nor started one
+    assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(0));
+    assert_eq!(given.starts(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_landed_in_a_run_that_then_ended_is_answered_as_raised_into_it() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::LandsThenFails);
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterEnd(Status::Succeeded));
+    // The ended run's record keeps its raise IDs: the event is known to have landed there
+    let signaled = given.signal(r#"{"n":1}"#).await;
+    assert_eq!(raised(&signaled).map(|(arn, _)| arn), Some(arn));
+    assert_eq!(given.starts(), 1, "no second run for an event that reached the first");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_or_oversized_signal_is_refused_before_any_call() {
+    let given = given();
+    let keyed = given.signal_with(given.keyed("k-1"), "{}").await;
+    assert!(matches!(keyed, Err(Error::Unsupported(_))), "{keyed:?}");
+    let large = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_EVENT_BODY_BYTES));
+    assert!(matches!(given.signal(&large).await, Err(Error::InvalidEvent(_))));
+    assert_eq!((given.record(), given.starts()), (None, 0));
+}
