@@ -187,6 +187,20 @@ async fn signal_with_start_starts_a_run_holding_the_event_or_raises_into_the_liv
     assert_eq!(body["executionArn"].as_str(), Some(waiting.as_str()));
     assert_eq!(env.finished(&waiting).await, "FAILED", "the approval said no");
     assert_eq!(env.executions(APPROVAL).await.len(), 2, "one run per instance");
+
+    // With an Idempotency-Key: the retry is the same signal, answered again, raised once
+    let keyed = || {
+        let mut request = signal("order-14", r#"{"approved": true}"#);
+        request.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("s-14"));
+        request
+    };
+    let first = call(&env.app(), keyed()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let retried = call(&env.app(), keyed()).await;
+    assert_eq!((retried.status, retried.header("idempotent-replayed")), (StatusCode::ACCEPTED, Some("true")));
+    assert_eq!(retried.json()["executionArn"], first.json()["executionArn"]);
+    assert_eq!(env.record("order-14").await.map(|r| r.mailbox.events.len()), Some(1));
+    assert_eq!(env.executions(APPROVAL).await.len(), 3);
 }
 
 #[tokio::test]
@@ -194,13 +208,10 @@ async fn a_signal_with_start_it_cannot_do_is_refused_before_any_write() {
     let env = TestEnv::new().await;
     let app = env.app();
     let path = |query: &str| format!("/orchestrators/{APPROVAL}/order-13?{query}");
-    let mut keyed = request(Method::POST, &path("onConflict=signal&eventName=approval"), "{}");
-    keyed.headers_mut().insert("idempotency-key", lambda_http::http::HeaderValue::from_static("k-13"));
     let cases = [
         (request(Method::POST, &path("onConflict=signal"), "{}"), "SignalWithoutEventName"),
         (request(Method::POST, &path("onConflict=signal&eventName=no%20spaces"), "{}"), "InvalidEventName"),
         (request(Method::POST, &path("onConflict=sgnal&eventName=approval"), "{}"), "InvalidPolicy"),
-        (keyed, "Unsupported"),
         (request(Method::POST, "/instances/order-13/restart?onConflict=signal&eventName=approval", ""), "Unsupported"),
     ];
     for (request, error) in cases {

@@ -297,7 +297,7 @@ async fn unknown_policy_values_and_bad_keys_are_400_and_write_nothing() {
     let cases = [
         (
             post(&format!("/orchestrators/{FOREVER}/x?onConflict=replace"), "{}", None),
-            "onConflict must be one of reject, useExisting, terminateExisting (got \\\"replace\\\")",
+            "onConflict must be one of reject, useExisting, terminateExisting, signal (with eventName=) (got \\\"replace\\\")",
         ),
         (
             post(&format!("/orchestrators/{FOREVER}/x?reuse=never"), "{}", None),

@@ -332,6 +332,6 @@ fn the_bootstrap_refuses_a_handler_it_does_not_know_by_name() {
         let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(!output.status.success(), "{said}");
         let named = format!("_HANDLER is {:?}", handler.unwrap_or(""));
-        assert!(said.contains(&named) && said.contains("http, status_events or scheduled"), "{said}");
+        assert!(said.contains(&named) && said.contains("http, status_events, scheduled or event_waits"), "{said}");
     }
 }

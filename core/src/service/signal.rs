@@ -3,14 +3,16 @@
 //! buffered for its first wait of that name.
 
 use super::error::{Error, Result};
-use super::raise::{RaiseOutcome, fresh_raise_id};
+use super::raise::{RaiseOutcome, Raised, fresh_raise_id};
 use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use super::telemetry;
+use crate::domain::instance_id::hex;
 use crate::domain::mailbox::{EventName, RaisedEvent, check_body_size};
 use crate::domain::policy::{ConflictPolicy, StartPolicy};
-use crate::domain::{ExecutionArn, ExecutionName, StartToken};
-use crate::ports::{Engine, InstanceStore, RaiseGuard};
+use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, StartToken};
+use crate::ports::{Engine, InstanceStore, KeyEntry, RaiseGuard};
+use sha2::{Digest, Sha256};
 
 /// What a signal-with-start did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,21 @@ pub enum Signaled {
         /// Where the event is in it.
         outcome: RaiseOutcome,
     },
+    /// The request's idempotency key signaled before: the run it started or
+    /// raised into, and where the event is now.
+    Replayed {
+        /// The run.
+        execution_arn: ExecutionArn,
+        /// Where the event is in it.
+        outcome: RaiseOutcome,
+    },
+}
+
+/// How a raise into a run the request found live ended.
+enum IntoLive {
+    Raised(Raised),
+    /// The run ended (or was replaced) before the event was written, and no attempt landed.
+    Gone,
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -36,47 +53,149 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// instead; when an attempt may have landed in a run that has since been
     /// replaced, it answers `EventUnconfirmed` rather than risk a second copy.
     ///
-    /// Calls: a new run, as a start (a conditional put + StartExecution); a
-    /// live run, the refused put + a raise (a conditional update, +
-    /// SendTaskSuccess if a wait is there).
+    /// With an idempotency key, the key's entry names the run the event goes
+    /// to before it can land there (the run the claim starts, or the live run
+    /// it found): a retry goes to that run only, with the same event ID.
+    ///
+    /// Calls: a new run, as a start (a conditional put + StartExecution; with
+    /// a key, + the key's put); a live run, the refused put + a raise (a
+    /// conditional update, + SendTaskSuccess if a wait is there; with a key,
+    /// + the key's put and its move to that run).
     pub async fn signal_with_start(&self, request: StartRequest<'_>, name: &EventName) -> Result<Signaled> {
-        if request.policy.idempotency_key.is_some() {
-            // A retry after the run the first attempt raised into ended, and another replaced it,
-            // could not tell whether that attempt landed: keys need the run pinned first.
-            return Err(Error::Unsupported(
-                "a signal-with-start takes no Idempotency-Key yet: raise with a key \
-                 (POST /instances/{id}/raiseEvent/{eventName}), or start with one",
-            ));
-        }
         check_body_size(request.input).map_err(Error::InvalidEvent)?;
-        let event =
-            RaisedEvent { id: fresh_raise_id(), name: name.clone(), body: request.input.to_owned(), at: self.now() };
         // Whatever runs is used, not refused or replaced: the event goes to it.
         let policy = StartPolicy { on_conflict: ConflictPolicy::UseExisting, ..request.policy.clone() };
         let request = StartRequest { policy: &policy, ..request };
-        let key = request.instance_id.key();
+        let now = self.now();
+        let Some(key) = &policy.idempotency_key else {
+            let event =
+                RaisedEvent { id: fresh_raise_id(), name: name.clone(), body: request.input.to_owned(), at: now };
+            return self.signal(request, &event, None).await;
+        };
+        let digest = signal_digest(request, name);
+        // The same key and request, the same event: a retry finds the one its first attempt wrote.
+        let id = hex(&Sha256::new().chain_update(key.hash()).chain_update(&digest).finalize());
+        let event = RaisedEvent { id, name: name.clone(), body: request.input.to_owned(), at: now };
+        let run = ExecutionName::new(request.instance_id, StartToken::generate(now));
+        let entry = KeyEntry {
+            key_hash: key.hash().to_owned(),
+            instance_key: request.instance_id.key(),
+            execution_name: run.clone(),
+            execution_arn: request.state_machine.execution_arn(&run),
+            request_digest: digest,
+            began: now,
+            until: now + self.key_window(request),
+        };
+        if let Some(replayed) = self.hold_key(&entry, request).await? {
+            // The run the key's first request named: the event is in it, or never will be.
+            let guard = RaiseGuard::Run(run_of(&replayed.execution_arn, request)?);
+            let raised = self.add_event(request.instance_id.as_str(), &entry.instance_key, &event, &guard).await?;
+            return Ok(Signaled::Replayed { execution_arn: raised.execution_arn, outcome: raised.outcome });
+        }
+        let signaled = self.signal(request, &event, Some(entry)).await;
+        if let Err(error) = &signaled {
+            tracing::warn!(%error, "signal-with-start failed; its key stays with the run it names");
+        }
+        signaled
+    }
+
+    /// The claim, and the raise into the live run it finds, until one of them takes the event.
+    /// `entry`: the request's key entry, held, moved to each run before the event can land in it.
+    async fn signal(
+        &self,
+        request: StartRequest<'_>,
+        event: &RaisedEvent,
+        mut entry: Option<KeyEntry>,
+    ) -> Result<Signaled> {
         for _ in 0..MAX_CLAIM_ROUNDS {
             let now = self.now();
-            let name = ExecutionName::new(request.instance_id, StartToken::generate(now));
+            let name = match &entry {
+                Some(entry) => entry.execution_name.clone(),
+                None => ExecutionName::new(request.instance_id, StartToken::generate(now)),
+            };
             let began = std::time::Instant::now();
-            let started = self.claim_and_launch(request, &name, now, Some(&event)).await;
+            let started = self.claim_and_launch(request, &name, now, Some(event)).await;
             telemetry::start_answered(&started, began.elapsed().as_secs_f64() * 1000.0);
-            let started = started?;
+            let started = match started {
+                Ok(started) => started,
+                Err(error) => {
+                    // Nothing started and nothing raised: the key's retry starts afresh.
+                    if let Some(entry) = &entry
+                        && !matches!(error, Error::StartUnconfirmed { .. })
+                    {
+                        self.release_key(entry).await;
+                    }
+                    return Err(error);
+                }
+            };
             if started.outcome != StartOutcome::Existing {
                 return Ok(Signaled::Started(started));
             }
-            let live = ExecutionName::parse(started.execution_arn.name())
-                .map_err(|_| Error::InstanceNotFound(request.instance_id.to_string()))?;
-            match self.add_event(request.instance_id.as_str(), &key, &event, &RaiseGuard::Run(live)).await {
-                Ok(raised) => {
+            let live = run_of(&started.execution_arn, request)?;
+            if let Some(held) = &mut entry {
+                *held = self.move_key(held, &live, request).await?;
+            }
+            match self.raise_into_live(request, event, live).await? {
+                IntoLive::Raised(raised) => {
                     return Ok(Signaled::Raised { execution_arn: raised.execution_arn, outcome: raised.outcome });
                 }
-                // It ended (or was replaced) before the event was written, and no attempt
-                // landed in it: the ID is free for a run that holds the event.
-                Err(Error::RunEnded { .. } | Error::AlreadyTerminal { .. } | Error::InstanceNotFound(_)) => {}
-                Err(error) => return Err(error),
+                // The ID is free for a run that holds the event (the key moves to it first).
+                IntoLive::Gone => {
+                    if let Some(held) = &mut entry {
+                        let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
+                        *held = self.move_key(held, &fresh, request).await?;
+                    }
+                }
             }
         }
         Err(Error::Contention(request.instance_id.to_string()))
     }
+
+    async fn raise_into_live(
+        &self,
+        request: StartRequest<'_>,
+        event: &RaisedEvent,
+        live: ExecutionName,
+    ) -> Result<IntoLive> {
+        let key = request.instance_id.key();
+        match self.add_event(request.instance_id.as_str(), &key, event, &RaiseGuard::Run(live)).await {
+            Ok(raised) => Ok(IntoLive::Raised(raised)),
+            Err(Error::RunEnded { .. } | Error::AlreadyTerminal { .. } | Error::InstanceNotFound(_)) => {
+                Ok(IntoLive::Gone)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The key's entry, moved to name `run` (conditional on it naming the run it named).
+    async fn move_key(&self, held: &KeyEntry, run: &ExecutionName, request: StartRequest<'_>) -> Result<KeyEntry> {
+        let moved = KeyEntry {
+            execution_name: run.clone(),
+            execution_arn: request.state_machine.execution_arn(run),
+            ..held.clone()
+        };
+        if self.store.replace_key(&moved, &held.execution_name).await? {
+            Ok(moved)
+        } else {
+            // Another request with the key took it over (this one outlived its lease).
+            Err(Error::Contention(request.instance_id.to_string()))
+        }
+    }
+
+    async fn release_key(&self, entry: &KeyEntry) {
+        if let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
+            tracing::warn!(%error, "the idempotency key's entry could not be released");
+        }
+    }
+}
+
+/// What a keyed signal asked for: its function, input and event name.
+fn signal_digest(request: StartRequest<'_>, name: &EventName) -> String {
+    let start = IdempotencyKey::request_digest(request.function_name, request.input);
+    hex(&Sha256::new().chain_update(b"signal\n").chain_update(start).chain_update(name.as_str()).finalize())
+}
+
+/// The run an answer names, as a guard takes it.
+fn run_of(execution_arn: &ExecutionArn, request: StartRequest<'_>) -> Result<ExecutionName> {
+    ExecutionName::parse(execution_arn.name()).map_err(|_| Error::InstanceNotFound(request.instance_id.to_string()))
 }

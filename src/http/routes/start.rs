@@ -55,6 +55,10 @@ pub(super) async fn start_with<S: InstanceStore, E: Engine>(
         Signaled::Raised { execution_arn, outcome } => {
             (Started { execution_arn, outcome: StartOutcome::Existing }, outcome)
         }
+        // The key's first request's run (202, Idempotent-Replayed), and where its event is now.
+        Signaled::Replayed { execution_arn, outcome } => {
+            (Started { execution_arn, outcome: StartOutcome::Replayed }, outcome)
+        }
     };
     let mut response = started_response(app, links, instance_id, &started);
     let body: Option<serde_json::Value> = serde_json::from_slice(response.body()).ok();

@@ -124,11 +124,54 @@ async fn an_attempt_that_landed_in_a_run_that_then_ended_is_answered_as_raised_i
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_keyed_or_oversized_signal_is_refused_before_any_call() {
+async fn an_oversized_signal_is_refused_before_any_call() {
     let given = given();
-    let keyed = given.signal_with(given.keyed("k-1"), "{}").await;
-    assert!(matches!(keyed, Err(Error::Unsupported(_))), "{keyed:?}");
     let large = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_EVENT_BODY_BYTES));
     assert!(matches!(given.signal(&large).await, Err(Error::InvalidEvent(_))));
     assert_eq!((given.record(), given.starts()), (None, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_signal_that_started_a_run_replays_into_it_and_starts_nothing_more() {
+    let given = given();
+    let first = given.signal_with(given.keyed("k-1"), r#"{"n":1}"#).await;
+    let Ok(Signaled::Started(started)) = &first else { panic!("not started: {first:?}") };
+    // The client retries with its key: the same run, the same event, held once
+    let again = given.signal_with(given.keyed("k-1"), r#"{"n":1}"#).await;
+    let Ok(Signaled::Replayed { execution_arn, .. }) = &again else { panic!("not replayed: {again:?}") };
+    assert_eq!(execution_arn, &started.execution_arn);
+    assert_eq!((given.starts(), given.record().map(|r| r.mailbox.events.len())), (1, Some(1)));
+    // The same key for another request is refused
+    let other = given.signal_with(given.keyed("k-1"), r#"{"n":2}"#).await;
+    assert!(matches!(other, Err(Error::IdempotencyKeyReused(_))), "{other:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_signal_goes_to_the_run_its_key_names_and_never_to_a_later_one() {
+    let given = given();
+    let first_run = arn_of(&given.start().await);
+    let raised_once = given.signal_with(given.keyed("k-2"), r#"{"n":1}"#).await;
+    assert_eq!(raised(&raised_once), Some((first_run.clone(), RaiseOutcome::Buffered { buffered: 1 })));
+    // That run ends and another starts; the client's retry must not raise into the new one
+    given.ends(&first_run, Status::Succeeded).await;
+    let second_run = arn_of(&given.start().await);
+    let retried = given.signal_with(given.keyed("k-2"), r#"{"n":1}"#).await;
+    assert!(matches!(retried, Err(Error::RunEnded { .. })), "{retried:?}");
+    let record = given.record().unwrap_or_else(|| panic!("no record"));
+    assert_eq!((record.execution_arn, record.mailbox.events.len()), (second_run, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_signal_whose_live_run_ended_first_moves_its_key_to_the_run_it_starts() {
+    let given = given();
+    let first_run = arn_of(&given.start().await);
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterEnd(Status::Succeeded));
+    let signaled = given.signal_with(given.keyed("k-3"), r#"{"n":1}"#).await;
+    let Ok(Signaled::Started(started)) = &signaled else { panic!("not started anew: {signaled:?}") };
+    assert_ne!(started.execution_arn, first_run);
+    // The retry replays into the run it started, not the one that ended
+    let again = given.signal_with(given.keyed("k-3"), r#"{"n":1}"#).await;
+    let Ok(Signaled::Replayed { execution_arn, .. }) = &again else { panic!("not replayed: {again:?}") };
+    assert_eq!(execution_arn, &started.execution_arn);
+    assert_eq!((given.starts(), given.record().map(|r| r.mailbox.events.len())), (2, Some(1)));
 }
