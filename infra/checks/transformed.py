@@ -211,7 +211,8 @@ def role_problems(template, machines, tracing):
     raised events); the status function only writes events back, describes,
     and stops superseded redrives (it starts nothing and checks no state
     machine); the event-wait function reads its queue, reads and updates
-    records, and answers (or fails) waiting tasks, nothing else. With
+    records, describes executions (a redrive from outside), and answers (or
+    fails) waiting tasks, nothing else. With
     tracing, each of the first three may also send X-Ray segments (X-Ray takes
     no other resource than "*"). Each trusts Lambda only."""
     resources = template["Resources"]
@@ -240,6 +241,7 @@ def role_problems(template, machines, tracing):
         "EventWaitsFunctionRole": on(logs, "<EventWaitsFunctionLogs.Arn>")
         | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<EventWaitsQueue.Arn>")
         | on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table)
+        | on(["states:DescribeExecution"], *executions)
         | on(["states:SendTaskSuccess", "states:SendTaskFailure"], *machines),
     }
     problems = []

@@ -27,8 +27,12 @@ pub struct RaiseRequest<'a> {
 pub enum RaiseOutcome {
     /// A waiting task of the run took it.
     Delivered,
-    /// Matched to a wait whose task had closed (timed out) before it took it: dropped.
+    /// Matched to a wait whose task was closed when the event was sent: it had timed out
+    /// (the event is dropped), or another sender of the same pair (a replay) delivered it.
     WaitClosed,
+    /// It landed in the run, which has ended since (an answer lost, then the end): a wait
+    /// took it before, or it was dropped with the run's mailbox.
+    Ended,
     /// Buffered for the run's next wait of its name; `buffered` events of the run wait so.
     Buffered {
         /// How many events the run's record holds without a wait.
@@ -102,8 +106,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         for attempt in 1..=MAX_CLAIM_ROUNDS {
             let record = match self.store.add_event(key, event, guard).await {
                 Ok(MailboxWrite::Added(record)) => {
+                    // Its own pair first: a sweep of older pairs may take the rest of the time.
+                    let placed = self.place((*record).clone(), event.id.clone(), false).await;
                     self.sweep_after(&record).await;
-                    return self.place(*record, event.id.clone(), false).await;
+                    return placed;
                 }
                 Ok(MailboxWrite::Refused(Some(record))) => Some(*record),
                 Ok(MailboxWrite::Refused(None)) => self.store.get(key).await?,
@@ -141,6 +147,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 
     /// The event with ID `id` is in `record` (as a write returned it): delivers it if it has a wait.
     pub(super) async fn place(&self, record: Record, id: String, replayed: bool) -> Result<Raised> {
+        if !record.status.takes_events() {
+            // A replay's: its run ended since, its lists with it.
+            return Ok(Raised { execution_arn: record.execution_arn, outcome: RaiseOutcome::Ended, replayed });
+        }
         let Some(pair) = record.mailbox.pair_of_event(&id) else {
             let buffered = record.mailbox.buffered();
             return Ok(Raised {

@@ -8,7 +8,7 @@ use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use super::telemetry;
 use crate::domain::mailbox::RaisedEvent;
 use crate::domain::policy::{Decision, StartPolicy, Trust, decide};
-use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, Millis, Record, StartToken};
+use crate::domain::{ExecutionArn, ExecutionName, IdempotencyKey, Millis, Record, StartToken, Status};
 use crate::ports::{ClaimCondition, Conditional, Engine, InstanceStore, KeyEntry};
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -133,6 +133,11 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let now = self.now();
             let mut decision =
                 decide(&current, policy, now, Trust::of(&current, now, self.timings.reconcile_after_millis));
+            // A signal's event goes to a run Step Functions runs, not to a claim whose start
+            // may yet fail (its mailbox would go with it): Step Functions is asked first.
+            if event.is_some() && decision == Decision::UseExisting && current.status == Status::Starting {
+                decision = Decision::Verify;
+            }
             let current = if decision == Decision::Verify {
                 match self.verify(&current).await? {
                     // Not started, and its starter may still be at it.

@@ -3,10 +3,11 @@
 
 use super::delivery::Swept;
 use super::error::{Error, Result};
+use super::events::{EventOutcome, StatusChange};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
-use crate::domain::{ExecutionArn, ExecutionName, Record};
-use crate::ports::{Engine, InstanceStore, MailboxWrite};
+use crate::domain::{ExecutionArn, ExecutionName, Record, Status};
+use crate::ports::{Engine, EngineError, InstanceStore, MailboxWrite};
 
 /// `error` of a wait the service failed: its run is not the instance's current one, or has ended.
 pub const WAIT_NOT_CURRENT_ERROR: &str = "SfnSingleton.NotCurrent";
@@ -73,8 +74,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         for attempt in 1..=MAX_CLAIM_ROUNDS {
             let record = match self.store.add_wait(&key, arn, &wait).await {
                 Ok(MailboxWrite::Added(record)) => {
+                    // Its own pair first: a sweep of older pairs may take the rest of the time.
+                    let waited = self.waited(&record, &wait.id, false).await;
                     self.sweep_after(&record).await;
-                    return self.waited(&record, &wait.id, false).await;
+                    return waited;
                 }
                 Ok(MailboxWrite::Refused(Some(record))) => Some(*record),
                 Ok(MailboxWrite::Refused(None)) => self.store.get(&key).await?,
@@ -84,7 +87,17 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 Err(error) => return Err(error.into()),
             };
-            let current = record.filter(|record| record.execution_arn == *arn && record.status.takes_events());
+            let ours = record.filter(|record| record.execution_arn == *arn);
+            // Its run ran again (a redrive from outside, or a start released on Step Functions'
+            // word that exists after all) and its wait came before its RUNNING event: apply it.
+            if let Some(stale) = &ours
+                && !stale.status.takes_events()
+                && attempt < MAX_CLAIM_ROUNDS
+                && self.caught_up(arn).await?
+            {
+                continue;
+            }
+            let current = ours.filter(|record| record.status.takes_events());
             let Some(record) = current else {
                 let cause = format!("{arn} is not the current run of its instance, or it has ended");
                 return self.fail_wait(&request.token, WAIT_NOT_CURRENT_ERROR, &cause).await;
@@ -116,7 +129,26 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     async fn fail_wait(&self, token: &str, error: &str, cause: &str) -> Result<WaitOutcome> {
-        self.engine.send_task_failure(token, error, cause).await?;
-        Ok(WaitOutcome::Failed)
+        match self.engine.send_task_failure(token, error, cause).await {
+            Ok(_) => Ok(WaitOutcome::Failed),
+            // Refused for good (not a guarded state machine's task: the role may not fail it):
+            // retrying the message changes nothing, and its task times out on its own.
+            Err(EngineError::Refused { code, .. }) => {
+                tracing::warn!(code, error, "the wait's task could not be failed; it waits until its timeout");
+                Ok(WaitOutcome::Failed)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Whether Step Functions says the run runs again (and the record now says so too).
+    async fn caught_up(&self, arn: &ExecutionArn) -> Result<bool> {
+        let Some(state) = self.engine.describe(arn).await? else { return Ok(false) };
+        if state.status != Status::Running {
+            return Ok(false);
+        }
+        let Ok(name) = ExecutionName::parse(arn.name()) else { return Ok(false) };
+        let change = StatusChange { execution_arn: arn.clone(), name, state, output_omitted: false };
+        Ok(self.apply_event(change).await? == EventOutcome::Applied)
     }
 }

@@ -35,8 +35,8 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
     if let RaiseOutcome::Buffered { buffered } = raised.outcome {
         answer["bufferedEvents"] = json!(buffered);
     }
-    if raised.outcome == RaiseOutcome::WaitClosed {
-        answer["reason"] = json!("the wait it went to had timed out before it took it; the event is dropped");
+    if let Some(reason) = delivery_reason(raised.outcome) {
+        answer["reason"] = json!(reason);
     }
     let mut response = json_response(StatusCode::ACCEPTED, &answer);
     if raised.replayed {
@@ -50,6 +50,21 @@ pub(crate) fn delivery_name(outcome: RaiseOutcome) -> &'static str {
     match outcome {
         RaiseOutcome::Delivered => "delivered",
         RaiseOutcome::Buffered { .. } => "buffered",
-        RaiseOutcome::WaitClosed => "dropped",
+        RaiseOutcome::WaitClosed => "waitClosed",
+        RaiseOutcome::Ended => "runEnded",
+    }
+}
+
+/// What an answer says of an event that may not reach a wait.
+pub(crate) fn delivery_reason(outcome: RaiseOutcome) -> Option<&'static str> {
+    match outcome {
+        RaiseOutcome::WaitClosed => Some(
+            "the wait it went to was closed when it was sent: it had timed out (the event is dropped), \
+             or a replay of the same delivery got there first",
+        ),
+        RaiseOutcome::Ended => {
+            Some("it was raised into the run, which has ended since: a wait took it, or it was dropped with the run")
+        }
+        RaiseOutcome::Delivered | RaiseOutcome::Buffered { .. } => None,
     }
 }

@@ -6,7 +6,7 @@ use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{StartOptions, input_of};
 use crate::http::response::{Links, started_response};
-use crate::http::routes::raise_event::delivery_name;
+use crate::http::routes::raise_event::{delivery_name, delivery_reason};
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{RaiseOutcome, Signaled, StartOutcome, StartRequest, Started};
 use lambda_http::{Body, Request, Response};
@@ -65,6 +65,9 @@ pub(super) async fn start_with<S: InstanceStore, E: Engine>(
     if let Some(mut body) = body {
         body["eventName"] = event_name.as_str().into();
         body["delivery"] = delivery_name(delivery).into();
+        if let Some(reason) = delivery_reason(delivery) {
+            body["reason"] = reason.into();
+        }
         *response.body_mut() = Body::from(body.to_string());
     }
     Ok(response)

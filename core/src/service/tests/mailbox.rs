@@ -183,6 +183,34 @@ async fn a_wait_of_another_run_is_failed_not_registered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wait_of_the_run_redriven_from_outside_before_its_running_event_is_registered() {
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.ends(&arn, Status::Failed).await;
+    // Redriven from outside: its wait's message comes before its RUNNING event
+    given.service.engine().redrive_from_outside(&arn);
+    assert_eq!(given.wait(&arn, "approval", "again").await.ok(), Some(WaitOutcome::Waiting));
+    let record = given.record().unwrap_or_else(|| panic!("no record"));
+    assert_eq!((record.status, record.redrive_count, record.mailbox.waits.len()), (Status::Running, 1, 1));
+    // And an event raised now reaches it
+    assert_eq!(outcome_of(&given.raise("approval", "1").await), Some(RaiseOutcome::Delivered));
+    assert_eq!(given.outcome("again"), delivered("1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_whose_task_the_role_may_not_fail_is_acknowledged_not_retried_forever() {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    given.ends(&first, Status::Failed).await;
+    arn_of(&given.start().await);
+    given.service.engine().redrive_from_outside(&first);
+    let denied =
+        EngineError::Refused { code: "AccessDeniedException".into(), message: "no".into(), caller_fault: false };
+    given.service.engine().script(EngineOp::SendTaskFailure, Scripted::Fails(denied));
+    assert_eq!(given.wait(&first, "approval", "old").await.ok(), Some(WaitOutcome::Failed));
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_event_matched_to_a_wait_that_had_timed_out_is_dropped_and_counted() {
     // (Whether SendTaskSuccess found the task closed by a timeout or by a concurrent
     // send of the same pair cannot be told apart: passing the event on could deliver it twice.)

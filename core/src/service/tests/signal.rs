@@ -33,6 +33,11 @@ impl Given {
         self.service.engine().calls().iter().filter(|op| **op == EngineOp::Start).count()
     }
 
+    /// Another request's claim, not started yet.
+    fn other_claim(&self) -> Record {
+        Record { status: Status::Starting, ..self.other_run() }
+    }
+
     /// A live run of the instance that another start put in the record's place.
     fn other_run(&self) -> Record {
         let name = ExecutionName::new(&self.id, StartToken::new(9, 9));
@@ -117,9 +122,10 @@ async fn an_attempt_that_landed_in_a_run_that_then_ended_is_answered_as_raised_i
     let arn = arn_of(&given.start().await);
     given.service.store().fail_next(StoreOp::AddEvent, StoreFault::LandsThenFails);
     given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterEnd(Status::Succeeded));
-    // The ended run's record keeps its raise IDs: the event is known to have landed there
+    // The ended run's record keeps its raise IDs: the event is known to have landed there,
+    // and the answer says the run has ended since (not "buffered")
     let signaled = given.signal(r#"{"n":1}"#).await;
-    assert_eq!(raised(&signaled).map(|(arn, _)| arn), Some(arn));
+    assert_eq!(raised(&signaled), Some((arn, RaiseOutcome::Ended)));
     assert_eq!(given.starts(), 1, "no second run for an event that reached the first");
 }
 
@@ -174,4 +180,14 @@ async fn a_keyed_signal_whose_live_run_ended_first_moves_its_key_to_the_run_it_s
     let Ok(Signaled::Replayed { execution_arn, .. }) = &again else { panic!("not replayed: {again:?}") };
     assert_eq!(execution_arn, &started.execution_arn);
     assert_eq!((given.starts(), given.record().map(|r| r.mailbox.events.len())), (2, Some(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_meeting_a_claim_not_started_yet_is_told_to_retry_not_buffered_in_it() {
+    let given = given();
+    // Another request's claim lands first; its start may yet fail (and its mailbox with it)
+    given.service.store().fail_next(StoreOp::Claim, StoreFault::AfterReplace(Box::new(given.other_claim())));
+    let signaled = given.signal(r#"{"n":1}"#).await;
+    assert!(matches!(signaled, Err(Error::StillStarting(_))), "{signaled:?}");
+    assert_eq!(given.record().map(|r| (r.status, r.mailbox.events.len())), Some((Status::Starting, 0)));
 }
