@@ -207,8 +207,8 @@ def role_problems(template, machines, tracing):
     guarded state machines and their executions only: the http and scheduled
     functions claim, start, check that a state machine is Standard, describe
     and stop (the http function also redrives for rewinds, reads execution
-    histories, queries the status index, and answers waiting tasks with
-    raised events); the status function only writes events back, describes,
+    histories and queries the status index); both answer waiting tasks
+    (raised events, signal-with-start); the status function only writes events back, describes,
     and stops superseded redrives (it starts nothing and checks no state
     machine); the event-wait function reads its queue, reads and updates
     records, describes executions (a redrive from outside), and answers (or
@@ -234,7 +234,11 @@ def role_problems(template, machines, tracing):
         | on(["dynamodb:Query"], "<InstancesTable.Arn>/index/byStatus")
         | on(["states:RedriveExecution", "states:GetExecutionHistory"], *executions)
         | on(["states:SendTaskSuccess"], *machines),
-        "ScheduledFunctionRole": shared | starts | on(logs, "<ScheduledFunctionLogs.Arn>") | on(["sqs:SendMessage"], "<DeadLetterQueue.Arn>"),
+        "ScheduledFunctionRole": shared
+        | starts
+        | on(logs, "<ScheduledFunctionLogs.Arn>")
+        | on(["sqs:SendMessage"], "<DeadLetterQueue.Arn>")
+        | on(["states:SendTaskSuccess"], *machines),
         "StatusEventsFunctionRole": shared
         | on(logs, "<StatusEventsFunctionLogs.Arn>")
         | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<StatusEventsQueue.Arn>"),

@@ -14,6 +14,9 @@ pub enum Overlap {
     Skip,
     /// Terminate the running one, then start.
     Replace,
+    /// Signal-with-start: raise the input as the event `eventName` into the
+    /// running one, or start one with the event waiting for its first wait.
+    Signal,
 }
 
 /// How long an occurrence's key holds: Scheduler retries for at most 24 h
@@ -39,6 +42,9 @@ pub struct ScheduledStart {
     #[serde(default)]
     /// What to do while the previous run still runs.
     pub overlap: Overlap,
+    /// With `overlap: signal`, the event the input is raised as.
+    #[serde(default)]
+    pub event_name: Option<String>,
     /// The schedule's ARN: with the scheduled time, names the occurrence.
     #[serde(default)]
     pub schedule_arn: Option<String>,
@@ -69,6 +75,6 @@ impl ScheduledStart {
     }
 }
 
-pub(super) const EXPECTED: &str = "{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\", \
+pub(super) const EXPECTED: &str = "{\"functionName\": …, \"instanceId\": …, \"input\": …, \"overlap\": \"skip\"|\"replace\"|\"signal\" (+ \"eventName\"), \
      \"scheduleArn\": \"<aws.scheduler.schedule-arn>\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\", \
      \"executionId\": \"<aws.scheduler.execution-id>\"}";

@@ -4,10 +4,11 @@ use super::error::Error;
 use super::input::{EXPECTED, OCCURRENCE_KEY_WINDOW_MILLIS, Overlap, ScheduledStart};
 use crate::config::Config;
 use crate::domain::limits::MAX_INPUT_BYTES;
+use crate::domain::mailbox::EventName;
 use crate::domain::{ConflictPolicy, ExecutionArn, InstanceId, StartPolicy};
 use crate::ports::{Engine, InstanceStore};
 use crate::service;
-use crate::service::{Singleton, StartOutcome, StartRequest, Started};
+use crate::service::{Signaled, Singleton, StartOutcome, StartRequest, Started};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::Instrument;
@@ -33,10 +34,18 @@ pub enum ScheduleOutcome {
         /// The new one.
         execution_arn: ExecutionArn,
     },
-    /// This occurrence was delivered before and started this execution: nothing more is done.
+    /// This occurrence was delivered before and started this execution (or, `overlap:
+    /// signal`, raised its event into it): nothing more is done.
     Replayed {
         /// The execution this occurrence started.
         execution_arn: ExecutionArn,
+    },
+    /// The input was raised as an event into the running one (`overlap: signal`).
+    Signaled {
+        /// The run it went to.
+        execution_arn: ExecutionArn,
+        /// `delivered`, `buffered`, `waitClosed` or `runEnded` (as the HTTP API says it).
+        delivery: String,
     },
 }
 
@@ -88,6 +97,14 @@ async fn run<S: InstanceStore, E: Engine>(
     let on_conflict = match scheduled.overlap {
         Overlap::Skip => ConflictPolicy::Reject,
         Overlap::Replace => ConflictPolicy::TerminateExisting,
+        // (The signal's own: whatever runs gets the event.)
+        Overlap::Signal => ConflictPolicy::UseExisting,
+    };
+    let event_name = match (scheduled.overlap, &scheduled.event_name) {
+        (Overlap::Signal, Some(name)) => Some(EventName::parse(name).map_err(|e| Error::InvalidInput(e.to_string()))?),
+        (Overlap::Signal, None) => return Err(Error::InvalidInput("overlap \"signal\" needs \"eventName\"".into())),
+        (_, Some(_)) => return Err(Error::InvalidInput("\"eventName\" goes with overlap \"signal\" only".into())),
+        (_, None) => None,
     };
     let policy =
         StartPolicy { on_conflict, reuse: function.reuse, idempotency_key: scheduled.occurrence_key(&instance_id)? };
@@ -102,6 +119,9 @@ async fn run<S: InstanceStore, E: Engine>(
         // Lambda may deliver an occurrence again for as long as the function's maximum event age.
         min_key_window_millis: OCCURRENCE_KEY_WINDOW_MILLIS,
     };
+    if let Some(event_name) = &event_name {
+        return signal(service, request, event_name).await;
+    }
     match service.start(request).await {
         Ok(Started { execution_arn, outcome: StartOutcome::Replaced { terminated } }) => {
             tracing::info!(%execution_arn, %terminated, "previous run terminated, new one started");
@@ -125,4 +145,26 @@ async fn run<S: InstanceStore, E: Engine>(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// `overlap: signal`: the input as an event for the running one, or a new run holding it.
+async fn signal<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    request: StartRequest<'_>,
+    event_name: &EventName,
+) -> Result<ScheduleOutcome, Error> {
+    let (execution_arn, outcome) = match service.signal_with_start(request, event_name).await? {
+        Signaled::Started(Started { execution_arn, .. }) => {
+            tracing::info!(%execution_arn, "scheduled start, its event buffered for its first wait");
+            return Ok(ScheduleOutcome::Started { execution_arn });
+        }
+        Signaled::Replayed { execution_arn, outcome } => {
+            tracing::info!(%execution_arn, delivery = outcome.name(), "this occurrence was delivered before; its event went to this run");
+            return Ok(ScheduleOutcome::Replayed { execution_arn });
+        }
+        Signaled::Raised { execution_arn, outcome } => (execution_arn, outcome),
+    };
+    let delivery = outcome.name();
+    tracing::info!(%execution_arn, delivery, "the occurrence's input raised as an event into the running one");
+    Ok(ScheduleOutcome::Signaled { execution_arn, delivery: delivery.to_owned() })
 }

@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use sfn_singleton::domain::mailbox::{EventName, MAX_EVENTS, Mailbox, RaisedEvent, Wait};
 use sfn_singleton::domain::{ExecutionArn, Record, Status};
 use sfn_singleton::ports::{
-    Conditional, ExecutionState, ExecutionUpdate, InstanceStore, MailboxWrite, RaiseGuard, Sweep,
+    Applied, Conditional, ExecutionState, ExecutionUpdate, InstanceStore, MailboxWrite, RaiseGuard, Sweep,
 };
 use testkit::*;
 
@@ -99,10 +99,30 @@ async fn writes_land_only_on_the_run_they_are_for() {
     assert!(matches!(write, Ok(MailboxWrite::Refused(None))), "{write:?}");
     assert_eq!(env.item_count().await, items);
     // An ended run takes nothing
-    assert_eq!(store.apply(&record.key, &ended(&record.execution_arn)).await, Ok(Conditional::Written));
+    assert_eq!(
+        store.apply(&record.key, &ended(&record.execution_arn)).await,
+        Ok(Applied::Written { dropped_events: 0 })
+    );
     assert!(refused(store.add_event(&record.key, &event("e4", 1), &RaiseGuard::ClaimedBy(i64::MAX)).await));
     let kept = env.record("order-1").await.map(|r| r.mailbox).unwrap_or_default();
     assert!(kept.events.is_empty() && kept.waits.is_empty(), "the end drops the lists");
+}
+
+#[tokio::test]
+async fn the_end_says_how_many_events_no_wait_took() {
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    let guard = RaiseGuard::ClaimedBy(record.created_at);
+    for id in ["e1", "e2", "e3"] {
+        added(store.add_event(&record.key, &event(id, 5), &guard).await);
+    }
+    // One wait took the first: two were never taken
+    added(store.add_wait(&record.key, &record.execution_arn, &wait("t1", 6)).await);
+    let end = store.apply(&record.key, &ended(&record.execution_arn)).await;
+    assert_eq!(end, Ok(Applied::Written { dropped_events: 2 }));
+    // The same end again (a redelivered status event) is refused and drops nothing
+    assert!(matches!(store.apply(&record.key, &ended(&record.execution_arn)).await, Ok(Applied::Refused(_))));
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionArn, ExecutionName, ReusePolicy, Status};
 use sfn_singleton::http::App;
 use sfn_singleton::memory::MemoryEngine;
-use sfn_singleton::ports::{ClaimCondition, Conditional, ExecutionUpdate, InstanceStore};
+use sfn_singleton::ports::{Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore};
 use sfn_singleton::service::{EventOutcome, StatusChange};
 use testkit::*;
 
@@ -173,9 +173,9 @@ async fn the_table_keeps_a_holds_conditions() {
         expires_at: Some(9),
         rewind_token: Some(token.to_owned()),
     };
-    assert!(matches!(store.apply(&ended.key, &give_up("theirs")).await, Ok(Conditional::Refused(_))));
+    assert!(matches!(store.apply(&ended.key, &give_up("theirs")).await, Ok(Applied::Refused(_))));
     assert_eq!(env.record("order-1").await.map(|r| r.status), Some(Status::Redriving));
-    assert_eq!(store.apply(&ended.key, &give_up("mine")).await.ok(), Some(Conditional::Written));
+    assert_eq!(store.apply(&ended.key, &give_up("mine")).await.ok(), Some(Applied::Written { dropped_events: 0 }));
     let back = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!((back.status, back.redrive_count, back.rewind_token), (Status::Failed, 0, None));
 }

@@ -124,6 +124,18 @@ async fn bad_schedule_input_fails_the_invocation_and_writes_nothing() {
             "unknown variant `sometimes`",
         ),
         (serde_json::json!({"functionName": FOREVER, "instanceId": "x", "typo": 1}), "unknown field `typo`"),
+        (
+            serde_json::json!({"functionName": FOREVER, "instanceId": "x", "overlap": "signal"}),
+            "overlap \"signal\" needs \"eventName\"",
+        ),
+        (
+            serde_json::json!({"functionName": FOREVER, "instanceId": "x", "overlap": "signal", "eventName": "a b"}),
+            "event name \"a b\" is not",
+        ),
+        (
+            serde_json::json!({"functionName": FOREVER, "instanceId": "x", "eventName": "tick"}),
+            "\"eventName\" goes with overlap \"signal\" only",
+        ),
         (serde_json::json!({"functionName": "Nope", "instanceId": "x"}), "no function named \"Nope\""),
         (serde_json::json!({"functionName": FOREVER, "instanceId": "a/b"}), "must not contain '/'"),
         (
@@ -334,4 +346,28 @@ fn the_bootstrap_refuses_a_handler_it_does_not_know_by_name() {
         let named = format!("_HANDLER is {:?}", handler.unwrap_or(""));
         assert!(said.contains(&named) && said.contains("http, status_events, scheduled or event_waits"), "{said}");
     }
+}
+
+/// `overlap: signal`: an occurrence with nothing running starts a run holding its input as
+/// the event; while it runs, the next occurrence's input is raised into it; a duplicate
+/// delivery of an occurrence (Scheduler's at least once) raises nothing twice.
+#[tokio::test]
+async fn signal_raises_each_occurrence_into_the_running_one_once() {
+    let env = TestEnv::new().await;
+    let signal = |hour: &str| {
+        let mut event = occurrence("ticker", "signal", hour);
+        event["eventName"] = serde_json::json!("tick");
+        event
+    };
+    let first = started_arn(run(&env, signal("05")).await);
+    assert_eq!(env.record("ticker").await.map(|r| r.mailbox.events.len()), Some(1), "its event buffered");
+    let next = run(&env, signal("06")).await;
+    let raised = ScheduleOutcome::Signaled { execution_arn: first.clone(), delivery: "buffered".into() };
+    assert_eq!(next.ok(), Some(raised));
+    // The same occurrences delivered again: replayed, into the same run, nothing added
+    let replayed = Some(ScheduleOutcome::Replayed { execution_arn: first.clone() });
+    assert_eq!(run(&env, signal("06")).await.ok(), replayed);
+    assert_eq!(run(&env, signal("05")).await.ok(), replayed);
+    assert_eq!(env.record("ticker").await.map(|r| r.mailbox.events.len()), Some(2));
+    assert_eq!(env.executions(FOREVER).await.len(), 1);
 }

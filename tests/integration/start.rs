@@ -3,7 +3,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use sfn_singleton::domain::{ExecutionArn, Status};
-use sfn_singleton::ports::{Conditional, ExecutionState, ExecutionUpdate, InstanceStore};
+use sfn_singleton::ports::{Applied, ExecutionState, ExecutionUpdate, InstanceStore};
 use std::sync::Arc;
 use testkit::*;
 
@@ -102,7 +102,7 @@ async fn every_terminal_status_lets_the_id_start_again_as_a_new_execution() {
         let record = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
         // What the status Lambda writes when the execution ends.
         let wrote = env.store().apply(&record.key, &finished(&record.execution_arn, status, 1)).await;
-        assert_eq!(wrote, Ok(Conditional::Written), "{status}");
+        assert_eq!(wrote, Ok(Applied::Written { dropped_events: 0 }), "{status}");
     }
     let answer = start(&app, FOREVER, "order-1", "{}").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);

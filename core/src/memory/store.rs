@@ -7,8 +7,8 @@ use crate::domain::mailbox::{RaisedEvent, Wait};
 use crate::domain::record::{MAX_STORED_CAUSE_BYTES, START_FAILED_ERROR, bounded};
 use crate::domain::{ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
-    RaiseGuard, StoreError, Sweep,
+    Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed,
+    MailboxWrite, RaiseGuard, StoreError, Sweep,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -196,15 +196,17 @@ impl InstanceStore for MemoryStore {
         })
     }
 
-    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Applied, StoreError> {
         self.write(StoreOp::Apply, || {
             let mut records = locked(&self.records);
             match records.get_mut(key) {
                 Some(record) if update.permits(record) => {
+                    let ending = update.state.status.is_terminal();
+                    let dropped_events = if ending { record.mailbox.buffered() } else { 0 };
                     *record = update.applied_to(record);
-                    Conditional::Written
+                    Applied::Written { dropped_events }
                 }
-                current => self.refused(current.as_deref()),
+                current => Applied::Refused(self.old_item(current.as_deref())),
             }
         })
     }

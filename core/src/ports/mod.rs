@@ -7,6 +7,6 @@ mod store;
 
 pub use engine::{Engine, EngineError, ExecutionState, HistoryChunk, TaskAnswer, WorkflowType};
 pub use store::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
-    RaiseGuard, StoreError, Sweep,
+    Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed,
+    MailboxWrite, RaiseGuard, StoreError, Sweep,
 };

@@ -197,6 +197,19 @@ pub enum Conditional {
     Refused(Option<Box<Record>>),
 }
 
+/// What a write of Step Functions' word about an execution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The condition held and the write is done. `dropped_events`: the events
+    /// the record held that no wait had taken, dropped with the run's end.
+    Written {
+        /// How many.
+        dropped_events: usize,
+    },
+    /// As [`Conditional::Refused`].
+    Refused(Option<Box<Record>>),
+}
+
 /// Which run a raise may land on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RaiseGuard {
@@ -328,7 +341,7 @@ pub trait InstanceStore: Send + Sync {
         &self,
         key: &InstanceKey,
         update: &ExecutionUpdate,
-    ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
     /// Writes a key's entry unless a live one (window still open at `now`) holds the key.
     fn put_key(&self, entry: &KeyEntry, now: Millis) -> impl Future<Output = Result<KeyClaim, StoreError>> + Send;

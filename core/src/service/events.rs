@@ -5,8 +5,8 @@ use super::singleton::Singleton;
 use super::telemetry;
 use crate::domain::policy::{RefusedRunning, refused_running};
 use crate::domain::record::SUPERSEDED_ERROR;
-use crate::domain::{ExecutionArn, ExecutionName, Status};
-use crate::ports::{Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Status};
+use crate::ports::{Applied, Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
 
 /// A Step Functions status change, as the status Lambda receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,26 @@ impl EventOutcome {
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
+    /// Writes Step Functions' word about an execution back, if its condition
+    /// holds. A run's end that drops events no wait took says so: logged, and
+    /// counted (`EventsDropped.RunEnded`).
+    pub(super) async fn apply_update(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional> {
+        Ok(match self.store.apply(key, update).await? {
+            Applied::Written { dropped_events } => {
+                if dropped_events > 0 {
+                    tracing::warn!(
+                        execution_arn = %update.execution_arn,
+                        dropped_events,
+                        "the run ended with events no wait took: they are dropped"
+                    );
+                    telemetry::events_dropped("RunEnded", dropped_events);
+                }
+                Conditional::Written
+            }
+            Applied::Refused(current) => Conditional::Refused(current),
+        })
+    }
+
     /// Writes a status event back. Idempotent and order-proof: the store's
     /// condition lets only news about the current execution through.
     pub async fn apply_event(&self, change: StatusChange) -> Result<EventOutcome> {
@@ -83,7 +103,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             },
             rewind_token: None,
         };
-        let current = match self.store.apply(&key, &update).await? {
+        let current = match self.apply_update(&key, &update).await? {
             Conditional::Written => return Ok(EventOutcome::Applied),
             _ if !running => return Ok(EventOutcome::Ignored),
             Conditional::Refused(Some(current)) => Some(*current),

@@ -40,6 +40,18 @@ pub enum RaiseOutcome {
     },
 }
 
+impl RaiseOutcome {
+    /// Where the event is, as answers say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RaiseOutcome::Delivered => "delivered",
+            RaiseOutcome::Buffered { .. } => "buffered",
+            RaiseOutcome::WaitClosed => "waitClosed",
+            RaiseOutcome::Ended => "runEnded",
+        }
+    }
+}
+
 /// What a raise did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Raised {

@@ -63,7 +63,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             from: &[Status::Starting, Status::Running, Status::Redriving],
             rewind_token: None,
         };
-        let current = match self.store.apply(&record.key, &update).await? {
+        let current = match self.apply_update(&record.key, &update).await? {
             Conditional::Written => update.applied_to(record),
             // Someone else wrote first; theirs is at least as new.
             Conditional::Refused(Some(current)) => *current,

@@ -116,7 +116,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             rewind_token: rewinding.rewind_token.clone(),
         };
         tracing::warn!(execution_arn = %rewinding.execution_arn, status = %update.state.status, "rewind given up");
-        Ok(match self.store.apply(&rewinding.key, &update).await? {
+        Ok(match self.apply_update(&rewinding.key, &update).await? {
             Conditional::Written => Some(update.applied_to(rewinding)),
             Conditional::Refused(_) => None,
         })

@@ -133,7 +133,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
             let live = run_of(&started.execution_arn, request)?;
             if let Some(held) = &mut entry {
-                *held = self.move_key(held, &live, request).await?;
+                // (Its ARN as it is: the live run may be another function's state machine's.)
+                *held = self.move_key(held, &live, &started.execution_arn, request).await?;
             }
             match self.raise_into_live(request, event, live).await? {
                 IntoLive::Raised(raised) => {
@@ -143,7 +144,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 IntoLive::Gone => {
                     if let Some(held) = &mut entry {
                         let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
-                        *held = self.move_key(held, &fresh, request).await?;
+                        let arn = request.state_machine.execution_arn(&fresh);
+                        *held = self.move_key(held, &fresh, &arn, request).await?;
                     }
                 }
             }
@@ -168,12 +170,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// The key's entry, moved to name `run` (conditional on it naming the run it named).
-    async fn move_key(&self, held: &KeyEntry, run: &ExecutionName, request: StartRequest<'_>) -> Result<KeyEntry> {
-        let moved = KeyEntry {
-            execution_name: run.clone(),
-            execution_arn: request.state_machine.execution_arn(run),
-            ..held.clone()
-        };
+    async fn move_key(
+        &self,
+        held: &KeyEntry,
+        run: &ExecutionName,
+        execution_arn: &ExecutionArn,
+        request: StartRequest<'_>,
+    ) -> Result<KeyEntry> {
+        let moved = KeyEntry { execution_name: run.clone(), execution_arn: execution_arn.clone(), ..held.clone() };
         if self.store.replace_key(&moved, &held.execution_name).await? {
             Ok(moved)
         } else {

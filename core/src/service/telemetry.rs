@@ -82,9 +82,13 @@ impl Reconciliation {
 }
 
 fn count(name: String) {
+    count_n(name, 1);
+}
+
+fn count_n(name: String, n: u64) {
     // The unit travels with the name; the recorder keeps the last one described.
     metrics::describe_counter!(name.clone(), Unit::Count, "");
-    metrics::counter!(name).increment(1);
+    metrics::counter!(name).increment(n);
 }
 
 fn millis(name: &'static str, value: f64) {
@@ -158,5 +162,10 @@ pub fn event_wait(outcome: &str) {
 /// An event raised into a run and never delivered, by why (`WaitClosed`: the
 /// wait it was matched to had closed before it took it).
 pub fn event_dropped(reason: &str) {
-    count(format!("EventsDropped.{reason}"));
+    events_dropped(reason, 1);
+}
+
+/// `n` events dropped at once (`RunEnded`: buffered, no wait took them, when the run ended).
+pub fn events_dropped(reason: &str, n: usize) {
+    count_n(format!("EventsDropped.{reason}"), n as u64);
 }

@@ -44,7 +44,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             expires_at: Some(self.expires_at(now)),
             rewind_token: None,
         };
-        let written = match self.store.apply(&record.key, &update).await? {
+        let written = match self.apply_update(&record.key, &update).await? {
             // Its end was recorded meanwhile (an event): that is its truth.
             Conditional::Refused(Some(current)) if current.execution_arn == record.execution_arn => *current,
             // Written, or the record moved on to a newer execution: report the one stopped.

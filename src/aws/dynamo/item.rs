@@ -92,6 +92,11 @@ fn string_set(item: &Item, name: &str) -> Result<BTreeSet<String>, StoreError> {
     }
 }
 
+/// How many events no wait had taken in a record's lists (as an UpdateItem's `UPDATED_OLD` returns them).
+pub(super) fn buffered_events(item: &Item) -> Result<usize, StoreError> {
+    Ok(mailbox_of(item)?.buffered())
+}
+
 fn mailbox_of(item: &Item) -> Result<Mailbox, StoreError> {
     let name = |map: &Item| parsed(required(text_of(map, "name"), "a mailbox entry", "name"), EventName::parse);
     let text = |map: &Item, field: &str| required(text_of(map, field), "a mailbox entry", field);

@@ -7,8 +7,8 @@ use crate::domain::listing::{ListPosition, list_partition};
 use crate::domain::mailbox::{MAX_EVENTS, MAX_IDS_PER_RUN, MAX_WAITS, RaisedEvent, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
-    RaiseGuard, StoreError, Sweep,
+    Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed,
+    MailboxWrite, RaiseGuard, StoreError, Sweep,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -192,7 +192,7 @@ impl InstanceStore for DynamoStore {
         outcome.map(|outcome| outcome == Conditional::Written)
     }
 
-    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Applied, StoreError> {
         let state = &update.state;
         let mut names = HashMap::from([
             ("#status".to_owned(), "status".to_owned()),
@@ -267,9 +267,18 @@ impl InstanceStore for DynamoStore {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // The lists as they were before the end removed them: how many events no wait took.
+            .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
-        conditional(result, update_refused)
+        let dropped_events = match &result {
+            Ok(output) => output.attributes().map(buffered_events).transpose()?.unwrap_or(0),
+            Err(_) => 0,
+        };
+        Ok(match conditional(result, update_refused)? {
+            Conditional::Written => Applied::Written { dropped_events },
+            Conditional::Refused(current) => Applied::Refused(current),
+        })
     }
 
     async fn add_event(

@@ -24,7 +24,7 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
     let key = idempotency_key_of(request, instance_id)?;
     let raise = RaiseRequest { instance_id, name: &name, body: &body, key: key.as_ref() };
     let raised = app.service.raise_event(raise).await?;
-    let delivery = delivery_name(raised.outcome);
+    let delivery = raised.outcome.name();
     tracing::info!(execution_arn = %raised.execution_arn, event_name = name.as_str(), delivery, "event raised");
     let mut answer = json!({
         "instanceId": instance_id.as_str(),
@@ -43,16 +43,6 @@ pub(crate) async fn raise_event<S: InstanceStore, E: Engine>(
         response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
-}
-
-/// Where an event is, as answers say it.
-pub(crate) fn delivery_name(outcome: RaiseOutcome) -> &'static str {
-    match outcome {
-        RaiseOutcome::Delivered => "delivered",
-        RaiseOutcome::Buffered { .. } => "buffered",
-        RaiseOutcome::WaitClosed => "waitClosed",
-        RaiseOutcome::Ended => "runEnded",
-    }
 }
 
 /// What an answer says of an event that may not reach a wait.

@@ -6,7 +6,7 @@ use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{StartOptions, input_of};
 use crate::http::response::{Links, started_response};
-use crate::http::routes::raise_event::{delivery_name, delivery_reason};
+use crate::http::routes::raise_event::delivery_reason;
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{RaiseOutcome, Signaled, StartOutcome, StartRequest, Started};
 use lambda_http::{Body, Request, Response};
@@ -64,7 +64,7 @@ pub(super) async fn start_with<S: InstanceStore, E: Engine>(
     let body: Option<serde_json::Value> = serde_json::from_slice(response.body()).ok();
     if let Some(mut body) = body {
         body["eventName"] = event_name.as_str().into();
-        body["delivery"] = delivery_name(delivery).into();
+        body["delivery"] = delivery.name().into();
         if let Some(reason) = delivery_reason(delivery) {
             body["reason"] = reason.into();
         }

@@ -4,8 +4,8 @@
 use sfn_singleton::domain::mailbox::{RaisedEvent, Wait};
 use sfn_singleton::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use sfn_singleton::ports::{
-    ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed, MailboxWrite,
-    RaiseGuard, StoreError, Sweep,
+    Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed,
+    MailboxWrite, RaiseGuard, StoreError, Sweep,
 };
 use std::sync::Mutex;
 
@@ -54,7 +54,7 @@ impl<S: InstanceStore> InstanceStore for ClaimsAfterList<S> {
     ) -> Result<bool, StoreError> {
         self.inner.mark_start_failed(key, execution_name, reason, now, expires_at).await
     }
-    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Conditional, StoreError> {
+    async fn apply(&self, key: &InstanceKey, update: &ExecutionUpdate) -> Result<Applied, StoreError> {
         self.inner.apply(key, update).await
     }
     async fn put_key(&self, entry: &KeyEntry, now: Millis) -> Result<KeyClaim, StoreError> {

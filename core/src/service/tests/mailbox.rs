@@ -347,3 +347,18 @@ async fn a_pair_refused_for_good_is_dropped_by_the_sweep_not_kept_forever() {
     assert_eq!(counters.get("EventsDropped.Refused"), 1);
     assert_eq!(given.record().map(|r| r.mailbox.pairs().len()), Some(0), "swept");
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_no_wait_took_are_counted_when_the_run_ends_and_only_once() {
+    let (counters, _guard) = Counters::install();
+    let (given, arn) = waiting().await;
+    for body in ["1", "2", "3"] {
+        given.raise("approval", body).await.ok();
+    }
+    // The first went to the wait; two were buffered when the run ended
+    given.ends(&arn, Status::Succeeded).await;
+    assert_eq!(counters.get("EventsDropped.RunEnded"), 2);
+    // The same status event again changes nothing and counts nothing
+    assert_eq!(given.service.apply_event(given.event(&arn)).await.ok(), Some(EventOutcome::Ignored));
+    assert_eq!(counters.get("EventsDropped.RunEnded"), 2);
+}

@@ -12,10 +12,21 @@ fn approval() -> EventName {
 
 impl Given {
     async fn signal_with(&self, policy: StartPolicy, body: &str) -> Result<Signaled> {
+        self.signal_through("Orders", &self.machine, policy, body).await
+    }
+
+    /// A signal through `function` (its state machine `machine`).
+    async fn signal_through(
+        &self,
+        function: &str,
+        machine: &StateMachineArn,
+        policy: StartPolicy,
+        body: &str,
+    ) -> Result<Signaled> {
         let request = StartRequest {
             instance_id: &self.id,
-            function_name: "Orders",
-            state_machine: &self.machine,
+            function_name: function,
+            state_machine: machine,
             input: body,
             policy: &policy,
             reason: None,
@@ -190,4 +201,19 @@ async fn a_signal_meeting_a_claim_not_started_yet_is_told_to_retry_not_buffered_
     let signaled = given.signal(r#"{"n":1}"#).await;
     assert!(matches!(signaled, Err(Error::StillStarting(_))), "{signaled:?}");
     assert_eq!(given.record().map(|r| (r.status, r.mailbox.events.len())), Some((Status::Starting, 0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_signal_through_another_function_pins_the_live_runs_own_execution() {
+    let given = given();
+    let other = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Other")
+        .unwrap_or_else(|e| panic!("{e}"));
+    given.service.engine().add_state_machine(&other, crate::ports::WorkflowType::Standard);
+    let live = arn_of(&given.start().await);
+    // Signaled through a function whose state machine is not the live run's
+    let first = given.signal_through("Other", &other, given.keyed("k-4"), "{}").await;
+    assert_eq!(raised(&first).map(|(arn, _)| arn), Some(live.clone()));
+    // The key names the live run's own execution: its retry replays there at once
+    let again = given.signal_through("Other", &other, given.keyed("k-4"), "{}").await;
+    assert!(matches!(&again, Ok(Signaled::Replayed { execution_arn, .. }) if *execution_arn == live), "{again:?}");
 }
