@@ -51,9 +51,8 @@ impl Role {
 pub async fn run(role: Role) -> Result<(), Error> {
     match role {
         Role::Http => http_api().await,
-        Role::StatusEvents => status_events().await,
+        Role::StatusEvents | Role::EventWaits => sqs_fed(role).await,
         Role::Scheduled => scheduled().await,
-        Role::EventWaits => event_waits().await,
     }
 }
 
@@ -75,8 +74,9 @@ async fn http_api() -> Result<(), Error> {
     metrics_cloudwatch_embedded::lambda::service::run_http(startup::metrics()?, handler).await
 }
 
-async fn status_events() -> Result<(), Error> {
-    // It starts nothing: a mistake in the functions' configuration must not stop the write-back.
+/// The status and event-wait Lambdas: SQS batches, each record reported alone.
+async fn sqs_fed(role: Role) -> Result<(), Error> {
+    // Neither starts anything: a mistake in the functions' configuration must not stop them.
     let config = config(Config::from_env_without_functions)?;
     let service = startup::singleton(&config, false).await;
     let service = &service;
@@ -86,23 +86,10 @@ async fn status_events() -> Result<(), Error> {
         service_fn(move |batch: LambdaEvent<sqs::SqsEvent>| async move {
             let budget = sqs::budget(batch.context.deadline, SystemTime::now());
             // Failed records are reported in the answer; an error retries the whole batch.
-            events::handle_batch(service, batch.payload, budget).await
-        }),
-    )
-    .await
-}
-
-async fn event_waits() -> Result<(), Error> {
-    // It starts nothing, as the status Lambda.
-    let config = config(Config::from_env_without_functions)?;
-    let service = startup::singleton(&config, false).await;
-    let service = &service;
-    let metrics = startup::metrics()?;
-    metrics_cloudwatch_embedded::lambda::service::run(
-        metrics,
-        service_fn(move |batch: LambdaEvent<sqs::SqsEvent>| async move {
-            let budget = sqs::budget(batch.context.deadline, SystemTime::now());
-            waits::handle_batch(service, batch.payload, budget).await
+            match role {
+                Role::EventWaits => waits::handle_batch(service, batch.payload, budget).await,
+                _ => events::handle_batch(service, batch.payload, budget).await,
+            }
         }),
     )
     .await

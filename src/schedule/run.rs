@@ -154,6 +154,10 @@ async fn signal<S: InstanceStore, E: Engine>(
     event_name: &EventName,
 ) -> Result<ScheduleOutcome, Error> {
     let (execution_arn, outcome) = match service.signal_with_start(request, event_name).await? {
+        Signaled::Started(Started { execution_arn, outcome: StartOutcome::Replayed }) => {
+            tracing::info!(%execution_arn, "this occurrence was delivered before; it started this execution");
+            return Ok(ScheduleOutcome::Replayed { execution_arn });
+        }
         Signaled::Started(Started { execution_arn, .. }) => {
             tracing::info!(%execution_arn, "scheduled start, its event buffered for its first wait");
             return Ok(ScheduleOutcome::Started { execution_arn });

@@ -5,7 +5,7 @@ use super::singleton::Singleton;
 use super::telemetry;
 use crate::domain::policy::{RefusedRunning, refused_running};
 use crate::domain::record::SUPERSEDED_ERROR;
-use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Status};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, Status};
 use crate::ports::{Applied, Conditional, Engine, ExecutionState, ExecutionUpdate, InstanceStore};
 
 /// A Step Functions status change, as the status Lambda receives it.
@@ -77,7 +77,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let Some(key) = ExecutionName::instance_key(change.name.as_str()) else {
             return Ok(EventOutcome::NotOurs);
         };
-        let now = self.now();
         let running = change.state.status == Status::Running;
         let mut state = change.state;
         if change.output_omitted && state.output.is_none() && state.status.is_terminal() {
@@ -85,8 +84,22 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let described = self.engine.describe(&change.execution_arn).await?;
             state.output = described.and_then(|described| described.output);
         }
-        let update = ExecutionUpdate {
-            execution_arn: change.execution_arn,
+        let update = self.update_of(change.execution_arn, state);
+        let current = match self.apply_update(&key, &update).await? {
+            Conditional::Written => return Ok(EventOutcome::Applied),
+            _ if !running => return Ok(EventOutcome::Ignored),
+            Conditional::Refused(Some(current)) => Some(*current),
+            Conditional::Refused(None) => self.store.get(&key).await?,
+        };
+        self.running_refused(current, &update).await
+    }
+
+    /// The write of Step Functions' word `state` about an execution, as a status event makes it.
+    pub(super) fn update_of(&self, execution_arn: ExecutionArn, state: ExecutionState) -> ExecutionUpdate {
+        let now = self.now();
+        let running = state.status == Status::Running;
+        ExecutionUpdate {
+            execution_arn,
             expires_at: (!running).then(|| self.expires_at(now)),
             state: state.bounded(),
             observed_at: now,
@@ -102,13 +115,11 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 &[Status::Starting, Status::Running, Status::Redriving, Status::StartFailed]
             },
             rewind_token: None,
-        };
-        let current = match self.apply_update(&key, &update).await? {
-            Conditional::Written => return Ok(EventOutcome::Applied),
-            _ if !running => return Ok(EventOutcome::Ignored),
-            Conditional::Refused(Some(current)) => Some(*current),
-            Conditional::Refused(None) => self.store.get(&key).await?,
-        };
+        }
+    }
+
+    /// A RUNNING event the record refused: old news, or an older run of the ID redriven from outside.
+    async fn running_refused(&self, current: Option<Record>, update: &ExecutionUpdate) -> Result<EventOutcome> {
         match refused_running(current.as_ref(), &update.execution_arn, update.state.redrive_count) {
             RefusedRunning::Ignore => Ok(EventOutcome::Ignored),
             RefusedRunning::Unknown => Ok(EventOutcome::UnknownInstance),

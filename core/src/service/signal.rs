@@ -39,8 +39,11 @@ pub enum Signaled {
 /// How a raise into a run the request found live ended.
 enum IntoLive {
     Raised(Raised),
-    /// The run ended (or was replaced) before the event was written, and no attempt landed.
+    /// The run ended before the event was written, and no attempt landed in it.
     Gone,
+    /// A keyed signal's run was replaced (or purged) since: another request with the
+    /// same key may have raised the event there, and its record says no more.
+    Unknown,
 }
 
 impl<S: InstanceStore, E: Engine> Singleton<S, E> {
@@ -86,11 +89,34 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             began: now,
             until: now + self.key_window(request),
         };
+        let mut entry = entry;
         if let Some(replayed) = self.hold_key(&entry, request).await? {
             // The run the key's first request named: the event is in it, or never will be.
-            let guard = RaiseGuard::Run(run_of(&replayed.execution_arn, request)?);
-            let raised = self.add_event(request.instance_id.as_str(), &entry.instance_key, &event, &guard).await?;
-            return Ok(Signaled::Replayed { execution_arn: raised.execution_arn, outcome: raised.outcome });
+            let pinned = run_of(&replayed.execution_arn, request)?;
+            let held = KeyEntry {
+                execution_name: pinned.clone(),
+                execution_arn: replayed.execution_arn.clone(),
+                ..entry.clone()
+            };
+            match self.raise_into_live(request, &event, pinned, true).await? {
+                IntoLive::Raised(raised) => {
+                    return Ok(Signaled::Replayed { execution_arn: raised.execution_arn, outcome: raised.outcome });
+                }
+                // That run ended, its record says without the event (the first request died
+                // before raising it): this one goes on, the key moved to a run it starts.
+                IntoLive::Gone => {
+                    let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
+                    let arn = request.state_machine.execution_arn(&fresh);
+                    entry = self.move_key(&held, &fresh, &arn, request).await?;
+                }
+                // Replaced since: whether the first request raised it there cannot be told.
+                IntoLive::Unknown => {
+                    return Ok(Signaled::Replayed {
+                        execution_arn: replayed.execution_arn,
+                        outcome: RaiseOutcome::Ended,
+                    });
+                }
+            }
         }
         let signaled = self.signal(request, &event, Some(entry)).await;
         if let Err(error) = &signaled {
@@ -136,9 +162,17 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 // (Its ARN as it is: the live run may be another function's state machine's.)
                 *held = self.move_key(held, &live, &started.execution_arn, request).await?;
             }
-            match self.raise_into_live(request, event, live).await? {
+            match self.raise_into_live(request, event, live, entry.is_some()).await? {
                 IntoLive::Raised(raised) => {
                     return Ok(Signaled::Raised { execution_arn: raised.execution_arn, outcome: raised.outcome });
+                }
+                IntoLive::Unknown => {
+                    return Err(Error::EventUnconfirmed {
+                        instance_id: request.instance_id.to_string(),
+                        reason: "its run was replaced before the event was written, and a retry with the same \
+                                 key may have raised it there; a retry with the key answers where it went"
+                            .to_owned(),
+                    });
                 }
                 // The ID is free for a run that holds the event (the key moves to it first).
                 IntoLive::Gone => {
@@ -153,18 +187,23 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Err(Error::Contention(request.instance_id.to_string()))
     }
 
+    /// Raises the event into `live`. `keyed`: other requests (retries with the same key)
+    /// raise the same event ID, so only a record that still names the run tells that none
+    /// of them landed in it.
     async fn raise_into_live(
         &self,
         request: StartRequest<'_>,
         event: &RaisedEvent,
         live: ExecutionName,
+        keyed: bool,
     ) -> Result<IntoLive> {
         let key = request.instance_id.key();
         match self.add_event(request.instance_id.as_str(), &key, event, &RaiseGuard::Run(live)).await {
             Ok(raised) => Ok(IntoLive::Raised(raised)),
-            Err(Error::RunEnded { .. } | Error::AlreadyTerminal { .. } | Error::InstanceNotFound(_)) => {
-                Ok(IntoLive::Gone)
-            }
+            // The record names the run, ended, and its raise IDs (kept at the end) lack the event's.
+            Err(Error::AlreadyTerminal { .. }) => Ok(IntoLive::Gone),
+            Err(Error::RunEnded { .. } | Error::InstanceNotFound(_)) if keyed => Ok(IntoLive::Unknown),
+            Err(Error::RunEnded { .. } | Error::InstanceNotFound(_)) => Ok(IntoLive::Gone),
             Err(error) => Err(error),
         }
     }
@@ -179,10 +218,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     ) -> Result<KeyEntry> {
         let moved = KeyEntry { execution_name: run.clone(), execution_arn: execution_arn.clone(), ..held.clone() };
         if self.store.replace_key(&moved, &held.execution_name).await? {
-            Ok(moved)
-        } else {
-            // Another request with the key took it over (this one outlived its lease).
-            Err(Error::Contention(request.instance_id.to_string()))
+            return Ok(moved);
+        }
+        // Refused: an SDK retry of a move whose answer was lost finds its own entry;
+        // otherwise another request with the key moved it first.
+        match self.store.get_key(&moved.key_hash).await? {
+            Some(now) if now.execution_name == moved.execution_name => Ok(moved),
+            _ => Err(Error::Contention(request.instance_id.to_string())),
         }
     }
 

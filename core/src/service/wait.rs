@@ -3,11 +3,10 @@
 
 use super::delivery::Swept;
 use super::error::{Error, Result};
-use super::events::{EventOutcome, StatusChange};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
-use crate::domain::{ExecutionArn, ExecutionName, Record, Status};
-use crate::ports::{Engine, EngineError, InstanceStore, MailboxWrite};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, Status};
+use crate::ports::{Conditional, Engine, EngineError, InstanceStore, MailboxWrite};
 
 /// `error` of a wait the service failed: its run is not the instance's current one, or has ended.
 pub const WAIT_NOT_CURRENT_ERROR: &str = "SfnSingleton.NotCurrent";
@@ -93,7 +92,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             if let Some(stale) = &ours
                 && !stale.status.takes_events()
                 && attempt < MAX_CLAIM_ROUNDS
-                && self.caught_up(arn).await?
+                && self.caught_up(&key, arn).await?
             {
                 continue;
             }
@@ -141,14 +140,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
     }
 
-    /// Whether Step Functions says the run runs again (and the record now says so too).
-    async fn caught_up(&self, arn: &ExecutionArn) -> Result<bool> {
+    /// Whether Step Functions says the run runs again, written back as its RUNNING event
+    /// would be (only that write: a wait stops nothing, whatever it finds).
+    async fn caught_up(&self, key: &InstanceKey, arn: &ExecutionArn) -> Result<bool> {
         let Some(state) = self.engine.describe(arn).await? else { return Ok(false) };
         if state.status != Status::Running {
             return Ok(false);
         }
-        let Ok(name) = ExecutionName::parse(arn.name()) else { return Ok(false) };
-        let change = StatusChange { execution_arn: arn.clone(), name, state, output_omitted: false };
-        Ok(self.apply_event(change).await? == EventOutcome::Applied)
+        let update = self.update_of(arn.clone(), state);
+        Ok(self.apply_update(key, &update).await? == Conditional::Written)
     }
 }

@@ -173,7 +173,9 @@ async fn a_keyed_signal_goes_to_the_run_its_key_names_and_never_to_a_later_one()
     given.ends(&first_run, Status::Succeeded).await;
     let second_run = arn_of(&given.start().await);
     let retried = given.signal_with(given.keyed("k-2"), r#"{"n":1}"#).await;
-    assert!(matches!(retried, Err(Error::RunEnded { .. })), "{retried:?}");
+    // Answered as replayed into the run it went to, which has ended since
+    let replayed = Signaled::Replayed { execution_arn: first_run.clone(), outcome: RaiseOutcome::Ended };
+    assert_eq!(retried.ok(), Some(replayed));
     let record = given.record().unwrap_or_else(|| panic!("no record"));
     assert_eq!((record.execution_arn, record.mailbox.events.len()), (second_run, 0));
 }
@@ -216,4 +218,32 @@ async fn a_keyed_signal_through_another_function_pins_the_live_runs_own_executio
     // The key names the live run's own execution: its retry replays there at once
     let again = given.signal_through("Other", &other, given.keyed("k-4"), "{}").await;
     assert!(matches!(&again, Ok(Signaled::Replayed { execution_arn, .. }) if *execution_arn == live), "{again:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_signal_whose_run_was_replaced_meanwhile_is_unconfirmed_never_raised_into_the_next() {
+    let given = given();
+    arn_of(&given.start().await);
+    // Before its raise lands, a retry with the same key may have raised it into the live run,
+    // which then ended and was replaced: the record says nothing of that run any more
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::AfterReplace(Box::new(given.other_run())));
+    let signaled = given.signal_with(given.keyed("k-5"), "{}").await;
+    assert!(matches!(signaled, Err(Error::EventUnconfirmed { .. })), "{signaled:?}");
+    assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(0), "not raised into the run that replaced it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_retry_after_its_first_request_died_before_raising_starts_a_run_holding_it() {
+    let given = given();
+    let live = arn_of(&given.start().await);
+    // The first request moves its key to the live run, then fails before its raise lands
+    let broken = crate::ports::StoreError::Failed("injected".into());
+    given.service.store().fail_next(StoreOp::AddEvent, StoreFault::Fails(broken));
+    assert!(given.signal_with(given.keyed("k-6"), "{}").await.is_err());
+    given.ends(&live, Status::Succeeded).await;
+    // Its retry finds the run ended without the event: a new run holds it
+    let retried = given.signal_with(given.keyed("k-6"), "{}").await;
+    let Ok(Signaled::Started(started)) = &retried else { panic!("not started: {retried:?}") };
+    assert_ne!(started.execution_arn, live);
+    assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(1));
 }
