@@ -7,7 +7,7 @@ use sfn_singleton::lambda::{Role, run};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    sfn_singleton::lambda::init_logging();
     let role = Role::from_env().inspect_err(|e| tracing::error!(error = %e, "no such Lambda"))?;
     run(role).await
 }

@@ -346,6 +346,21 @@ fn the_bootstrap_refuses_a_handler_it_does_not_know_by_name() {
         let named = format!("_HANDLER is {:?}", handler.unwrap_or(""));
         assert!(said.contains(&named) && said.contains("http, status_events, scheduled or event_waits"), "{said}");
     }
+    // Lambda's advanced logging controls: JSON lines at the level it sets (here ERROR lines only)
+    let output = std::process::Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logged: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&output.stdout).lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    assert!(
+        logged.iter().any(|line| line["level"] == "ERROR" && line["fields"]["message"] == "no such Lambda"),
+        "{logged:?}"
+    );
+    assert!(logged.iter().all(|line| line["level"] == "ERROR"), "{logged:?}");
 }
 
 /// `overlap: signal`: an occurrence with nothing running starts a run holding its input as
