@@ -1368,6 +1368,27 @@ fn signal_with_start_keeps_the_promises_across_runs() {
     println!("{}", events::check("signal-with-start", model));
 }
 
+/// A keyed signal and its retry (one key, one event) at once, across the run's end and the
+/// next run's start, with a crash between any two of their calls: the event lands in one
+/// run, the one each answer names.
+#[test]
+fn keyed_signal_with_start_and_its_retry_keep_the_promises() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 0, timeouts: 0, next_run: true };
+    let model = events::Events::new(events::Variant::Crate, 0, vec![0, 1], budgets).with_signalers(2).keyed();
+    println!("{}", events::check("keyed signal-with-start", model));
+}
+
+/// A keyed signal that takes a replaced run for gone: its retry had raised the event
+/// into that run, and it raises it into the next one too.
+#[test]
+fn the_model_finds_a_keyed_signal_in_two_runs_when_it_takes_a_replaced_run_for_gone() {
+    let budgets = events::Budgets { next_run: true, ..events::Budgets::default() };
+    let model =
+        events::Events::new(events::Variant::KeyedGoneOnReplace, 0, vec![0, 1], budgets).with_signalers(2).keyed();
+    let path = events::counterexample("keyed gone on replace", model, "an event lands in one run only");
+    println!("counterexample (keyed signal takes a replaced run for gone): {path:?}");
+}
+
 /// A signal whose raise may have landed in a run since replaced must not go on to the
 /// run that replaced it: the model finds the event in two runs.
 #[test]

@@ -32,6 +32,9 @@ pub enum Variant {
     /// A signal-with-start whose raise may have landed in a run since replaced
     /// goes on to the run that replaced it (instead of answering unconfirmed).
     SignalForgetsUncertainty,
+    /// A keyed signal whose run was replaced before its raise landed takes the run for
+    /// gone and goes on to the next (a retry with its key may have raised it there).
+    KeyedGoneOnReplace,
 }
 
 /// How often the environment misbehaves in one run of the model.
@@ -81,12 +84,29 @@ struct Formed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum SignalPc {
     NotBegun,
+    /// A keyed signal's key: held, or another request's replayed.
+    HoldKey,
     /// The claim: a new run holding the event, unless a run is live.
     Claim,
+    /// A keyed signal moves its key to the live run it found, before raising into it.
+    MoveKey,
     /// Its raise into the live run it found, the n-th attempt.
     Write(u8),
+    /// A keyed retry's raise into the run the key names.
+    Replay,
+    /// A keyed signal moves its key back to a fresh name: its run ended without the event.
+    MoveFresh,
     Deliver,
     Done,
+}
+
+/// What a keyed signal's key entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Pin {
+    /// Signaler i's fresh execution name, not started (yet).
+    Fresh(usize),
+    /// A run.
+    Run(usize),
 }
 
 /// What a signal-with-start answered: the run it names.
@@ -94,6 +114,8 @@ enum SignalPc {
 enum Answer {
     Started(usize),
     Raised(usize),
+    /// A keyed retry, found in (or raised into) the run its key names.
+    Replayed(usize),
     Unconfirmed,
 }
 
@@ -144,6 +166,8 @@ pub struct State {
     current: usize,
     raisers: Vec<Raiser>,
     signalers: Vec<Signaler>,
+    /// The keyed signals' key entry.
+    key: Option<Pin>,
     waiters: Vec<Waiter>,
     tasks: Vec<Task>,
     /// Per event (its first ID): the runs it landed in.
@@ -198,6 +222,8 @@ pub struct Events {
     pub raisers: usize,
     /// Signal-with-start requests.
     pub signalers: usize,
+    /// The signalers are one keyed request and its retries (one key, one event).
+    pub keyed: bool,
     /// Per waiter, its run.
     pub waiters: Vec<usize>,
     pub budgets: Budgets,
@@ -218,7 +244,7 @@ impl Events {
         let machine = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
             .unwrap_or_else(|e| panic!("{e}"));
         let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
-        Self { variant, raisers, signalers: 0, waiters, budgets, machine, id }
+        Self { variant, raisers, signalers: 0, keyed: false, waiters, budgets, machine, id }
     }
 
     /// With `signalers` signal-with-start requests besides.
@@ -226,8 +252,19 @@ impl Events {
         Self { signalers, ..self }
     }
 
-    fn signal_event(signaler: usize) -> RaisedEvent {
-        RaisedEvent { id: format!("s{signaler}"), name: approval(), body: format!("s{signaler}"), at: 0 }
+    /// With the signalers as one keyed request and its retries.
+    pub fn keyed(self) -> Self {
+        Self { keyed: true, ..self }
+    }
+
+    /// A signal's event ID: one per request, or the key's for all of a keyed one's.
+    fn signal_id(&self, signaler: usize) -> String {
+        if self.keyed { "k".to_owned() } else { format!("s{signaler}") }
+    }
+
+    fn signal_event(&self, signaler: usize) -> RaisedEvent {
+        let id = self.signal_id(signaler);
+        RaisedEvent { body: id.clone(), id, name: approval(), at: 0 }
     }
 
     fn run_name(&self, run: usize) -> ExecutionName {
@@ -318,6 +355,7 @@ impl Model for Events {
                 Signaler { pc: SignalPc::NotBegun, target: 0, uncertain: false, pair: None, answer: None };
                 self.signalers
             ],
+            key: None,
             waiters: self.waiters.iter().map(|&run| Waiter { pc: WaitPc::NotBegun, run, pair: None }).collect(),
             tasks: self.waiters.iter().map(|&run| Task { run, took: None, closed: false }).collect(),
             landed: Vec::new(),
@@ -356,13 +394,14 @@ impl Model for Events {
                         actions.push(Action::SignalLost(i));
                     }
                 }
-                SignalPc::Deliver => {
+                SignalPc::NotBegun => actions.push(Action::Signal(i)),
+                _ => {
                     actions.push(Action::Signal(i));
+                    // A crash between any two of its calls.
                     if crashes > 0 {
                         actions.push(Action::SignalerDies(i));
                     }
                 }
-                SignalPc::NotBegun | SignalPc::Claim => actions.push(Action::Signal(i)),
             }
         }
         for (i, waiter) in state.waiters.iter().enumerate() {
@@ -455,14 +494,68 @@ impl Model for Events {
             }
             Action::Signal(i) | Action::SignalLost(i) => {
                 let lost = matches!(action, Action::SignalLost(_));
-                let event = Self::signal_event(i);
+                let event = self.signal_event(i);
                 match state.signalers[i].pc {
-                    SignalPc::NotBegun => state.signalers[i].pc = SignalPc::Claim,
+                    SignalPc::NotBegun => {
+                        state.signalers[i].pc = if self.keyed { SignalPc::HoldKey } else { SignalPc::Claim };
+                    }
+                    // The key's put; held by another request: replayed into its run, or (its
+                    // name never started) wait for it while it may be at it, or take it over.
+                    SignalPc::HoldKey => match state.key {
+                        None => {
+                            state.key = Some(Pin::Fresh(i));
+                            state.signalers[i].pc = SignalPc::Claim;
+                        }
+                        Some(Pin::Fresh(j)) if j != i && state.signalers[j].pc != SignalPc::Done => {
+                            state.signalers[i].pc = SignalPc::Done;
+                        }
+                        Some(Pin::Fresh(_)) => {
+                            state.key = Some(Pin::Fresh(i));
+                            state.signalers[i].pc = SignalPc::Claim;
+                        }
+                        Some(Pin::Run(run)) => {
+                            state.signalers[i].target = run;
+                            state.signalers[i].pc = SignalPc::Replay;
+                        }
+                    },
                     // The claim (useExisting): refused by a live run, which it raises into;
                     // else a new run whose record holds the event (run 1: two runs are modelled).
                     SignalPc::Claim if state.record.status.takes_events() => {
                         state.signalers[i].target = state.current;
-                        state.signalers[i].pc = SignalPc::Write(1);
+                        state.signalers[i].pc = if self.keyed { SignalPc::MoveKey } else { SignalPc::Write(1) };
+                    }
+                    SignalPc::MoveKey | SignalPc::MoveFresh => {
+                        let (from, to, next) = match state.signalers[i].pc {
+                            SignalPc::MoveKey => {
+                                (Pin::Fresh(i), Pin::Run(state.signalers[i].target), SignalPc::Write(1))
+                            }
+                            _ => (Pin::Run(state.signalers[i].target), Pin::Fresh(i), SignalPc::Claim),
+                        };
+                        // Conditional on the entry naming what this request last put there.
+                        if state.key == Some(from) {
+                            state.key = Some(to);
+                            state.signalers[i].pc = next;
+                        } else {
+                            state.signalers[i].pc = SignalPc::Done;
+                        }
+                    }
+                    SignalPc::Replay => {
+                        let target = state.signalers[i].target;
+                        let guard = RaiseGuard::Run(self.run_name(target));
+                        let added = self.add_event(&mut state, &event, &guard);
+                        let admits = guard.admits(&state.record);
+                        if added || (admits && state.record.mailbox.raise_ids.contains(&event.id)) {
+                            state.signalers[i].answer = Some(Answer::Replayed(target));
+                            let pair = self.formed(&state, &event.id);
+                            state.signalers[i].pc = if pair.is_some() { SignalPc::Deliver } else { SignalPc::Done };
+                            state.signalers[i].pair = pair;
+                        } else if admits {
+                            // Its run ended without the event: on to a run that holds it.
+                            state.signalers[i].pc = SignalPc::MoveFresh;
+                        } else {
+                            // Replaced since: answered replayed, where the event is unknown.
+                            state.signalers[i].pc = SignalPc::Done;
+                        }
                     }
                     SignalPc::Claim => {
                         if state.current != 0 {
@@ -473,6 +566,10 @@ impl Model for Events {
                         state.record = self.claim(1, state.now + 1);
                         state.record.mailbox = state.record.mailbox.with_event(&event);
                         state.landed.push((event.id.clone(), 1));
+                        if self.keyed && state.key == Some(Pin::Fresh(i)) {
+                            // The key's fresh name is the run's.
+                            state.key = Some(Pin::Run(1));
+                        }
                         state.signalers[i].answer = Some(Answer::Started(1));
                         state.signalers[i].pc = SignalPc::Done;
                     }
@@ -503,6 +600,13 @@ impl Model for Events {
                             // Replaced since an attempt that may have landed: it cannot tell.
                             signaler.answer = Some(Answer::Unconfirmed);
                             signaler.pc = SignalPc::Done;
+                        } else if !admits && self.keyed && self.variant != Variant::KeyedGoneOnReplace {
+                            // Replaced since: a retry with the key may have raised it there.
+                            signaler.answer = Some(Answer::Unconfirmed);
+                            signaler.pc = SignalPc::Done;
+                        } else if self.keyed {
+                            // It ended without the event: the key back to a fresh name, the claim again.
+                            signaler.pc = SignalPc::MoveFresh;
                         } else {
                             // It ended (its IDs kept: the event is not in it) or was replaced,
                             // and no attempt landed: the claim again.
@@ -660,9 +764,11 @@ impl Model for Events {
                     s.tasks[task].took.is_some() || s.tasks[task].closed
                 })
             }),
-            Property::always("a signal-with-start lands in the run it answers", |_, s: &State| {
+            Property::always("a signal-with-start lands in the run it answers", |m: &Events, s: &State| {
                 s.signalers.iter().enumerate().all(|(i, signaler)| match signaler.answer {
-                    Some(Answer::Started(run) | Answer::Raised(run)) => s.landed.contains(&(format!("s{i}"), run)),
+                    Some(Answer::Started(run) | Answer::Raised(run) | Answer::Replayed(run)) => {
+                        s.landed.contains(&(m.signal_id(i), run))
+                    }
                     Some(Answer::Unconfirmed) | None => true,
                 })
             }),
