@@ -51,6 +51,9 @@ pub enum StoreFault {
     Fails(StoreError),
     /// Takes effect, then fails (its answer lost): `Unavailable`.
     LandsThenFails,
+    /// Takes effect, its answer is lost, and the SDK's retry of it is what the caller
+    /// is told (a conditional write's retry meets its own first attempt).
+    Retried,
     /// Runs after the record's run ended (as the status write-back ends it).
     AfterEnd(Status),
     /// Runs after another start replaced the record with this one.
@@ -101,9 +104,13 @@ impl MemoryStore {
     }
 
     /// Runs `write` unless a fault says otherwise.
-    fn write<T>(&self, op: StoreOp, write: impl FnOnce() -> T) -> Result<T, StoreError> {
+    fn write<T>(&self, op: StoreOp, write: impl Fn() -> T) -> Result<T, StoreError> {
         match self.fault(op) {
             None => Ok(write()),
+            Some(StoreFault::Retried) => {
+                write();
+                Ok(write())
+            }
             Some(StoreFault::AfterEnd(status)) => {
                 for record in locked(&self.records).values_mut() {
                     record.status = status;
@@ -136,8 +143,8 @@ impl MemoryStore {
         &self,
         op: StoreOp,
         key: &InstanceKey,
-        permits: impl FnOnce(&Record) -> bool,
-        add: impl FnOnce(&mut Record),
+        permits: impl Fn(&Record) -> bool,
+        add: impl Fn(&mut Record),
     ) -> Result<MailboxWrite, StoreError> {
         self.write(op, || {
             let mut records = locked(&self.records);

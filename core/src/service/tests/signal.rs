@@ -247,3 +247,13 @@ async fn a_keyed_retry_after_its_first_request_died_before_raising_starts_a_run_
     assert_ne!(started.execution_arn, live);
     assert_eq!(given.record().map(|r| r.mailbox.events.len()), Some(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_move_whose_answer_was_lost_to_the_sdks_retry_goes_on() {
+    let given = given();
+    let live = arn_of(&given.start().await);
+    // The move lands, its answer is lost, and the SDK's retry is refused by that very move
+    given.service.store().fail_next(StoreOp::ReplaceKey, StoreFault::Retried);
+    let signaled = given.signal_with(given.keyed("k-7"), "{}").await;
+    assert_eq!(raised(&signaled), Some((live, RaiseOutcome::Buffered { buffered: 1 })));
+}
