@@ -39,6 +39,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Ok(Some(current))
     }
 
+    /// As [`Self::verify`], for a record that is not in doubt (a fresh claim a
+    /// signal-with-start asks about): nothing counted as a reconciliation.
+    pub(super) async fn confirm(&self, record: &Record) -> Result<Option<Record>> {
+        let Some(state) = self.engine.describe(&record.execution_arn).await? else { return Ok(None) };
+        Ok(Some(self.write_back(record, state).await?))
+    }
+
     /// Writes what Step Functions says of the record's execution back (if the
     /// record still names it, unended); the record as it now stands.
     pub(super) async fn write_back(&self, record: &Record, state: ExecutionState) -> Result<Record> {

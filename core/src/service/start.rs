@@ -135,11 +135,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 decide(&current, policy, now, Trust::of(&current, now, self.timings.reconcile_after_millis));
             // A signal's event goes to a run Step Functions runs, not to a claim whose start
             // may yet fail (its mailbox would go with it): Step Functions is asked first.
-            if event.is_some() && decision == Decision::UseExisting && current.status == Status::Starting {
+            // (Not a record in doubt: not counted as a reconciliation.)
+            let confirming = event.is_some() && decision == Decision::UseExisting && current.status == Status::Starting;
+            if confirming {
                 decision = Decision::Verify;
             }
             let current = if decision == Decision::Verify {
-                match self.verify(&current).await? {
+                let verified = if confirming { self.confirm(&current).await? } else { self.verify(&current).await? };
+                match verified {
                     // Not started, and its starter may still be at it.
                     None if current.starter_may_be_alive(now) => {
                         return Err(Error::StillStarting(request.instance_id.to_string()));

@@ -257,3 +257,15 @@ async fn a_key_move_whose_answer_was_lost_to_the_sdks_retry_goes_on() {
     let signaled = given.signal_with(given.keyed("k-7"), "{}").await;
     assert_eq!(raised(&signaled), Some((live, RaiseOutcome::Buffered { buffered: 1 })));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_confirming_a_fresh_claim_counts_no_reconciliation() {
+    // (Reconciliations.Corrected feeds the lost-events alarm: a burst of signals right after
+    // starts must not look like lost status events.)
+    let (counters, _guard) = super::Counters::install();
+    let given = given();
+    let live = arn_of(&given.start().await);
+    assert_eq!(given.record().map(|r| r.status), Some(Status::Starting), "its RUNNING event not in yet");
+    assert_eq!(raised(&given.signal("{}").await).map(|(arn, _)| arn), Some(live));
+    assert_eq!(counters.get("Reconciliations.Corrected") + counters.get("Reconciliations.Current"), 0);
+}
