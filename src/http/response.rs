@@ -23,8 +23,22 @@ pub(super) fn started_response<S, E>(
     instance_id: &InstanceId,
     started: &Started,
 ) -> Response<Body> {
+    started_response_with(app, links, instance_id, started, serde_json::Map::new())
+}
+
+/// The answer to a start, with `extra` fields in its payload (a signal-with-start's event).
+pub(super) fn started_response_with<S, E>(
+    app: &App<S, E>,
+    links: &Links,
+    instance_id: &InstanceId,
+    started: &Started,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response<Body> {
     tracing::info!(execution_arn = %started.execution_arn, outcome = ?started.outcome, "start answered");
     let mut body = links.check_status(instance_id, &started.execution_arn);
+    if let Some(fields) = body.as_object_mut() {
+        fields.extend(extra);
+    }
     body["startedByThisRequest"] = json!(started.outcome != StartOutcome::Existing);
     if let StartOutcome::Replaced { terminated } = &started.outcome {
         body["terminatedExecutionArn"] = json!(terminated);

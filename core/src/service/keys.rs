@@ -62,6 +62,13 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         Ok(HeldKey::Abandoned)
     }
 
+    /// Gives up the key's entry (if it still names `entry`'s run), for a retry to start afresh.
+    pub(super) async fn release_key(&self, entry: &KeyEntry) {
+        if let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
+            tracing::warn!(%error, "the idempotency key's entry could not be released");
+        }
+    }
+
     /// Holds the request's idempotency key for its window, or answers as the
     /// key's first request did. The entry is apart from the record, so a key's
     /// retry replays its start even after the record was replaced or purged.

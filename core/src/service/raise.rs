@@ -73,6 +73,13 @@ fn request_digest(request: RaiseRequest<'_>) -> String {
     hex(&Sha256::new().chain_update(request.name.as_str()).chain_update(b"\n").chain_update(request.body).finalize())
 }
 
+/// The event ID of a keyed request (a raise, a signal): the same key and request, the
+/// same ID, so that a retry finds what its first attempt wrote; the key reused after its
+/// window for another request is another event.
+pub(super) fn keyed_event_id(key: &IdempotencyKey, request_digest: &str) -> String {
+    hex(&Sha256::new().chain_update(key.hash()).chain_update(request_digest).finalize())
+}
+
 /// A keyed raise's entry: apart from starts' keys (`raise` + the key's hash).
 fn raise_key_hash(key: &IdempotencyKey) -> String {
     hex(&Sha256::new().chain_update(b"raise\n").chain_update(key.hash()).finalize())
@@ -94,10 +101,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             None => (fresh_raise_id(), RaiseGuard::ClaimedBy(began)),
             Some(idempotency_key) => {
                 let run = self.hold_raise_key(&key, request, idempotency_key, began).await?;
-                // With the request's digest: the same key reused after its window for
-                // another event is another raise, not a replay of the first.
-                let id = Sha256::new().chain_update(idempotency_key.hash()).chain_update(request_digest(request));
-                (hex(&id.finalize()), RaiseGuard::Run(run))
+                (keyed_event_id(idempotency_key, &request_digest(request)), RaiseGuard::Run(run))
             }
         };
         let event = RaisedEvent { id, name: request.name.clone(), body: request.body.to_owned(), at: began };
@@ -119,7 +123,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             let record = match self.store.add_event(key, event, guard).await {
                 Ok(MailboxWrite::Added(record)) => {
                     // Its own pair first: a sweep of older pairs may take the rest of the time.
-                    let placed = self.place((*record).clone(), event.id.clone(), false).await;
+                    let placed = self.place(&record, &event.id, false).await;
                     self.sweep_after(&record).await;
                     return placed;
                 }
@@ -143,7 +147,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 return Err(Error::InstanceNotFound(instance_id.to_owned()));
             };
             if guard.admits(&record) && record.mailbox.raise_ids.contains(&event.id) {
-                return self.place(record, event.id.clone(), true).await;
+                return self.place(&record, &event.id, true).await;
             }
             refused_raise(instance_id, &record, guard, uncertain)?;
             // Full: sweep what was delivered long ago, then try again.
@@ -158,23 +162,20 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// The event with ID `id` is in `record` (as a write returned it): delivers it if it has a wait.
-    pub(super) async fn place(&self, record: Record, id: String, replayed: bool) -> Result<Raised> {
+    pub(super) async fn place(&self, record: &Record, id: &str, replayed: bool) -> Result<Raised> {
+        let execution_arn = record.execution_arn.clone();
         if !record.status.takes_events() {
             // A replay's: its run ended since, its lists with it.
-            return Ok(Raised { execution_arn: record.execution_arn, outcome: RaiseOutcome::Ended, replayed });
+            return Ok(Raised { execution_arn, outcome: RaiseOutcome::Ended, replayed });
         }
-        let Some(pair) = record.mailbox.pair_of_event(&id) else {
+        let Some(pair) = record.mailbox.pair_of_event(id) else {
             let buffered = record.mailbox.buffered();
-            return Ok(Raised {
-                execution_arn: record.execution_arn,
-                outcome: RaiseOutcome::Buffered { buffered },
-                replayed,
-            });
+            return Ok(Raised { execution_arn, outcome: RaiseOutcome::Buffered { buffered }, replayed });
         };
         // Replayed: an earlier attempt, or the wait's own registration, may have delivered it.
-        let delivered = self.hand_over(&pair, &record, replayed).await?;
+        let delivered = self.hand_over(&pair, record, replayed).await?;
         let outcome = if delivered { RaiseOutcome::Delivered } else { RaiseOutcome::WaitClosed };
-        Ok(Raised { execution_arn: record.execution_arn, outcome, replayed })
+        Ok(Raised { execution_arn, outcome, replayed })
     }
 
     /// Holds a keyed raise's key: the run it goes to, for the key's whole window.
@@ -215,7 +216,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 }
 
 /// An event that may or may not be in a run, for a retry (with its key) to settle.
-fn unconfirmed(instance_id: &str, reason: &str) -> Error {
+pub(super) fn unconfirmed(instance_id: &str, reason: &str) -> Error {
     Error::EventUnconfirmed { instance_id: instance_id.to_owned(), reason: reason.to_owned() }
 }
 

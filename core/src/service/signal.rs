@@ -3,7 +3,7 @@
 //! buffered for its first wait of that name.
 
 use super::error::{Error, Result};
-use super::raise::{RaiseOutcome, Raised, fresh_raise_id};
+use super::raise::{RaiseOutcome, Raised, fresh_raise_id, keyed_event_id, unconfirmed};
 use super::request::{StartOutcome, StartRequest, Started};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton};
 use super::telemetry;
@@ -76,11 +76,14 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             return self.signal(request, &event, None).await;
         };
         let digest = signal_digest(request, name);
-        // The same key and request, the same event: a retry finds the one its first attempt wrote.
-        let id = hex(&Sha256::new().chain_update(key.hash()).chain_update(&digest).finalize());
-        let event = RaisedEvent { id, name: name.clone(), body: request.input.to_owned(), at: now };
+        let event = RaisedEvent {
+            id: keyed_event_id(key, &digest),
+            name: name.clone(),
+            body: request.input.to_owned(),
+            at: now,
+        };
         let run = ExecutionName::new(request.instance_id, StartToken::generate(now));
-        let entry = KeyEntry {
+        let mut entry = KeyEntry {
             key_hash: key.hash().to_owned(),
             instance_key: request.instance_id.key(),
             execution_name: run.clone(),
@@ -89,7 +92,6 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             began: now,
             until: now + self.key_window(request),
         };
-        let mut entry = entry;
         if let Some(replayed) = self.hold_key(&entry, request).await? {
             // The run the key's first request named: the event is in it, or never will be.
             let pinned = run_of(&replayed.execution_arn, request)?;
@@ -104,11 +106,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                 }
                 // That run ended, its record says without the event (the first request died
                 // before raising it): this one goes on, the key moved to a run it starts.
-                IntoLive::Gone => {
-                    let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
-                    let arn = request.state_machine.execution_arn(&fresh);
-                    entry = self.move_key(&held, &fresh, &arn, request).await?;
-                }
+                IntoLive::Gone => entry = self.move_key_to_fresh(&held, request).await?,
                 // Replaced since: whether the first request raised it there cannot be told.
                 IntoLive::Unknown => {
                     return Ok(Signaled::Replayed {
@@ -167,19 +165,16 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
                     return Ok(Signaled::Raised { execution_arn: raised.execution_arn, outcome: raised.outcome });
                 }
                 IntoLive::Unknown => {
-                    return Err(Error::EventUnconfirmed {
-                        instance_id: request.instance_id.to_string(),
-                        reason: "its run was replaced before the event was written, and a retry with the same \
-                                 key may have raised it there; a retry with the key answers where it went"
-                            .to_owned(),
-                    });
+                    return Err(unconfirmed(
+                        request.instance_id.as_str(),
+                        "its run was replaced before the event was written, and a retry with the same \
+                         key may have raised it there; a retry with the key answers where it went",
+                    ));
                 }
                 // The ID is free for a run that holds the event (the key moves to it first).
                 IntoLive::Gone => {
                     if let Some(held) = &mut entry {
-                        let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
-                        let arn = request.state_machine.execution_arn(&fresh);
-                        *held = self.move_key(held, &fresh, &arn, request).await?;
+                        *held = self.move_key_to_fresh(held, request).await?;
                     }
                 }
             }
@@ -228,10 +223,10 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
     }
 
-    async fn release_key(&self, entry: &KeyEntry) {
-        if let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
-            tracing::warn!(%error, "the idempotency key's entry could not be released");
-        }
+    /// The key's entry, moved to a fresh execution name: the run the next claim may start.
+    async fn move_key_to_fresh(&self, held: &KeyEntry, request: StartRequest<'_>) -> Result<KeyEntry> {
+        let fresh = ExecutionName::new(request.instance_id, StartToken::generate(self.now()));
+        self.move_key(held, &fresh, &request.state_machine.execution_arn(&fresh), request).await
     }
 }
 

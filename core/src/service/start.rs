@@ -58,9 +58,9 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             Ok(Started { outcome, .. }) => *outcome == StartOutcome::Existing,
             Err(error) => !matches!(error, Error::StartUnconfirmed { .. }),
         };
-        if gave_up && let Err(error) = self.store.delete_key(&entry.key_hash, &entry.execution_name).await {
-            // Its retry gets 409 StillStarting until the start's lease ends, then starts afresh.
-            tracing::warn!(%error, "the idempotency key's entry could not be released");
+        // (Not released, its retry gets 409 StillStarting until the start's lease ends, then starts afresh.)
+        if gave_up {
+            self.release_key(&entry).await;
         }
         started
     }

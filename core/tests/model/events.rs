@@ -331,6 +331,15 @@ impl Events {
         self.send(state, &pair.body, pair.task);
     }
 
+    /// A signal's event is in the run `answer` names: it delivers the pair the write formed, if any.
+    fn signal_landed(&self, state: &mut State, signaler: usize, event_id: &str, answer: Answer) {
+        let pair = self.formed(state, event_id);
+        let signaler = &mut state.signalers[signaler];
+        signaler.answer = Some(answer);
+        signaler.pc = if pair.is_some() { SignalPc::Deliver } else { SignalPc::Done };
+        signaler.pair = pair;
+    }
+
     fn raise_event(&self, raiser: usize, state: &State) -> RaisedEvent {
         let r = &state.raisers[raiser];
         debug_assert!(r.pc != RaisePc::NotBegun);
@@ -545,10 +554,7 @@ impl Model for Events {
                         let added = self.add_event(&mut state, &event, &guard);
                         let admits = guard.admits(&state.record);
                         if added || (admits && state.record.mailbox.raise_ids.contains(&event.id)) {
-                            state.signalers[i].answer = Some(Answer::Replayed(target));
-                            let pair = self.formed(&state, &event.id);
-                            state.signalers[i].pc = if pair.is_some() { SignalPc::Deliver } else { SignalPc::Done };
-                            state.signalers[i].pair = pair;
+                            self.signal_landed(&mut state, i, &event.id, Answer::Replayed(target));
                         } else if admits {
                             // Its run ended without the event: on to a run that holds it.
                             state.signalers[i].pc = SignalPc::MoveFresh;
@@ -592,10 +598,7 @@ impl Model for Events {
                         let replayed = !added && admits && state.record.mailbox.raise_ids.contains(&event.id);
                         let signaler = &mut state.signalers[i];
                         if added || replayed {
-                            signaler.answer = Some(Answer::Raised(target));
-                            let pair = self.formed(&state, &event.id);
-                            state.signalers[i].pc = if pair.is_some() { SignalPc::Deliver } else { SignalPc::Done };
-                            state.signalers[i].pair = pair;
+                            self.signal_landed(&mut state, i, &event.id, Answer::Raised(target));
                         } else if !admits && signaler.uncertain && self.variant != Variant::SignalForgetsUncertainty {
                             // Replaced since an attempt that may have landed: it cannot tell.
                             signaler.answer = Some(Answer::Unconfirmed);

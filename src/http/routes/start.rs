@@ -5,7 +5,7 @@ use crate::domain::InstanceId;
 use crate::http::app::App;
 use crate::http::error::Error;
 use crate::http::request::{StartOptions, input_of};
-use crate::http::response::{Links, started_response};
+use crate::http::response::{Links, started_response, started_response_with};
 use crate::http::routes::raise_event::delivery_reason;
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{RaiseOutcome, Signaled, StartOutcome, StartRequest, Started};
@@ -60,15 +60,11 @@ pub(super) async fn start_with<S: InstanceStore, E: Engine>(
             (Started { execution_arn, outcome: StartOutcome::Replayed }, outcome)
         }
     };
-    let mut response = started_response(app, links, instance_id, &started);
-    let body: Option<serde_json::Value> = serde_json::from_slice(response.body()).ok();
-    if let Some(mut body) = body {
-        body["eventName"] = event_name.as_str().into();
-        body["delivery"] = delivery.name().into();
-        if let Some(reason) = delivery_reason(delivery) {
-            body["reason"] = reason.into();
-        }
-        *response.body_mut() = Body::from(body.to_string());
+    let mut event = serde_json::Map::new();
+    event.insert("eventName".into(), event_name.as_str().into());
+    event.insert("delivery".into(), delivery.name().into());
+    if let Some(reason) = delivery_reason(delivery) {
+        event.insert("reason".into(), reason.into());
     }
-    Ok(response)
+    Ok(started_response_with(app, links, instance_id, &started, event))
 }
