@@ -48,7 +48,8 @@ pub fn budget(deadline_millis: u64, now: SystemTime) -> Duration {
     time_left(deadline_millis, now).saturating_sub(MARGIN).max(MIN_BUDGET)
 }
 
-/// Handles an SQS batch, each message's body (JSON) by `handle`, all at once:
+/// Handles an SQS batch, each message's body (JSON) by `handle` with when SQS
+/// took the message (its `SentTimestamp`, epoch ms, if given), all at once:
 /// one slow record must not hold the others past the function's timeout.
 /// Records that failed for a reason a retry can fix, or that did not finish
 /// within `budget` (the invocation's time left, less a margin), are reported,
@@ -63,7 +64,7 @@ pub async fn each_record<H, F>(
     handle: H,
 ) -> Result<SqsBatchResponse, Error>
 where
-    H: Fn(serde_json::Value) -> F,
+    H: Fn(serde_json::Value, Option<i64>) -> F,
     F: Future<Output = Result<(), Error>>,
 {
     let handle = &handle;
@@ -77,7 +78,8 @@ where
                 return Ok(());
             }
         };
-        let failed = match tokio::time::timeout(budget, handle(body)).await {
+        let sent_at = record.attributes.get("SentTimestamp").and_then(|at| at.parse().ok());
+        let failed = match tokio::time::timeout(budget, handle(body, sent_at)).await {
             Ok(handled) => handled.err(),
             Err(_) => {
                 count("TimedOut");

@@ -1,6 +1,7 @@
 //! The event-wait Lambda's entry point: a state machine's wait for an event
 //! is a `.waitForTaskToken` task that sends `{"executionArn", "taskToken",
-//! "eventName"}` to the EventWaits queue; each message registers its wait
+//! "eventName"}` (and `"timeoutSeconds"`, its task's timeout) to the
+//! EventWaits queue; each message registers its wait
 //! ([`Singleton::register_wait`]), in SQS batches.
 //!
 //! Why SQS and not a Lambda invoke: `sqs:sendMessage.waitForTaskToken` runs
@@ -9,7 +10,8 @@
 //! failed (DynamoDB throttling) for a retry instead of failing the task.
 
 use crate::domain::ExecutionArn;
-use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS};
+use crate::domain::Millis;
+use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAIT_TIMEOUT_SECONDS};
 use crate::ports::{Engine, InstanceStore};
 use crate::service::{self, Singleton, WaitOutcome, WaitRequest, telemetry};
 use crate::sqs::{self, Error, SqsBatchResponse, SqsEvent};
@@ -27,6 +29,10 @@ struct WaitMessage {
     task_token: String,
     /// The event the task waits for.
     event_name: String,
+    /// The task's `TimeoutSeconds` (or `HeartbeatSeconds`, if smaller): with
+    /// it, no event goes to the wait once the task may have timed out.
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
 }
 
 /// Handles one wait message. Errors only for what a retry can fix (a
@@ -37,6 +43,7 @@ struct WaitMessage {
 pub async fn handle<S: InstanceStore, E: Engine>(
     service: &Singleton<S, E>,
     message: serde_json::Value,
+    sent_at: Option<Millis>,
 ) -> Result<(), Error> {
     let span = tracing::info_span!(
         "wait",
@@ -46,7 +53,7 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     );
     async {
         let token = message.get("taskToken").and_then(|t| t.as_str()).map(str::to_owned);
-        let outcome = match wait_request(message) {
+        let outcome = match wait_request(message, sent_at) {
             Ok(request) => {
                 let span = tracing::Span::current();
                 span.record("execution_arn", request.execution_arn.as_str());
@@ -76,12 +83,20 @@ pub async fn handle<S: InstanceStore, E: Engine>(
     .await
 }
 
-/// A message's wait, or why it names none.
-fn wait_request(message: serde_json::Value) -> Result<WaitRequest, String> {
+/// A message's wait, or why it names none. Its deadline counts from when the
+/// task sent it (`sent_at`: SQS's `SentTimestamp`), not from when it is read:
+/// a message that waited in the queue has less time left.
+fn wait_request(message: serde_json::Value, sent_at: Option<Millis>) -> Result<WaitRequest, String> {
     let message: WaitMessage = serde_json::from_value(message).map_err(|e| {
-        format!("a wait message is {{\"executionArn\": $$.Execution.Id, \"taskToken\": $$.Task.Token, \"eventName\": \"…\"}}: {e}")
+        format!("a wait message is {{\"executionArn\": $$.Execution.Id, \"taskToken\": $$.Task.Token, \"eventName\": \"…\", \"timeoutSeconds\": …}}: {e}")
     })?;
+    let timeout = match message.timeout_seconds {
+        Some(seconds @ 1..=MAX_WAIT_TIMEOUT_SECONDS) => Some(seconds as Millis * 1000),
+        Some(seconds) => return Err(format!("timeoutSeconds {seconds} is not 1–{MAX_WAIT_TIMEOUT_SECONDS}")),
+        None => None,
+    };
     Ok(WaitRequest {
+        deadline: sent_at.zip(timeout).map(|(sent_at, timeout)| sent_at + timeout),
         execution_arn: ExecutionArn::parse(&message.execution_arn)
             .map_err(|_| format!("executionArn {:?} is not an execution ARN", message.execution_arn))?,
         name: EventName::parse(&message.event_name).map_err(|e| e.to_string())?,
@@ -109,5 +124,44 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
     batch: SqsEvent,
     budget: Duration,
 ) -> Result<SqsBatchResponse, Error> {
-    sqs::each_record(batch, budget, telemetry::event_wait, |message| handle(service, message)).await
+    sqs::each_record(batch, budget, telemetry::event_wait, |message, sent_at| handle(service, message, sent_at)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(extra: serde_json::Value) -> serde_json::Value {
+        let mut message = serde_json::json!({
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:Approval:abc",
+            "taskToken": "token-1",
+            "eventName": "approval"
+        });
+        if let (Some(message), Some(extra)) = (message.as_object_mut(), extra.as_object()) {
+            message.extend(extra.clone());
+        }
+        message
+    }
+
+    #[test]
+    fn a_wait_with_its_timeout_has_a_deadline_counted_from_when_the_task_sent_it() {
+        let wait = wait_request(message(serde_json::json!({"timeoutSeconds": 3600})), Some(1_000));
+        assert_eq!(wait.map(|w| w.deadline), Ok(Some(1_000 + 3_600_000)));
+        // Without SQS's SentTimestamp, or without a timeout, no deadline is known
+        assert_eq!(
+            wait_request(message(serde_json::json!({"timeoutSeconds": 3600})), None).map(|w| w.deadline),
+            Ok(None)
+        );
+        assert_eq!(wait_request(message(serde_json::json!({})), Some(1_000)).map(|w| w.deadline), Ok(None));
+    }
+
+    #[test]
+    fn a_timeout_out_of_step_functions_bounds_names_no_wait() {
+        for bad in
+            [serde_json::json!(0), serde_json::json!(100_000_000), serde_json::json!(-1), serde_json::json!("60")]
+        {
+            let refused = wait_request(message(serde_json::json!({ "timeoutSeconds": bad })), Some(1_000));
+            assert!(refused.as_ref().is_err_and(|cause| cause.contains("timeoutSeconds")), "{bad}: {refused:?}");
+        }
+    }
 }

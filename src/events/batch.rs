@@ -67,5 +67,5 @@ pub async fn handle_batch<S: InstanceStore, E: Engine>(
     batch: SqsEvent,
     budget: Duration,
 ) -> Result<SqsBatchResponse, Error> {
-    sqs::each_record(batch, budget, telemetry::status_event, |event| handle(service, event)).await
+    sqs::each_record(batch, budget, telemetry::status_event, |event, _| handle(service, event)).await
 }

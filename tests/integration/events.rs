@@ -96,10 +96,33 @@ async fn an_event_raised_before_the_wait_is_buffered_and_the_wait_takes_it_once(
     assert_eq!(env.finished(&execution_arn).await, "FAILED", "the approval said no: the example's Rejected state");
     // SQS delivers the wait message again: it finds its own entry, sends the same pair (taken once), acknowledged
     let again = Message { receive_count: "2".into(), ..message };
-    let handled = waits::handle(&env.app().service, serde_json::from_str(&again.body).unwrap_or_default()).await;
+    let handled = waits::handle(&env.app().service, serde_json::from_str(&again.body).unwrap_or_default(), None).await;
     assert!(handled.is_ok(), "{handled:?}");
     let record = env.record("order-8").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!((record.mailbox.events.len(), record.mailbox.waits.len()), (1, 1), "nothing added twice");
+}
+
+#[tokio::test]
+async fn a_wait_that_timed_out_takes_no_event_and_the_next_wait_takes_it() {
+    // Given a run whose first wait (1 s, its message says) timed out, and whose second waits
+    let env = TestEnv::new().await;
+    let queue = env.event_waits().await;
+    let started = start(&env.app(), REMINDER, "remind-1", "{}").await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let execution_arn = started.json()["executionArn"].as_str().unwrap_or_default().to_owned();
+    let first = queue.receive(1, 10).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    take_waits(&env, &first).await;
+    let second = queue.receive(1, 15).await;
+    assert_eq!(second.len(), 1, "the first wait timed out and the second sent its message: {second:?}");
+    // When an event is raised before the second wait is registered
+    let raised = call(&env.app(), raise("remind-1", "approval", r#"{"approved": true}"#)).await;
+    assert_eq!(raised.status, StatusCode::ACCEPTED, "{}", raised.body);
+    // Then it is buffered (not sent to the timed-out task and dropped), and the second wait takes it
+    assert_eq!(raised.json()["delivery"], "buffered", "{}", raised.body);
+    take_waits(&env, &second).await;
+    assert_eq!(env.finished(&execution_arn).await, "SUCCEEDED");
+    assert_eq!(output(&env, &execution_arn).await["approval"], serde_json::json!({"approved": true}));
 }
 
 #[tokio::test]

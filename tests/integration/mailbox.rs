@@ -16,7 +16,7 @@ fn event(id: &str, at: i64) -> RaisedEvent {
 
 fn wait(token: &str, at: i64) -> Wait {
     let name = EventName::parse("approval").unwrap_or_else(|e| panic!("{e}"));
-    Wait { id: Wait::id_of(token), name, token: token.into(), at }
+    Wait { id: Wait::id_of(token), name, token: token.into(), at, deadline: None }
 }
 
 /// A started instance's record.

@@ -3,8 +3,13 @@
 //! `.waitForTaskToken`).
 //!
 //! The record of a live run keeps two append-only lists: the events raised
-//! and the waits registered. For each event name, the i-th event goes to the
-//! i-th wait. Appending to either list never changes a pair already formed,
+//! and the waits registered. Each event, in the order they were recorded,
+//! goes to the first wait of its name that no earlier event took and that it
+//! may still reach before the wait's task times out (a wait whose message
+//! gave its timeout: [`Wait::takes`]); without timeouts, the i-th event of a
+//! name goes to the i-th wait of that name. Appending to either list, and
+//! removing a formed pair or a wait no event may take, never changes a pair
+//! already formed,
 //! so the one write that completes a pair tells its writer so (the record it
 //! returns), and that writer delivers it (SendTaskSuccess): a raise to a
 //! waiting run is one write and one SendTaskSuccess, a raise to a run not
@@ -47,6 +52,15 @@ pub const MAX_IDS_PER_RUN: usize = 256;
 /// A pair older than this may have lost its deliverer: longer than any
 /// function's timeout, so that its deliverer has finished or died.
 pub const SWEEP_AFTER_MILLIS: Millis = 5 * 60 * 1000;
+/// A wait takes no event that reaches it less than this before its deadline:
+/// the event's deliverer (its write, then SendTaskSuccess, retried for a few
+/// seconds) could find the task timed out, and Step Functions answers a
+/// timed-out task as it answers one a replay of the same delivery closed, so
+/// the event could be neither passed on nor known delivered. It stays for the
+/// next wait of its name instead.
+pub const DEADLINE_MARGIN_MILLIS: Millis = 10_000;
+/// Step Functions' longest `TimeoutSeconds`.
+pub const MAX_WAIT_TIMEOUT_SECONDS: u64 = 99_999_999;
 
 /// An event name: 1–64 of `A-Z a-z 0-9 - _ .`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,12 +116,30 @@ pub struct Wait {
     pub token: String,
     /// When it was registered.
     pub at: Millis,
+    /// When its task times out, if its message said (`timeoutSeconds` after
+    /// the task sent it); `None`: not known, any event may go to it.
+    pub deadline: Option<Millis>,
 }
 
 impl Wait {
     /// A wait's ID: SHA-256 of its token, so that a redelivered registration is known.
     pub fn id_of(token: &str) -> String {
         hex(&Sha256::digest(token.as_bytes()))
+    }
+
+    /// Whether `event` may go to this wait: its name, and the pair forms (the
+    /// later of the two is written) at least [`DEADLINE_MARGIN_MILLIS`] before
+    /// the wait's deadline. A function of the two entries alone, so that every
+    /// writer computes the same pairs.
+    pub fn takes(&self, event: &RaisedEvent) -> bool {
+        self.name == event.name
+            && self.deadline.is_none_or(|deadline| event.at.max(self.at) + DEADLINE_MARGIN_MILLIS <= deadline)
+    }
+
+    /// Whether no event recorded at `now` or later may go to it: its deadline
+    /// passed more than [`SWEEP_AFTER_MILLIS`] ago (slack for writers' clocks).
+    pub fn expired(&self, now: Millis) -> bool {
+        self.deadline.is_some_and(|deadline| now - deadline >= SWEEP_AFTER_MILLIS)
     }
 }
 
@@ -143,16 +175,27 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    /// Every pair: per name, the i-th event with the i-th wait.
+    /// Every pair, in the events' order: each event with the first wait that
+    /// [takes](Wait::takes) it and that no earlier event took.
     pub fn pairs(&self) -> Vec<Pair<'_>> {
+        let mut taken = vec![false; self.waits.len()];
         let mut pairs = Vec::new();
-        let names: BTreeSet<&EventName> = self.events.iter().map(|e| &e.name).collect();
-        for name in names {
-            let events = self.events.iter().enumerate().filter(|(_, e)| &e.name == name);
-            let waits = self.waits.iter().enumerate().filter(|(_, w)| &w.name == name);
-            pairs.extend(events.zip(waits).map(|(event, wait)| Pair { event, wait }));
+        for event in self.events.iter().enumerate() {
+            let wait = self.waits.iter().enumerate().find(|(i, wait)| !taken[*i] && wait.takes(event.1));
+            if let Some(wait) = wait {
+                taken[wait.0] = true;
+                pairs.push(Pair { event, wait });
+            }
         }
         pairs
+    }
+
+    /// The waits no event took and none can take any more ([`Wait::expired`]):
+    /// a sweep removes them, so that a run whose waits time out again and
+    /// again does not fill its record. Their indices.
+    pub fn expired_waits(&self, now: Millis) -> Vec<usize> {
+        let paired: BTreeSet<usize> = self.pairs().iter().map(|pair| pair.wait.0).collect();
+        (0..self.waits.len()).filter(|i| !paired.contains(i) && self.waits[*i].expired(now)).collect()
     }
 
     /// The pair of the event with this raise ID, if it has one.
@@ -269,7 +312,13 @@ mod tests {
         RaisedEvent { id: id.into(), name: name(n), body: format!("{{\"id\":\"{id}\"}}"), at }
     }
     fn wait(token: &str, n: &str, at: Millis) -> Wait {
-        Wait { id: Wait::id_of(token), name: name(n), token: token.into(), at }
+        Wait { id: Wait::id_of(token), name: name(n), token: token.into(), at, deadline: None }
+    }
+    fn wait_until(token: &str, at: Millis, deadline: Millis) -> Wait {
+        Wait { deadline: Some(deadline), ..wait(token, "a", at) }
+    }
+    fn paired(mailbox: &Mailbox) -> Vec<(String, String)> {
+        mailbox.pairs().iter().map(|p| (p.event.1.id.clone(), p.wait.1.token.clone())).collect()
     }
 
     #[test]
@@ -308,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn an_event_goes_past_a_wait_it_would_reach_too_close_to_its_deadline() {
+        // Given a wait that timed out at 1000, and one that waits long
+        let waits = Mailbox::default().with_wait(&wait_until("t1", 0, 1_000)).with_wait(&wait_until("t2", 500, 60_000));
+        // When an event comes after the first's deadline, it goes to the second
+        let late = waits.with_event(&event("e1", "a", 2_000));
+        assert_eq!(paired(&late), [("e1".to_string(), "t2".to_string())]);
+        // and one that comes within the margin of a deadline skips that wait too
+        let close = Mailbox::default().with_wait(&wait_until("t1", 0, 20_000)).with_event(&event("e1", "a", 10_001));
+        assert_eq!((paired(&close), close.buffered()), (vec![], 1), "buffered for the next wait");
+        let in_time = Mailbox::default().with_wait(&wait_until("t1", 0, 20_000)).with_event(&event("e1", "a", 10_000));
+        assert_eq!(paired(&in_time), [("e1".to_string(), "t1".to_string())]);
+        // A wait registered after its deadline takes nothing, even an event buffered before it
+        let buffered = Mailbox::default().with_event(&event("e1", "a", 0)).with_wait(&wait_until("t1", 5_000, 1_000));
+        assert_eq!(buffered.buffered(), 1);
+        // and a sweep removes a wait no event can take any more, once its deadline is long past
+        assert_eq!(buffered.expired_waits(1_000 + SWEEP_AFTER_MILLIS - 1), Vec::<usize>::new());
+        assert_eq!(buffered.expired_waits(1_000 + SWEEP_AFTER_MILLIS), [0]);
+        assert_eq!(late.expired_waits(Millis::MAX / 2), [0], "not the wait an event took");
+    }
+
+    #[test]
     fn a_sweep_takes_only_old_pairs_from_the_front_of_each_name() {
         let old = 0;
         let now = SWEEP_AFTER_MILLIS + 10;
@@ -340,6 +410,61 @@ mod tests {
         assert!(!mailbox.takes_event(&event("new", "a", 2)), "full");
         let w = wait("t1", "a", 1);
         assert!(mailbox.takes_wait(&w) && !mailbox.with_wait(&w).takes_wait(&w));
+    }
+
+    /// What can happen to a mailbox: an event or a wait appended (name, time, the
+    /// wait's deadline if any), a formed pair swept, the expired waits swept.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Event(bool, Millis),
+        Wait(bool, Millis, Option<Millis>),
+        SweepPair(usize),
+        SweepExpired(Millis),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let at = 0..40_000i64;
+        prop_oneof![
+            (any::<bool>(), at.clone()).prop_map(|(a, at)| Step::Event(a, at)),
+            (any::<bool>(), at.clone(), proptest::option::of(0..60_000i64)).prop_map(|(a, at, d)| Step::Wait(a, at, d)),
+            (0..4usize).prop_map(Step::SweepPair),
+            (0..400_000i64).prop_map(Step::SweepExpired),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The rule every writer relies on: once an event and a wait are a pair, no append
+        /// and no sweep makes either of them part of another pair (whatever the times and
+        /// the deadlines, and writers' clocks need not agree).
+        #[test]
+        fn a_pair_once_formed_stays_as_long_as_both_are_held(steps in proptest::collection::vec(step(), 1..24)) {
+            let mut mailbox = Mailbox::default();
+            let mut formed: std::collections::BTreeMap<String, String> = Default::default();
+            for (i, step) in steps.into_iter().enumerate() {
+                let n = |a: bool| if a { "a" } else { "b" };
+                mailbox = match step {
+                    Step::Event(a, at) => mailbox.with_event(&event(&format!("e{i}"), n(a), at)),
+                    Step::Wait(a, at, deadline) => mailbox.with_wait(&Wait { deadline, ..wait(&format!("t{i}"), n(a), at) }),
+                    Step::SweepPair(k) => match mailbox.pairs().get(k) {
+                        Some(pair) => mailbox.without(&[pair.event.0], &[pair.wait.0]),
+                        None => mailbox,
+                    },
+                    // (even when a later event's writer's clock is behind `now`)
+                    Step::SweepExpired(now) => mailbox.without(&[], &mailbox.expired_waits(now)),
+                };
+                let held_events: BTreeSet<&str> = mailbox.events.iter().map(|e| e.id.as_str()).collect();
+                let held_waits: BTreeSet<&str> = mailbox.waits.iter().map(|w| w.token.as_str()).collect();
+                formed.retain(|e, w| held_events.contains(e.as_str()) && held_waits.contains(w.as_str()));
+                for (e, w) in paired(&mailbox) {
+                    if let Some(before) = formed.insert(e.clone(), w.clone()) {
+                        proptest::prop_assert_eq!(&before, &w, "event {} moved", e);
+                    }
+                }
+                let waits: Vec<&String> = formed.values().collect();
+                proptest::prop_assert!(waits.len() == waits.iter().collect::<BTreeSet<_>>().len(), "a wait took two events: {:?}", formed);
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ const DELIVERY_ATTEMPTS: usize = 3;
 /// What a sweep did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Swept {
-    /// No pair was old enough: no room can be made now.
+    /// No pair was old enough, no wait expired: no room can be made now.
     Nothing,
     /// It removed pairs.
     Removed,
@@ -89,13 +89,16 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     }
 
     /// Sends every pair old enough to have lost its deliverer again, then
-    /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]).
-    /// Says whether it removed any. A pair a deliverer still sends is sent
-    /// twice: the same event to the same token, taken once.
+    /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]), and
+    /// the waits whose deadline passed long ago without an event
+    /// ([`crate::domain::mailbox::Mailbox::expired_waits`]). Says whether it
+    /// removed any. A pair a deliverer still sends is sent twice: the same
+    /// event to the same token, taken once.
     pub(super) async fn sweep_delivered(&self, record: &Record, now: Millis) -> Result<Swept> {
         let mailbox = &record.mailbox;
         let pairs = mailbox.sweepable(now);
-        if pairs.is_empty() {
+        let expired = mailbox.expired_waits(now);
+        if pairs.is_empty() && expired.is_empty() {
             return Ok(Swept::Nothing);
         }
         for pair in &pairs {
@@ -112,7 +115,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             }
         }
         let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
-        let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).collect();
+        let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).chain(expired).collect();
         let sweep = Sweep {
             execution_arn: &record.execution_arn,
             seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count),

@@ -5,7 +5,7 @@ use super::delivery::Swept;
 use super::error::{Error, Result};
 use super::singleton::{MAX_CLAIM_ROUNDS, Singleton, pause};
 use crate::domain::mailbox::{EventName, MAX_TASK_TOKEN_CHARS, MAX_WAITS, Wait};
-use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Record, Status};
+use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{Conditional, Engine, EngineError, InstanceStore, MailboxWrite};
 
 /// `error` of a wait the service failed: its run is not the instance's current one, or has ended.
@@ -24,6 +24,8 @@ pub struct WaitRequest {
     pub name: EventName,
     /// `$$.Task.Token`.
     pub token: String,
+    /// When the task times out, if its message said (see [`Wait::deadline`]).
+    pub deadline: Option<Millis>,
 }
 
 /// What became of a wait.
@@ -69,6 +71,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             name: request.name.clone(),
             token: request.token.clone(),
             at: self.now(),
+            deadline: request.deadline,
         };
         for attempt in 1..=MAX_CLAIM_ROUNDS {
             let record = match self.store.add_wait(&key, arn, &wait).await {

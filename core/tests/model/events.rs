@@ -631,7 +631,13 @@ impl Model for Events {
             Action::Wait(i) | Action::WaitLost(i) => {
                 let lost = matches!(action, Action::WaitLost(_));
                 let run = state.waiters[i].run;
-                let wait = Wait { id: Wait::id_of(&token(i)), name: approval(), token: token(i), at: state.now };
+                let wait = Wait {
+                    id: Wait::id_of(&token(i)),
+                    name: approval(),
+                    token: token(i),
+                    at: state.now,
+                    deadline: None,
+                };
                 match state.waiters[i].pc {
                     WaitPc::NotBegun => state.waiters[i].pc = WaitPc::Register { redelivered: false },
                     WaitPc::Register { redelivered } => {

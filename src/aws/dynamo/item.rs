@@ -62,12 +62,16 @@ pub(super) fn event_value(event: &RaisedEvent) -> AttributeValue {
 }
 
 pub(super) fn wait_value(wait: &Wait) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
+    let mut map = HashMap::from([
         ("id".to_owned(), s(&wait.id)),
         ("name".into(), s(wait.name.as_str())),
         ("token".into(), s(&wait.token)),
         ("at".into(), n(wait.at)),
-    ]))
+    ]);
+    if let Some(deadline) = wait.deadline {
+        map.insert("deadline".into(), n(deadline));
+    }
+    AttributeValue::M(map)
 }
 
 fn entries<T>(item: &Item, name: &str, entry: impl Fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
@@ -106,7 +110,13 @@ fn mailbox_of(item: &Item) -> Result<Mailbox, StoreError> {
             Ok(RaisedEvent { id: text(map, "id")?, name: name(map)?, body: text(map, "body")?, at: at(map)? })
         })?,
         waits: entries(item, WAITS, |map| {
-            Ok(Wait { id: text(map, "id")?, name: name(map)?, token: text(map, "token")?, at: at(map)? })
+            Ok(Wait {
+                id: text(map, "id")?,
+                name: name(map)?,
+                token: text(map, "token")?,
+                at: at(map)?,
+                deadline: number_of(map, "deadline")?,
+            })
         })?,
         raise_ids: string_set(item, RAISE_IDS)?,
         wait_ids: string_set(item, WAIT_IDS)?,
@@ -324,7 +334,8 @@ mod tests {
         let waiting = Record {
             mailbox: Mailbox::default()
                 .with_event(&RaisedEvent { id: "e1".into(), name: name.clone(), body: r#"{"ok":true}"#.into(), at: 7 })
-                .with_wait(&Wait { id: Wait::id_of("t"), name, token: "t".into(), at: 8 })
+                .with_wait(&Wait { id: Wait::id_of("t"), name: name.clone(), token: "t".into(), at: 8, deadline: None })
+                .with_wait(&Wait { id: Wait::id_of("u"), name, token: "u".into(), at: 8, deadline: Some(9) })
                 .without(&[], &[]),
             ..starting.clone()
         };

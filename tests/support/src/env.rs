@@ -62,6 +62,37 @@ fn many_steps() -> String {
 /// infra/state-machines/Approval.asl.json: waits for an `approval` event through [`TestEnv::event_waits`]' queue.
 pub const APPROVAL: &str = "Approval";
 
+/// Waits for `approval` for 1 s (its message says so), then, timed out, waits again for 5 minutes;
+/// succeeds with the event (a reminder loop's shape).
+pub const REMINDER: &str = "Reminder";
+
+fn reminder(event_waits_url: &str) -> String {
+    let wait = |seconds: u64, next: &str| {
+        serde_json::json!({
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {
+                "QueueUrl": event_waits_url,
+                "MessageBody": {
+                    "executionArn.$": "$$.Execution.Id",
+                    "taskToken.$": "$$.Task.Token",
+                    "eventName": "approval",
+                    "timeoutSeconds": seconds
+                }
+            },
+            "TimeoutSeconds": seconds,
+            "ResultPath": "$.approval",
+            "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timedOut", "Next": next}],
+            "End": true
+        })
+    };
+    serde_json::json!({
+        "StartAt": "First",
+        "States": {"First": wait(1, "Again"), "Again": wait(300, "GaveUp"), "GaveUp": {"Type": "Fail", "Error": "NoApproval"}}
+    })
+    .to_string()
+}
+
 /// Configured, but its state machine does not exist: StartExecution is refused.
 pub const MISSING: &str = "Missing";
 
@@ -84,6 +115,7 @@ fn definitions(event_waits_url: &str) -> Vec<(&'static str, String)> {
         (FAILS, file("AlwaysFails")),
         (WAIT20, file("Wait20")),
         (APPROVAL, file("Approval").replace("${EventWaitsQueueUrl}", event_waits_url)),
+        (REMINDER, reminder(event_waits_url)),
     ]
 }
 

@@ -25,6 +25,8 @@ pub struct Message {
     pub receipt_handle: String,
     pub body: String,
     pub receive_count: String,
+    /// When SQS took it (epoch ms, as text): a wait's deadline counts from it.
+    pub sent_at: String,
 }
 
 impl Queue {
@@ -57,6 +59,7 @@ impl Queue {
                 receipt_handle: m["ReceiptHandle"].as_str().unwrap_or_default().to_owned(),
                 body: m["Body"].as_str().unwrap_or_default().to_owned(),
                 receive_count: m["Attributes"]["ApproximateReceiveCount"].as_str().unwrap_or("1").to_owned(),
+                sent_at: m["Attributes"]["SentTimestamp"].as_str().unwrap_or_default().to_owned(),
             }));
         }
         messages
@@ -92,7 +95,7 @@ pub fn sqs_event(messages: &[Message]) -> sfn_singleton::sqs::SqsEvent {
                 "body": m.body,
                 "attributes": {
                     "ApproximateReceiveCount": m.receive_count,
-                    "SentTimestamp": "1795615200000",
+                    "SentTimestamp": m.sent_at,
                     "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                     "ApproximateFirstReceiveTimestamp": "1795615200010"
                 },

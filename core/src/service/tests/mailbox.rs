@@ -1,7 +1,9 @@
 //! Events into live runs: raises, waits, and what is delivered where.
 
 use super::*;
-use crate::domain::mailbox::{EventName, MAX_EVENT_BODY_BYTES, MAX_EVENTS, SWEEP_AFTER_MILLIS};
+use crate::domain::mailbox::{
+    DEADLINE_MARGIN_MILLIS, EventName, MAX_EVENT_BODY_BYTES, MAX_EVENTS, MAX_WAITS, SWEEP_AFTER_MILLIS,
+};
 use crate::memory::{EngineOp, Scripted, StoreFault, StoreOp, TaskOutcome};
 use crate::ports::StoreError;
 
@@ -28,8 +30,23 @@ impl Given {
 
     /// The wait's message (again).
     async fn register(&self, arn: &ExecutionArn, event: &str, token: &str) -> Result<WaitOutcome> {
-        let request = WaitRequest { execution_arn: arn.clone(), name: name(event), token: token.into() };
+        self.register_until(arn, event, token, None).await
+    }
+
+    /// The wait's message, saying when its task times out.
+    async fn register_until(
+        &self,
+        arn: &ExecutionArn,
+        event: &str,
+        token: &str,
+        deadline: Option<Millis>,
+    ) -> Result<WaitOutcome> {
+        let request = WaitRequest { execution_arn: arn.clone(), name: name(event), token: token.into(), deadline };
         self.service.register_wait(&request).await
+    }
+
+    fn now(&self) -> Millis {
+        self.now.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn outcome(&self, token: &str) -> Option<TaskOutcome> {
@@ -227,6 +244,63 @@ async fn an_event_matched_to_a_wait_that_had_timed_out_is_dropped_and_counted() 
     given.service.engine().time_out_task("t3");
     assert_eq!(given.register(&arn, "approval", "t3").await.ok(), Some(WaitOutcome::Closed));
     assert_eq!(counters.get("EventsDropped.WaitClosed"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_whose_deadline_passed_takes_no_event_and_the_next_wait_does() {
+    // Given a run whose first wait's task times out in 60 s (its message said so)
+    let (counters, _guard) = Counters::install();
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.service.engine().wait_for_task(&arn, "t1");
+    let deadline = given.now() + 60_000;
+    assert_eq!(given.register_until(&arn, "approval", "t1", Some(deadline)).await.ok(), Some(WaitOutcome::Waiting));
+    // When it has timed out, and the state machine waits again (a reminder loop)
+    given.advance(61_000);
+    given.service.engine().time_out_task("t1");
+    // Then an event raised now is buffered for the next wait, not dropped at the closed one
+    let raised = given.raise("approval", r#"{"approved":true}"#).await;
+    assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Buffered { buffered: 1 }));
+    assert_eq!(given.sends(), 0, "nothing sent to the timed-out task");
+    given.service.engine().wait_for_task(&arn, "t2");
+    let next = given.register_until(&arn, "approval", "t2", Some(given.now() + 60_000)).await;
+    assert_eq!(next.ok(), Some(WaitOutcome::Delivered));
+    assert_eq!(given.outcome("t2"), delivered(r#"{"approved":true}"#));
+    assert_eq!(counters.get("EventsDropped.WaitClosed"), 0);
+    // An event that would reach a wait within the margin of its deadline waits for the next one too
+    given.service.engine().wait_for_task(&arn, "t3");
+    let close = given.now() + DEADLINE_MARGIN_MILLIS - 1;
+    given.register_until(&arn, "approval", "t3", Some(close)).await.ok();
+    assert_eq!(outcome_of(&given.raise("approval", "2").await), Some(RaiseOutcome::Buffered { buffered: 1 }));
+    assert_eq!(given.outcome("t3"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_that_expired_unanswered_are_swept_to_make_room() {
+    // Given a run that waited as often as a record holds, each wait timing out unanswered
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    for i in 0..MAX_WAITS {
+        let token = format!("t{i}");
+        given.service.engine().wait_for_task(&arn, &token);
+        given.register_until(&arn, "approval", &token, Some(given.now() + 1_000)).await.ok();
+    }
+    given.service.engine().wait_for_task(&arn, "next");
+    let full = given.register_until(&arn, "approval", "next", Some(given.now() + 1_000)).await;
+    assert_eq!(full.ok(), Some(WaitOutcome::Failed), "no room while the deadlines are recent");
+    // When their deadlines are long past, the next wait's registration sweeps them
+    given.advance(1_000 + SWEEP_AFTER_MILLIS);
+    given.service.engine().wait_for_task(&arn, "later");
+    let later = given.register_until(&arn, "approval", "later", Some(given.now() + 60_000)).await;
+    assert_eq!(later.ok(), Some(WaitOutcome::Waiting));
+    let waits = given.record().map(|r| r.mailbox.waits.iter().map(|w| w.token.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        waits,
+        Some(vec!["later".to_string()]),
+        "the expired ones were swept; no SendTaskSuccess: {:?}",
+        given.sends()
+    );
+    assert_eq!(given.sends(), 0);
 }
 
 #[tokio::test(start_paused = true)]

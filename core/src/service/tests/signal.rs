@@ -78,7 +78,12 @@ async fn with_nothing_running_it_starts_a_run_whose_first_wait_takes_the_event()
     assert_eq!(record.mailbox.events[0].body, r#"{"approved":true}"#);
     // Then its first wait of that name takes it: one write, one SendTaskSuccess
     given.service.engine().wait_for_task(&started.execution_arn, "t1");
-    let wait = WaitRequest { execution_arn: started.execution_arn.clone(), name: approval(), token: "t1".into() };
+    let wait = WaitRequest {
+        execution_arn: started.execution_arn.clone(),
+        name: approval(),
+        token: "t1".into(),
+        deadline: None,
+    };
     assert_eq!(given.service.register_wait(&wait).await.ok(), Some(WaitOutcome::Delivered));
     assert_eq!(given.service.engine().task_outcome("t1"), Some(TaskOutcome::Succeeded(r#"{"approved":true}"#.into())));
 }
@@ -88,7 +93,7 @@ async fn with_a_run_live_it_raises_into_that_run_and_starts_nothing() {
     let given = given();
     let arn = arn_of(&given.start().await);
     given.service.engine().wait_for_task(&arn, "t1");
-    let wait = WaitRequest { execution_arn: arn.clone(), name: approval(), token: "t1".into() };
+    let wait = WaitRequest { execution_arn: arn.clone(), name: approval(), token: "t1".into(), deadline: None };
     assert_eq!(given.service.register_wait(&wait).await.ok(), Some(WaitOutcome::Waiting));
     let signaled = given.signal(r#"{"n":1}"#).await;
     assert_eq!(raised(&signaled), Some((arn.clone(), RaiseOutcome::Delivered)));
