@@ -95,8 +95,11 @@ fn wait_request(message: serde_json::Value, sent_at: Option<Millis>) -> Result<W
         Some(seconds) => return Err(format!("timeoutSeconds {seconds} is not 1–{MAX_WAIT_TIMEOUT_SECONDS}")),
         None => None,
     };
+    if timeout.is_some() && sent_at.is_none() {
+        tracing::warn!("the wait message has no SentTimestamp: its deadline is not known");
+    }
     Ok(WaitRequest {
-        deadline: sent_at.zip(timeout).map(|(sent_at, timeout)| sent_at + timeout),
+        deadline: sent_at.zip(timeout).and_then(|(sent_at, timeout)| sent_at.checked_add(timeout)),
         execution_arn: ExecutionArn::parse(&message.execution_arn)
             .map_err(|_| format!("executionArn {:?} is not an execution ARN", message.execution_arn))?,
         name: EventName::parse(&message.event_name).map_err(|e| e.to_string())?,

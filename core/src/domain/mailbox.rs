@@ -52,13 +52,14 @@ pub const MAX_IDS_PER_RUN: usize = 256;
 /// A pair older than this may have lost its deliverer: longer than any
 /// function's timeout, so that its deliverer has finished or died.
 pub const SWEEP_AFTER_MILLIS: Millis = 5 * 60 * 1000;
-/// A wait takes no event that reaches it less than this before its deadline:
-/// the event's deliverer (its write, then SendTaskSuccess, retried for a few
-/// seconds) could find the task timed out, and Step Functions answers a
-/// timed-out task as it answers one a replay of the same delivery closed, so
-/// the event could be neither passed on nor known delivered. It stays for the
-/// next wait of its name instead.
-pub const DEADLINE_MARGIN_MILLIS: Millis = 10_000;
+/// A wait takes no event whose pair would form less than this before the
+/// wait's deadline: its deliverer sends it after the write that formed the
+/// pair, within its function's life (`FunctionTimeoutSeconds`, at most 60 s),
+/// and could otherwise find the task timed out. Step Functions answers a
+/// timed-out task as it answers one that a replay of the same delivery
+/// closed, so the event could be neither passed on nor known delivered. It
+/// stays for the next wait of its name instead.
+pub const DEADLINE_MARGIN_MILLIS: Millis = 60_000;
 /// Step Functions' longest `TimeoutSeconds`.
 pub const MAX_WAIT_TIMEOUT_SECONDS: u64 = 99_999_999;
 
@@ -133,13 +134,15 @@ impl Wait {
     /// writer computes the same pairs.
     pub fn takes(&self, event: &RaisedEvent) -> bool {
         self.name == event.name
-            && self.deadline.is_none_or(|deadline| event.at.max(self.at) + DEADLINE_MARGIN_MILLIS <= deadline)
+            && self
+                .deadline
+                .is_none_or(|deadline| event.at.max(self.at).saturating_add(DEADLINE_MARGIN_MILLIS) <= deadline)
     }
 
-    /// Whether no event recorded at `now` or later may go to it: its deadline
-    /// passed more than [`SWEEP_AFTER_MILLIS`] ago (slack for writers' clocks).
+    /// Whether its deadline has passed at `now`: its task has timed out. (A
+    /// wait no event took can be removed whenever: no pair changes.)
     pub fn expired(&self, now: Millis) -> bool {
-        self.deadline.is_some_and(|deadline| now - deadline >= SWEEP_AFTER_MILLIS)
+        self.deadline.is_some_and(|deadline| now >= deadline)
     }
 }
 
@@ -190,7 +193,7 @@ impl Mailbox {
         pairs
     }
 
-    /// The waits no event took and none can take any more ([`Wait::expired`]):
+    /// The waits no event took whose task has timed out ([`Wait::expired`]):
     /// a sweep removes them, so that a run whose waits time out again and
     /// again does not fill its record. Their indices.
     pub fn expired_waits(&self, now: Millis) -> Vec<usize> {
@@ -359,21 +362,23 @@ mod tests {
     #[test]
     fn an_event_goes_past_a_wait_it_would_reach_too_close_to_its_deadline() {
         // Given a wait that timed out at 1000, and one that waits long
-        let waits = Mailbox::default().with_wait(&wait_until("t1", 0, 1_000)).with_wait(&wait_until("t2", 500, 60_000));
+        let waits =
+            Mailbox::default().with_wait(&wait_until("t1", 0, 1_000)).with_wait(&wait_until("t2", 500, 600_000));
         // When an event comes after the first's deadline, it goes to the second
         let late = waits.with_event(&event("e1", "a", 2_000));
         assert_eq!(paired(&late), [("e1".to_string(), "t2".to_string())]);
         // and one that comes within the margin of a deadline skips that wait too
-        let close = Mailbox::default().with_wait(&wait_until("t1", 0, 20_000)).with_event(&event("e1", "a", 10_001));
+        let deadline = 5_000 + DEADLINE_MARGIN_MILLIS;
+        let close = Mailbox::default().with_wait(&wait_until("t1", 0, deadline)).with_event(&event("e1", "a", 5_001));
         assert_eq!((paired(&close), close.buffered()), (vec![], 1), "buffered for the next wait");
-        let in_time = Mailbox::default().with_wait(&wait_until("t1", 0, 20_000)).with_event(&event("e1", "a", 10_000));
+        let in_time = Mailbox::default().with_wait(&wait_until("t1", 0, deadline)).with_event(&event("e1", "a", 5_000));
         assert_eq!(paired(&in_time), [("e1".to_string(), "t1".to_string())]);
         // A wait registered after its deadline takes nothing, even an event buffered before it
         let buffered = Mailbox::default().with_event(&event("e1", "a", 0)).with_wait(&wait_until("t1", 5_000, 1_000));
         assert_eq!(buffered.buffered(), 1);
-        // and a sweep removes a wait no event can take any more, once its deadline is long past
-        assert_eq!(buffered.expired_waits(1_000 + SWEEP_AFTER_MILLIS - 1), Vec::<usize>::new());
-        assert_eq!(buffered.expired_waits(1_000 + SWEEP_AFTER_MILLIS), [0]);
+        // and a sweep removes a wait no event took once its deadline has passed
+        assert_eq!(buffered.expired_waits(999), Vec::<usize>::new());
+        assert_eq!(buffered.expired_waits(1_000), [0]);
         assert_eq!(late.expired_waits(Millis::MAX / 2), [0], "not the wait an event took");
     }
 

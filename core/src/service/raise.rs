@@ -119,8 +119,11 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         // An attempt failed without an answer: it may have landed. Where the record no
         // longer shows (another run replaced it, a purge deleted it), that cannot be told.
         let mut uncertain = false;
+        let mut event = event.clone();
         for attempt in 1..=MAX_CLAIM_ROUNDS {
-            let record = match self.store.add_event(key, event, guard).await {
+            // Stamped as it is written: a pair's time is when its later half was (`Wait::takes`).
+            event.at = self.now();
+            let record = match self.store.add_event(key, &event, guard).await {
                 Ok(MailboxWrite::Added(record)) => {
                     // Its own pair first: a sweep of older pairs may take the rest of the time.
                     let placed = self.place(&record, &event.id, false).await;

@@ -66,7 +66,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         let Some(key) = ExecutionName::instance_key(arn.name()) else {
             return Err(Error::InvalidWait(format!("{arn} is not an execution this service started")));
         };
-        let wait = Wait {
+        let mut wait = Wait {
             id: Wait::id_of(&request.token),
             name: request.name.clone(),
             token: request.token.clone(),
@@ -74,6 +74,8 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
             deadline: request.deadline,
         };
         for attempt in 1..=MAX_CLAIM_ROUNDS {
+            // Stamped as it is written: a pair's time is when its later half was (`Wait::takes`).
+            wait.at = self.now();
             let record = match self.store.add_wait(&key, arn, &wait).await {
                 Ok(MailboxWrite::Added(record)) => {
                     // Its own pair first: a sweep of older pairs may take the rest of the time.

@@ -248,22 +248,22 @@ async fn an_event_matched_to_a_wait_that_had_timed_out_is_dropped_and_counted() 
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_whose_deadline_passed_takes_no_event_and_the_next_wait_does() {
-    // Given a run whose first wait's task times out in 60 s (its message said so)
+    // Given a run whose first wait's task times out in 2 min (its message said so)
     let (counters, _guard) = Counters::install();
     let given = given();
     let arn = arn_of(&given.start().await);
     given.service.engine().wait_for_task(&arn, "t1");
-    let deadline = given.now() + 60_000;
+    let deadline = given.now() + 120_000;
     assert_eq!(given.register_until(&arn, "approval", "t1", Some(deadline)).await.ok(), Some(WaitOutcome::Waiting));
     // When it has timed out, and the state machine waits again (a reminder loop)
-    given.advance(61_000);
+    given.advance(121_000);
     given.service.engine().time_out_task("t1");
     // Then an event raised now is buffered for the next wait, not dropped at the closed one
     let raised = given.raise("approval", r#"{"approved":true}"#).await;
     assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Buffered { buffered: 1 }));
     assert_eq!(given.sends(), 0, "nothing sent to the timed-out task");
     given.service.engine().wait_for_task(&arn, "t2");
-    let next = given.register_until(&arn, "approval", "t2", Some(given.now() + 60_000)).await;
+    let next = given.register_until(&arn, "approval", "t2", Some(given.now() + 600_000)).await;
     assert_eq!(next.ok(), Some(WaitOutcome::Delivered));
     assert_eq!(given.outcome("t2"), delivered(r#"{"approved":true}"#));
     assert_eq!(counters.get("EventsDropped.WaitClosed"), 0);
@@ -276,7 +276,7 @@ async fn a_wait_whose_deadline_passed_takes_no_event_and_the_next_wait_does() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn waits_that_expired_unanswered_are_swept_to_make_room() {
+async fn waits_that_timed_out_unanswered_are_swept_to_make_room() {
     // Given a run that waited as often as a record holds, each wait timing out unanswered
     let given = given();
     let arn = arn_of(&given.start().await);
@@ -288,10 +288,10 @@ async fn waits_that_expired_unanswered_are_swept_to_make_room() {
     given.service.engine().wait_for_task(&arn, "next");
     let full = given.register_until(&arn, "approval", "next", Some(given.now() + 1_000)).await;
     assert_eq!(full.ok(), Some(WaitOutcome::Failed), "no room while the deadlines are recent");
-    // When their deadlines are long past, the next wait's registration sweeps them
-    given.advance(1_000 + SWEEP_AFTER_MILLIS);
+    // When their deadlines have passed, the next wait's registration sweeps them
+    given.advance(1_000);
     given.service.engine().wait_for_task(&arn, "later");
-    let later = given.register_until(&arn, "approval", "later", Some(given.now() + 60_000)).await;
+    let later = given.register_until(&arn, "approval", "later", Some(given.now() + 600_000)).await;
     assert_eq!(later.ok(), Some(WaitOutcome::Waiting));
     let waits = given.record().map(|r| r.mailbox.waits.iter().map(|w| w.token.clone()).collect::<Vec<_>>());
     assert_eq!(
