@@ -1352,6 +1352,30 @@ fn raises_and_waits_keep_the_promises_over_every_interleaving() {
     println!("{}", events::check("events in one run", model));
 }
 
+/// Waits whose messages give their deadline, and whose tasks time out at it while time
+/// passes: two raises and two waits, a lost answer, a deliverer that dies, a wait message
+/// delivered again. No write that pairs an event with a wait sends it to a task that timed out.
+#[test]
+fn waits_with_deadlines_keep_the_promises() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 1, timeouts: 0, next_run: false };
+    let model = events::Events::new(events::Variant::Crate, 2, vec![0, 0], budgets).with_deadlines();
+    println!("{}", events::check("events with deadlines", model));
+}
+
+#[test]
+fn the_model_finds_an_event_sent_to_a_timed_out_wait_when_the_record_keeps_no_deadline() {
+    let budgets = events::Budgets { lost_answers: 0, crashes: 0, redeliveries: 0, timeouts: 0, next_run: false };
+    let model = events::Events::new(events::Variant::NoDeadlines, 1, vec![0, 0], budgets).with_deadlines();
+    let actions = events::counterexample(
+        "no deadlines",
+        model,
+        "with deadlines, no write's deliverer sends the event it paired to a wait that timed out",
+    );
+    // The event raised after the wait's deadline goes to it, and is lost
+    assert!(actions.contains(&events::Action::Tick), "{actions:?}");
+    println!("no deadlines: {actions:?}");
+}
+
 /// Raises across the run's end and the next run's start, with a lost answer and a
 /// deliverer that dies: never into the next run, never to its task.
 #[test]
