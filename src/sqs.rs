@@ -17,6 +17,9 @@ pub enum Error {
     /// It took longer than the invocation had left.
     #[error("not handled within {0:?}")]
     NotHandledInTime(Duration),
+    /// The invocation's payload is not what the function takes.
+    #[error("not an invocation this function takes: {0}")]
+    Invalid(String),
 }
 
 impl Error {
@@ -25,6 +28,7 @@ impl Error {
         match self {
             Error::Service(error) => error.name(),
             Error::NotHandledInTime(_) => "NotHandledInTime",
+            Error::Invalid(_) => "InvalidInvocation",
         }
     }
 }

@@ -121,6 +121,41 @@ async fn refuse<S: InstanceStore, E: Engine>(
     }
 }
 
+/// Due records one scheduled sweep takes; the next minute's takes the rest.
+pub const SWEEP_LIMIT: usize = 100;
+
+/// The event-wait Lambda's invocation: an SQS batch of wait messages (its
+/// answer: the records to retry), or the scheduled sweep's EventBridge event
+/// (`"detail-type": "Scheduled Event"`, every minute; its answer: what it
+/// did, see [`Singleton::sweep_due`]).
+pub async fn handle_invocation<S: InstanceStore, E: Engine>(
+    service: &Singleton<S, E>,
+    payload: serde_json::Value,
+    budget: Duration,
+) -> Result<serde_json::Value, Error> {
+    let invalid = |e: serde_json::Error| Error::Invalid(e.to_string());
+    if payload.get("Records").is_some() {
+        let batch = serde_json::from_value(payload).map_err(invalid)?;
+        return serde_json::to_value(handle_batch(service, batch, budget).await?).map_err(invalid);
+    }
+    if payload.get("detail-type").and_then(|t| t.as_str()) != Some("Scheduled Event") {
+        return Err(Error::Invalid("neither an SQS batch nor a scheduled event".into()));
+    }
+    let span = tracing::info_span!("sweep", due = tracing::field::Empty, swept = tracing::field::Empty);
+    async {
+        let report = tokio::time::timeout(budget, service.sweep_due(SWEEP_LIMIT))
+            .await
+            .map_err(|_| Error::NotHandledInTime(budget))??;
+        let span = tracing::Span::current();
+        span.record("due", report.due);
+        span.record("swept", report.swept);
+        tracing::info!(failed = report.failed, "scheduled sweep done");
+        Ok(serde_json::json!({"due": report.due, "swept": report.swept, "failed": report.failed}))
+    }
+    .instrument(span)
+    .await
+}
+
 /// Handles one SQS batch of wait messages, its records at once ([`sqs::each_record`]).
 pub async fn handle_batch<S: InstanceStore, E: Engine>(
     service: &Singleton<S, E>,

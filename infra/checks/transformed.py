@@ -245,6 +245,7 @@ def role_problems(template, machines, tracing):
         "EventWaitsFunctionRole": on(logs, "<EventWaitsFunctionLogs.Arn>")
         | on(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], "<EventWaitsQueue.Arn>")
         | on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table)
+        | on(["dynamodb:Query"], "<InstancesTable.Arn>/index/bySweep")
         | on(["states:DescribeExecution"], *executions)
         | on(["states:SendTaskSuccess", "states:SendTaskFailure"], *machines),
     }

@@ -38,6 +38,8 @@ def main() -> None:
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "listPartition", "AttributeType": "S"},
                 {"AttributeName": "createdAt", "AttributeType": "N"},
+                {"AttributeName": "sweepShard", "AttributeType": "S"},
+                {"AttributeName": "sweepAt", "AttributeType": "N"},
             ],
             # As template.yaml's InstancesTable (src/aws/dynamo/item.rs: BY_STATUS_PROJECTION).
             GlobalSecondaryIndexes=[
@@ -54,7 +56,15 @@ def main() -> None:
                             "executionArn", "updatedAt", "output", "error", "cause",
                         ],
                     },
-                }
+                },
+                {
+                    "IndexName": "bySweep",
+                    "KeySchema": [
+                        {"AttributeName": "sweepShard", "KeyType": "HASH"},
+                        {"AttributeName": "sweepAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
             BillingMode="PAY_PER_REQUEST",
         )

@@ -2,8 +2,8 @@
 //! condition lets through, what the store returns, and what an end removes.
 
 use lambda_http::http::StatusCode;
-use sfn_singleton::domain::mailbox::{EventName, MAX_EVENTS, Mailbox, RaisedEvent, Wait};
-use sfn_singleton::domain::{ExecutionArn, Record, Status};
+use sfn_singleton::domain::mailbox::{EventName, MAX_EVENTS, Mailbox, RaisedEvent, SWEEP_AFTER_MILLIS, Wait};
+use sfn_singleton::domain::{ExecutionArn, Millis, Record, Status};
 use sfn_singleton::ports::{
     Applied, Conditional, ExecutionState, ExecutionUpdate, InstanceStore, MailboxWrite, RaiseGuard, Sweep,
 };
@@ -121,6 +121,7 @@ async fn the_end_says_how_many_events_no_wait_took() {
     added(store.add_wait(&record.key, &record.execution_arn, &wait("t1", 6)).await);
     let end = store.apply(&record.key, &ended(&record.execution_arn)).await;
     assert_eq!(end, Ok(Applied::Written { dropped_events: 2 }));
+    assert_eq!(store.due_for_sweep(Millis::MAX / 2, 10).await, Ok(vec![]), "an ended run is not due");
     // The same end again (a redelivered status event) is refused and drops nothing
     assert!(matches!(store.apply(&record.key, &ended(&record.execution_arn)).await, Ok(Applied::Refused(_))));
 }
@@ -137,7 +138,13 @@ async fn a_full_mailbox_refuses_and_a_sweep_applies_only_to_the_lists_it_read() 
     let full = store.add_event(&record.key, &event("one-more", 1), &guard).await;
     assert!(matches!(full, Ok(MailboxWrite::Refused(_))), "{full:?}");
     let current = added(store.add_wait(&record.key, &record.execution_arn, &wait("t", 1)).await);
-    let sweep = Sweep { execution_arn: &record.execution_arn, seen: (MAX_EVENTS, 1, 0, 0), events: &[0], waits: &[0] };
+    // Due for the scheduled sweep since the first write (`bySweep`): 5 minutes after it, not before
+    assert_eq!(current.mailbox.sweep_at, Some(1 + SWEEP_AFTER_MILLIS));
+    assert_eq!(store.due_for_sweep(SWEEP_AFTER_MILLIS, 10).await, Ok(vec![]));
+    assert_eq!(store.due_for_sweep(1 + SWEEP_AFTER_MILLIS, 10).await, Ok(vec![record.key.clone()]));
+    let due = current.mailbox.without(&[0], &[0]).sweep_due();
+    let sweep =
+        Sweep { execution_arn: &record.execution_arn, seen: (MAX_EVENTS, 1, 0, 0), events: &[0], waits: &[0], due };
     // A sweep of lists it did not read (one wait fewer) is refused
     let stale = Sweep { seen: (MAX_EVENTS, 0, 0, 0), ..sweep.clone() };
     assert!(matches!(store.sweep(&record.key, &stale).await, Ok(Conditional::Refused(_))));
@@ -147,7 +154,15 @@ async fn a_full_mailbox_refuses_and_a_sweep_applies_only_to_the_lists_it_read() 
     assert_eq!(store.sweep(&record.key, &sweep).await, Ok(Conditional::Written));
     let swept = env.record("order-1").await.map(|r| r.mailbox).unwrap_or_default();
     assert_eq!(swept, current.mailbox.without(&[0], &[0]));
-    assert_eq!(swept.sweeps, 1);
+    assert_eq!((swept.sweeps, swept.sweep_at), (1, None), "no pair left: not due");
+    assert_eq!(store.due_for_sweep(Millis::MAX / 2, 10).await, Ok(vec![]));
+    // A sweep that leaves a pair sets when it is due (and a sweep with nothing to remove may)
+    added(store.add_wait(&record.key, &record.execution_arn, &wait("t2", 7)).await);
+    let now = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(now.mailbox.sweep_at, Some(7 + SWEEP_AFTER_MILLIS), "a write sets it when not set");
+    let rearm = Sweep { seen: (MAX_EVENTS - 1, 1, 1, 0), events: &[], waits: &[], due: Some(42), ..sweep.clone() };
+    assert_eq!(store.sweep(&record.key, &rearm).await, Ok(Conditional::Written));
+    assert_eq!(store.due_for_sweep(42, 10).await, Ok(vec![record.key.clone()]));
     // The same sweep again finds a swept mailbox: refused
     assert!(matches!(store.sweep(&record.key, &sweep).await, Ok(Conditional::Refused(_))));
     // There is room again, and the swept event's ID is still known
@@ -175,4 +190,6 @@ async fn a_failed_start_drops_what_was_raised_into_its_claim() {
     let failed = env.record("order-1").await.unwrap_or_else(|| panic!("no record"));
     assert_eq!(failed.status, Status::StartFailed);
     assert!(failed.mailbox.events.is_empty() && failed.mailbox.raise_ids.contains("e1"), "lists dropped, IDs kept");
+    assert_eq!(failed.mailbox.sweep_at, None, "and no longer due");
+    assert_eq!(store.due_for_sweep(Millis::MAX / 2, 10).await, Ok(vec![]));
 }

@@ -23,10 +23,11 @@
 //! find their own entry instead of adding a second one, and send its pair
 //! again: the same event to the same token, which Step Functions takes once.
 //!
-//! Delivered pairs stay in the record until a later write that finds them
-//! older than [`SWEEP_AFTER_MILLIS`] sends each again (a deliverer that died
-//! between its write and its SendTaskSuccess left one undelivered) and removes
-//! them. The run's end drops what is left.
+//! Delivered pairs stay in the record until a sweep finds them older than
+//! [`SWEEP_AFTER_MILLIS`], sends each again (a deliverer that died between its
+//! write and its SendTaskSuccess left one undelivered) and removes them: a
+//! later write's, or the scheduled sweep's, which finds the record by when it
+//! is due ([`Mailbox::sweep_at`]). The run's end drops what is left.
 
 use super::instance_id::hex;
 use super::time::Millis;
@@ -175,6 +176,11 @@ pub struct Mailbox {
     pub wait_ids: BTreeSet<String>,
     /// How often a sweep removed entries: a sweep applies only to the lists it read.
     pub sweeps: u32,
+    /// When the scheduled sweep looks at the record next: set by a write that
+    /// adds to the mailbox when not set ([`SWEEP_AFTER_MILLIS`] after it, when
+    /// a pair it formed is sweepable), and by each sweep to what is left's
+    /// [`Mailbox::sweep_due`]. The store lists records by it.
+    pub sweep_at: Option<Millis>,
 }
 
 impl Mailbox {
@@ -211,6 +217,11 @@ impl Mailbox {
         self.pairs().into_iter().find(|pair| pair.wait.1.id == id)
     }
 
+    /// When a sweep has work here: when its oldest pair becomes sweepable; `None` without pairs.
+    pub fn sweep_due(&self) -> Option<Millis> {
+        self.pairs().iter().map(|pair| pair.formed_at() + SWEEP_AFTER_MILLIS).min()
+    }
+
     /// Events without a wait yet.
     pub fn buffered(&self) -> usize {
         self.events.len() - self.pairs().len()
@@ -220,7 +231,7 @@ impl Mailbox {
     /// count stay, since a redrive brings the same run back (a retry, a
     /// redelivered wait message or a stale sweep must still find them).
     pub fn ended(&self) -> Self {
-        Mailbox { events: Vec::new(), waits: Vec::new(), ..self.clone() }
+        Mailbox { events: Vec::new(), waits: Vec::new(), sweep_at: None, ..self.clone() }
     }
 
     /// Whether the record holds nothing of events or waits (IDs aside).
@@ -228,36 +239,24 @@ impl Mailbox {
         self.events.is_empty() && self.waits.is_empty()
     }
 
-    /// The pairs a sweep sends again and removes at `now`: per name, the
-    /// longest run of pairs from the first that all formed at least
-    /// [`SWEEP_AFTER_MILLIS`] ago (removing only a prefix of each name's
-    /// pairs keeps every other pair as it is).
+    /// The pairs a sweep sends again and removes at `now`: those that formed
+    /// at least [`SWEEP_AFTER_MILLIS`] ago (removing a pair changes no other).
     pub fn sweepable(&self, now: Millis) -> Vec<Pair<'_>> {
-        let mut sweep = Vec::new();
-        let mut stopped: BTreeSet<&EventName> = BTreeSet::new();
-        for pair in self.pairs() {
-            let name = &pair.event.1.name;
-            if stopped.contains(name) {
-                continue;
-            }
-            if now - pair.formed_at() >= SWEEP_AFTER_MILLIS {
-                sweep.push(pair);
-            } else {
-                stopped.insert(name);
-            }
-        }
-        sweep
+        self.pairs().into_iter().filter(|pair| now - pair.formed_at() >= SWEEP_AFTER_MILLIS).collect()
     }
 
-    /// Without the events and waits at these indices: swept once more.
+    /// Without the events and waits at these indices: swept once more, and due
+    /// for the next sweep when what is left is.
     pub fn without(&self, events: &[usize], waits: &[usize]) -> Self {
         let keep = |skip: &[usize], i: usize| !skip.contains(&i);
-        Mailbox {
+        let mut left = Mailbox {
             events: self.events.iter().enumerate().filter(|(i, _)| keep(events, *i)).map(|(_, e)| e.clone()).collect(),
             waits: self.waits.iter().enumerate().filter(|(i, _)| keep(waits, *i)).map(|(_, w)| w.clone()).collect(),
             sweeps: self.sweeps + 1,
             ..self.clone()
-        }
+        };
+        left.sweep_at = left.sweep_due();
+        left
     }
 
     /// Whether the store may add `event` (besides the record being live):
@@ -271,19 +270,21 @@ impl Mailbox {
         !self.wait_ids.contains(&wait.id) && self.waits.len() < MAX_WAITS && self.wait_ids.len() < MAX_IDS_PER_RUN
     }
 
-    /// With `event` added.
+    /// With `event` added (and due for a sweep, if it was not).
     pub fn with_event(&self, event: &RaisedEvent) -> Self {
         let mut next = self.clone();
         next.raise_ids.insert(event.id.clone());
         next.events.push(event.clone());
+        next.sweep_at.get_or_insert(event.at + SWEEP_AFTER_MILLIS);
         next
     }
 
-    /// With `wait` added.
+    /// With `wait` added (and due for a sweep, if it was not).
     pub fn with_wait(&self, wait: &Wait) -> Self {
         let mut next = self.clone();
         next.wait_ids.insert(wait.id.clone());
         next.waits.push(wait.clone());
+        next.sweep_at.get_or_insert(wait.at + SWEEP_AFTER_MILLIS);
         next
     }
 }
@@ -383,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_takes_only_old_pairs_from_the_front_of_each_name() {
+    fn a_sweep_takes_the_old_pairs_and_leaves_the_rest_paired_as_before_and_due_when_they_are() {
         let old = 0;
         let now = SWEEP_AFTER_MILLIS + 10;
         let mailbox = Mailbox::default()
@@ -395,14 +396,19 @@ mod tests {
             .with_wait(&wait("t3", "a", old))
             .with_event(&event("f1", "b", old))
             .with_wait(&wait("u1", "b", old));
-        // e2's pair is young: e3's, behind it, stays too
+        // Due since the first write; e2's pair is young, the others are swept
+        assert_eq!((mailbox.sweep_at, mailbox.sweep_due()), (Some(SWEEP_AFTER_MILLIS), Some(SWEEP_AFTER_MILLIS)));
         let swept: Vec<_> = mailbox.sweepable(now).iter().map(|p| p.event.1.id.clone()).collect();
-        assert_eq!(swept, ["e1", "f1"]);
-        // and what is left pairs as before
-        let left = mailbox.without(&[0, 6], &[0, 6]);
+        assert_eq!(swept, ["e1", "e3", "f1"]);
+        // and what is left pairs as before, due when e2's pair is old enough
+        let left = mailbox.without(&[0, 2, 3], &[0, 2, 3]);
         assert_eq!(left.pair_of_event("e2").map(|p| p.wait.1.token.clone()), Some("t2".into()));
-        assert_eq!(left.pair_of_event("e3").map(|p| p.wait.1.token.clone()), Some("t3".into()));
+        assert_eq!(left.sweep_at, Some(now + SWEEP_AFTER_MILLIS));
         assert_eq!(left.raise_ids.len(), 4, "IDs outlive their entries");
+        // Once nothing is paired, nothing is due
+        let last = left.without(&[0], &[0]);
+        assert_eq!((last.sweep_at, last.sweeps), (None, 2));
+        assert_eq!(Mailbox::default().with_event(&event("e9", "a", 5)).ended().sweep_at, None);
     }
 
     #[test]

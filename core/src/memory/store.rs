@@ -42,6 +42,8 @@ pub enum StoreOp {
     AddWait,
     /// A sweep of a mailbox.
     Sweep,
+    /// The query of records due for a sweep.
+    DueForSweep,
 }
 
 /// A fault for the next call of an operation.
@@ -265,10 +267,22 @@ impl InstanceStore for MemoryStore {
             match records.get_mut(key) {
                 Some(record) if sweep.permits(record) => {
                     record.mailbox = record.mailbox.without(sweep.events, sweep.waits);
+                    record.mailbox.sweep_at = sweep.due;
                     Conditional::Written
                 }
                 current => self.refused(current.as_deref()),
             }
+        })
+    }
+
+    async fn due_for_sweep(&self, now: Millis, limit: usize) -> Result<Vec<InstanceKey>, StoreError> {
+        self.write(StoreOp::DueForSweep, || {
+            let mut due: Vec<(Millis, InstanceKey)> = locked(&self.records)
+                .values()
+                .filter_map(|record| record.mailbox.sweep_at.filter(|at| *at <= now).map(|at| (at, record.key.clone())))
+                .collect();
+            due.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+            due.into_iter().take(limit).map(|(_, key)| key).collect()
         })
     }
 

@@ -254,6 +254,8 @@ pub struct Sweep<'a> {
     pub events: &'a [usize],
     /// The indices of the waits to remove.
     pub waits: &'a [usize],
+    /// When what is left is due for the next sweep ([`crate::domain::mailbox::Mailbox::sweep_due`]).
+    pub due: Option<Millis>,
 }
 
 impl Sweep<'_> {
@@ -385,12 +387,23 @@ pub trait InstanceStore: Send + Sync {
         wait: &Wait,
     ) -> impl Future<Output = Result<MailboxWrite, StoreError>> + Send;
 
-    /// Removes a sweep's entries (counting the sweep) if [`Sweep::permits`] holds.
+    /// Removes a sweep's entries (counting the sweep) and sets when the record
+    /// is due next, if [`Sweep::permits`] holds.
     fn sweep(
         &self,
         key: &InstanceKey,
         sweep: &Sweep<'_>,
     ) -> impl Future<Output = Result<Conditional, StoreError>> + Send;
+
+    /// The keys of the records whose mailbox is due for a sweep at `now`
+    /// ([`crate::domain::mailbox::Mailbox::sweep_at`]), at most `limit`, the
+    /// longest due first: one Query per shard of the `bySweep` index (keys
+    /// only, eventually consistent), never a Scan.
+    fn due_for_sweep(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<InstanceKey>, StoreError>> + Send;
 
     /// Deletes the record if it is terminal (and, with `run`, still names that
     /// execution: a bulk purge deletes exactly the run it listed). One attempt,

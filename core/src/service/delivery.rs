@@ -22,6 +22,17 @@ pub(super) enum Swept {
     Raced,
 }
 
+/// What a scheduled sweep did ([`Singleton::sweep_due`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Records due.
+    pub due: usize,
+    /// Records it wrote (pairs sent again and removed, or set due again).
+    pub swept: usize,
+    /// Records whose sweep failed (they stay due).
+    pub failed: usize,
+}
+
 /// How a delivery went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delivery {
@@ -116,15 +127,58 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
         let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
         let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).chain(expired).collect();
+        self.write_sweep(record, &events, &waits).await
+    }
+
+    /// The sweep's conditional write: removes `events` and `waits` (indices)
+    /// and sets when what is left is due, if the lists are as `record` shows them.
+    async fn write_sweep(&self, record: &Record, events: &[usize], waits: &[usize]) -> Result<Swept> {
+        let mailbox = &record.mailbox;
         let sweep = Sweep {
             execution_arn: &record.execution_arn,
             seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count),
-            events: &events,
-            waits: &waits,
+            events,
+            waits,
+            due: mailbox.without(events, waits).sweep_due(),
         };
         Ok(match self.store.sweep(&record.key, &sweep).await? {
             crate::ports::Conditional::Written => Swept::Removed,
             crate::ports::Conditional::Refused(_) => Swept::Raced,
         })
+    }
+
+    /// The scheduled sweep (the event-wait Lambda's, every minute): every
+    /// record whose mailbox is due
+    /// ([`crate::domain::mailbox::Mailbox::sweep_at`], at most `limit`),
+    /// swept as a later write would, so that a pair whose deliverer died is
+    /// sent without waiting for one; a record with nothing old enough is set
+    /// due again when its oldest pair will be (or no longer, without pairs).
+    /// One record's failure stops none of the others: it stays due.
+    pub async fn sweep_due(&self, limit: usize) -> Result<SweepReport> {
+        let now = self.now();
+        let mut report = SweepReport::default();
+        for key in self.store.due_for_sweep(now, limit).await? {
+            report.due += 1;
+            // (The index is eventually consistent: the record as it is now decides.)
+            let swept = match self.store.get(&key).await {
+                Ok(Some(record)) if record.mailbox.sweep_at.is_some_and(|at| at <= now) => {
+                    match self.sweep_delivered(&record, now).await {
+                        Ok(Swept::Nothing) => self.write_sweep(&record, &[], &[]).await,
+                        swept => swept,
+                    }
+                }
+                Ok(_) => Ok(Swept::Nothing),
+                Err(error) => Err(error.into()),
+            };
+            match swept {
+                Ok(Swept::Removed) => report.swept += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(%error, instance_key = %key, "a due sweep failed; it stays due");
+                }
+            }
+        }
+        Ok(report)
     }
 }

@@ -26,6 +26,7 @@ mod terminate;
 mod tests;
 mod wait;
 
+pub use delivery::SweepReport;
 pub use error::{Error, Result};
 pub use events::{EventOutcome, StatusChange};
 pub use list::Page;

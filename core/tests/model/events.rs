@@ -777,7 +777,8 @@ impl Model for Events {
                 }
                 SweepPc::Sent { at, run, seen, events, waits } => {
                     let arn = self.run_arn(run);
-                    let sweep = Sweep { execution_arn: &arn, seen, events: &events, waits: &waits };
+                    // (`without` sets when what is left is due, as the store does with `due`.)
+                    let sweep = Sweep { execution_arn: &arn, seen, events: &events, waits: &waits, due: None };
                     if sweep.permits(&state.record) {
                         state.record.mailbox = state.record.mailbox.without(&events, &waits);
                     }

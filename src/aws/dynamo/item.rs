@@ -48,9 +48,26 @@ pub(super) const RAISE_IDS: &str = "raiseIds";
 pub(super) const WAIT_IDS: &str = "waitIds";
 /// See [`EVENTS`].
 pub(super) const SWEEPS: &str = "mailboxSweeps";
-/// What a run's end, or a failed start, removes: the lists (the IDs and the
-/// sweep count stay: a redrive brings the same run back).
-pub(super) const MAILBOX_LISTS: [&str; 2] = [EVENTS, WAITS];
+/// When the mailbox is due for the scheduled sweep (epoch ms; see
+/// [`crate::domain::mailbox::Mailbox::sweep_at`]): the sort key of the sparse
+/// `bySweep` index, whose partition key is [`SWEEP_SHARD`].
+pub const SWEEP_AT: &str = "sweepAt";
+/// `sweep#<n>`, n < [`SWEEP_SHARDS`] from the instance key: the index's writes
+/// spread over partitions.
+pub const SWEEP_SHARD: &str = "sweepShard";
+/// See [`SWEEP_AT`].
+pub const BY_SWEEP_INDEX: &str = "bySweep";
+/// See [`SWEEP_SHARD`].
+pub const SWEEP_SHARDS: u8 = 4;
+/// What a run's end, or a failed start, removes: the lists and the sweep's
+/// due time (the IDs and the sweep count stay: a redrive brings the same run back).
+pub(super) const MAILBOX_LISTS: [&str; 4] = [EVENTS, WAITS, SWEEP_AT, SWEEP_SHARD];
+
+/// The `bySweep` shard of the record with instance key `key`.
+pub(super) fn sweep_shard(key: &InstanceKey) -> String {
+    let digit = key.as_str().bytes().last().map_or(0, |b| (b as char).to_digit(16).unwrap_or(0) as u8);
+    format!("sweep#{}", digit % SWEEP_SHARDS)
+}
 
 pub(super) fn event_value(event: &RaisedEvent) -> AttributeValue {
     AttributeValue::M(HashMap::from([
@@ -121,6 +138,7 @@ fn mailbox_of(item: &Item) -> Result<Mailbox, StoreError> {
         raise_ids: string_set(item, RAISE_IDS)?,
         wait_ids: string_set(item, WAIT_IDS)?,
         sweeps: u32::try_from(number_of(item, SWEEPS)?.unwrap_or(0)).unwrap_or(0),
+        sweep_at: number_of(item, SWEEP_AT)?,
     })
 }
 
@@ -165,6 +183,10 @@ pub(super) fn to_item(r: &Record) -> Item {
     }
     if !mailbox.waits.is_empty() {
         item.insert(WAITS.into(), AttributeValue::L(mailbox.waits.iter().map(wait_value).collect()));
+    }
+    if let Some(at) = mailbox.sweep_at {
+        item.insert(SWEEP_AT.into(), n(at));
+        item.insert(SWEEP_SHARD.into(), s(sweep_shard(&r.key)));
     }
     // (String sets cannot be empty.)
     if !mailbox.raise_ids.is_empty() {

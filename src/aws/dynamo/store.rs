@@ -4,7 +4,7 @@
 use super::item::*;
 use crate::aws::sdk_error::{Failure, classify, describe_error};
 use crate::domain::listing::{ListPosition, list_partition};
-use crate::domain::mailbox::{MAX_EVENTS, MAX_IDS_PER_RUN, MAX_WAITS, RaisedEvent, Wait};
+use crate::domain::mailbox::{MAX_EVENTS, MAX_IDS_PER_RUN, MAX_WAITS, RaisedEvent, SWEEP_AFTER_MILLIS, Wait};
 use crate::domain::{ExecutionArn, ExecutionName, InstanceKey, Millis, Record, Status};
 use crate::ports::{
     Applied, ClaimCondition, Conditional, ExecutionUpdate, InstanceStore, KeyClaim, KeyEntry, ListPage, Listed,
@@ -161,7 +161,7 @@ impl InstanceStore for DynamoStore {
             .key(PK, s(key.as_str()))
             .update_expression(
                 "SET #status = :failed, #listPartition = :listPartition, #updatedAt = :now, #error = :error, \
-                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil, #events, #waits",
+                 #cause = :cause, #ttl = :ttl REMOVE #leaseUntil, #events, #waits, #sweepAt, #sweepShard",
             )
             .condition_expression("#status = :starting AND #executionName = :name")
             .set_expression_attribute_names(Some(HashMap::from([
@@ -175,6 +175,8 @@ impl InstanceStore for DynamoStore {
                 ("#executionName".into(), "executionName".into()),
                 ("#events".into(), EVENTS.into()),
                 ("#waits".into(), WAITS.into()),
+                ("#sweepAt".into(), SWEEP_AT.into()),
+                ("#sweepShard".into(), SWEEP_SHARD.into()),
             ])))
             .set_expression_attribute_values(Some(Item::from([
                 (":failed".into(), s(Status::StartFailed.as_str())),
@@ -296,7 +298,7 @@ impl InstanceStore for DynamoStore {
         let names = HashMap::from([("#guard".to_owned(), attribute.to_owned())]);
         self.add_to_mailbox(
             key,
-            MailboxEntry { list: EVENTS, ids: RAISE_IDS, max: MAX_EVENTS, id: &event.id },
+            MailboxEntry { list: EVENTS, ids: RAISE_IDS, max: MAX_EVENTS, id: &event.id, at: event.at },
             guard,
             names,
             values,
@@ -317,7 +319,7 @@ impl InstanceStore for DynamoStore {
         let names = HashMap::from([("#guard".to_owned(), "executionArn".to_owned())]);
         self.add_to_mailbox(
             key,
-            MailboxEntry { list: WAITS, ids: WAIT_IDS, max: MAX_WAITS, id: &wait.id },
+            MailboxEntry { list: WAITS, ids: WAIT_IDS, max: MAX_WAITS, id: &wait.id, at: wait.at },
             "#guard = :guard",
             names,
             values,
@@ -342,15 +344,30 @@ impl InstanceStore for DynamoStore {
             values.insert(":sweeps".into(), n(sweeps));
             "#sweeps = :sweeps"
         };
-        let removed: Vec<String> = (sweep.events.iter().map(|i| format!("#events[{i}]")))
+        let mut removed: Vec<String> = (sweep.events.iter().map(|i| format!("#events[{i}]")))
             .chain(sweep.waits.iter().map(|i| format!("#waits[{i}]")))
             .collect();
+        let due = match sweep.due {
+            Some(due) => {
+                values.insert(":sweepAt".into(), n(due));
+                values.insert(":sweepShard".into(), s(sweep_shard(key)));
+                "SET #sweepAt = :sweepAt, #sweepShard = :sweepShard "
+            }
+            None => {
+                removed.extend(["#sweepAt".to_owned(), "#sweepShard".to_owned()]);
+                ""
+            }
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
-            .update_expression(format!("REMOVE {} ADD #sweeps :one", removed.join(", ")))
+            .update_expression(if removed.is_empty() {
+                format!("{due}ADD #sweeps :one")
+            } else {
+                format!("{due}REMOVE {} ADD #sweeps :one", removed.join(", "))
+            })
             .condition_expression(format!(
                 "#executionArn = :arn AND #redriveCount = :redriveCount AND #status IN ({taking}) \
                  AND size(#events) = :events AND size(#waits) = :waits AND {swept}"
@@ -362,6 +379,8 @@ impl InstanceStore for DynamoStore {
                 ("#waits".into(), WAITS.into()),
                 ("#sweeps".into(), SWEEPS.into()),
                 ("#redriveCount".into(), "redriveCount".into()),
+                ("#sweepAt".into(), SWEEP_AT.into()),
+                ("#sweepShard".into(), SWEEP_SHARD.into()),
             ])))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -444,6 +463,39 @@ impl InstanceStore for DynamoStore {
             }
             Err(err) => Err(store_error(&err)),
         }
+    }
+
+    async fn due_for_sweep(&self, now: Millis, limit: usize) -> Result<Vec<InstanceKey>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..SWEEP_SHARDS {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_SWEEP_INDEX)
+                .key_condition_expression("#shard = :shard AND #at <= :now")
+                .set_expression_attribute_names(Some(HashMap::from([
+                    ("#shard".to_owned(), SWEEP_SHARD.to_owned()),
+                    ("#at".into(), SWEEP_AT.into()),
+                ])))
+                .set_expression_attribute_values(Some(Item::from([
+                    (":shard".to_owned(), s(format!("sweep#{shard}"))),
+                    (":now".into(), n(now)),
+                ])))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| store_error(&e))?;
+            for item in answer.items() {
+                let at = number_of(item, SWEEP_AT)?.unwrap_or(now);
+                let pk = text_of(item, PK)?.unwrap_or_default();
+                let key = InstanceKey::from_hex(&pk)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{pk:?} in the sweep index is not an instance key")))?;
+                due.push((at, key));
+            }
+        }
+        due.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+        Ok(due.into_iter().take(limit).map(|(_, key)| key).collect())
     }
 
     async fn list(&self, page: ListPage<'_>) -> Result<Listed, StoreError> {
@@ -541,6 +593,8 @@ struct MailboxEntry<'a> {
     ids: &'static str,
     max: usize,
     id: &'a str,
+    /// When the entry was stamped.
+    at: Millis,
 }
 
 /// The statuses of a run that takes events, as DynamoDB sees them.
@@ -565,18 +619,26 @@ impl DynamoStore {
             (":idSet".into(), AttributeValue::Ss(vec![entry.id.to_owned()])),
             (":max".into(), n(entry.max)),
             (":maxIds".into(), n(MAX_IDS_PER_RUN)),
+            (":sweepAt".into(), n(entry.at + SWEEP_AFTER_MILLIS)),
+            (":sweepShard".into(), s(sweep_shard(key))),
         ]);
         names.extend([
             ("#status".to_owned(), "status".to_owned()),
             ("#list".into(), entry.list.into()),
             ("#ids".into(), entry.ids.into()),
+            ("#sweepAt".into(), SWEEP_AT.into()),
+            ("#sweepShard".into(), SWEEP_SHARD.into()),
         ]);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(key.as_str()))
-            .update_expression("SET #list = list_append(if_not_exists(#list, :empty), :event) ADD #ids :idSet")
+            // Due for the scheduled sweep when a pair this write forms is old enough, unless due already.
+            .update_expression(
+                "SET #list = list_append(if_not_exists(#list, :empty), :event), \
+                 #sweepAt = if_not_exists(#sweepAt, :sweepAt), #sweepShard = :sweepShard ADD #ids :idSet",
+            )
             // (A missing record has no status: the condition fails, and nothing is created.)
             .condition_expression(format!(
                 "#status IN ({taking}) AND {guard} \

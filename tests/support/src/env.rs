@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType,
 };
-use sfn_singleton::aws::dynamo::{BY_STATUS_INDEX, BY_STATUS_PROJECTION, LIST_PARTITION};
+use sfn_singleton::aws::dynamo::{
+    BY_STATUS_INDEX, BY_STATUS_PROJECTION, BY_SWEEP_INDEX, LIST_PARTITION, SWEEP_AT, SWEEP_SHARD,
+};
 use sfn_singleton::aws::{DynamoStore, StepFunctions};
 use sfn_singleton::config::{Config, Function};
 use sfn_singleton::domain::{InstanceId, Record, StateMachineArn, Timings};
@@ -333,7 +335,7 @@ fn parse_arn(arn: &str) -> StateMachineArn {
     StateMachineArn::parse(arn).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The table as `template.yaml` defines it: `pk`, and the `byStatus` index.
+/// The table as `template.yaml` defines it: `pk`, and the `byStatus` and `bySweep` indexes.
 async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
     let key = |name: &str, kind| {
         KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap_or_else(|e| panic!("{e}"))
@@ -356,6 +358,13 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
         .projection(projection)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
+    let by_sweep = GlobalSecondaryIndex::builder()
+        .index_name(BY_SWEEP_INDEX)
+        .key_schema(key(SWEEP_SHARD, KeyType::Hash))
+        .key_schema(key(SWEEP_AT, KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     dynamo
         .create_table()
         .table_name(table)
@@ -363,7 +372,10 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
         .attribute_definitions(attribute("pk", ScalarAttributeType::S))
         .attribute_definitions(attribute(LIST_PARTITION, ScalarAttributeType::S))
         .attribute_definitions(attribute("createdAt", ScalarAttributeType::N))
+        .attribute_definitions(attribute(SWEEP_SHARD, ScalarAttributeType::S))
+        .attribute_definitions(attribute(SWEEP_AT, ScalarAttributeType::N))
         .global_secondary_indexes(index)
+        .global_secondary_indexes(by_sweep)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

@@ -86,4 +86,8 @@ impl<S: InstanceStore> InstanceStore for ClaimsAfterList<S> {
     async fn sweep(&self, key: &InstanceKey, sweep: &Sweep<'_>) -> Result<Conditional, StoreError> {
         self.inner.sweep(key, sweep).await
     }
+
+    async fn due_for_sweep(&self, now: Millis, limit: usize) -> Result<Vec<InstanceKey>, StoreError> {
+        self.inner.due_for_sweep(now, limit).await
+    }
 }

@@ -276,6 +276,24 @@ async fn a_wait_whose_deadline_passed_takes_no_event_and_the_next_wait_does() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_raise_counts_the_margin_from_its_write_not_from_when_it_began() {
+    // (A raise may spend seconds before its write: its key, the store's retries, a sweep;
+    // its deliverer follows the write, so the margin before a wait's deadline counts from it.)
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.service.engine().wait_for_task(&arn, "t1");
+    let deadline = given.now() + DEADLINE_MARGIN_MILLIS + 10_000;
+    given.register_until(&arn, "approval", "t1", Some(deadline)).await.ok();
+    // When the raise's write goes out 30 s after it began (every clock reading takes 30 s)
+    given.tick.store(30_000, std::sync::atomic::Ordering::SeqCst);
+    let raised = given.raise("approval", "1").await;
+    given.tick.store(0, std::sync::atomic::Ordering::SeqCst);
+    // Then its event is not sent to a wait whose deadline is less than the margin away
+    assert_eq!(outcome_of(&raised), Some(RaiseOutcome::Buffered { buffered: 1 }));
+    assert_eq!(given.outcome("t1"), None);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waits_that_timed_out_unanswered_are_swept_to_make_room() {
     // Given a run that waited as often as a record holds, each wait timing out unanswered
     let given = given();
@@ -301,6 +319,47 @@ async fn waits_that_timed_out_unanswered_are_swept_to_make_room() {
         given.sends()
     );
     assert_eq!(given.sends(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_lost_with_its_deliverer_is_sent_by_the_scheduled_sweep() {
+    // Given a raise whose deliverer died between its write and SendTaskSuccess
+    let (given, _arn) = waiting().await;
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
+    let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
+    assert!(died.is_err());
+    // Not due yet: the deliverer may still be at it
+    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
+    assert_eq!(given.outcome("t1"), None);
+    // Once due, with no later write to the instance, the scheduled sweep sends it and removes the pair
+    given.advance(SWEEP_AFTER_MILLIS);
+    assert_eq!(given.service.sweep_due(10).await.ok(), Some(SweepReport { due: 1, swept: 1, failed: 0 }));
+    assert_eq!(given.outcome("t1"), delivered("1"));
+    let left = given.record().map(|r| (r.mailbox.events.len(), r.mailbox.sweep_at));
+    assert_eq!(left, Some((0, None)), "nothing left, nothing due");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mailbox_is_due_for_the_scheduled_sweep_while_it_holds_pairs() {
+    // Given an event buffered (a raise cannot tell whether it forms a pair: due in 5 minutes)
+    let given = given();
+    let arn = arn_of(&given.start().await);
+    given.raise("approval", "1").await.ok();
+    assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), Some(given.now() + SWEEP_AFTER_MILLIS));
+    // When the sweep finds no pair, the mailbox is no longer due
+    given.advance(SWEEP_AFTER_MILLIS);
+    assert_eq!(given.service.sweep_due(10).await.ok(), Some(SweepReport { due: 1, swept: 1, failed: 0 }));
+    assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), None);
+    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
+    // A wait that takes the event makes it due again, 5 minutes on; the sweep before then waits
+    assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Delivered));
+    let due = given.now() + SWEEP_AFTER_MILLIS;
+    assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), Some(due));
+    // and the run's end drops it with the lists
+    given.ends(&arn, Status::Succeeded).await;
+    assert_eq!(given.record().map(|r| r.mailbox.sweep_at), Some(None));
+    given.advance(SWEEP_AFTER_MILLIS);
+    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
 }
 
 #[tokio::test(start_paused = true)]

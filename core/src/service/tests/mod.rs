@@ -82,6 +82,8 @@ pub(super) const RECONCILE_AFTER: Millis = 300_000;
 pub(super) struct Given {
     pub(super) service: Singleton<MemoryStore, MemoryEngine>,
     pub(super) now: Arc<AtomicI64>,
+    /// How far each reading of the service's clock moves it on (0: it stands still).
+    pub(super) tick: Arc<AtomicI64>,
     pub(super) id: InstanceId,
     pub(super) machine: StateMachineArn,
 }
@@ -90,8 +92,9 @@ pub(super) fn given() -> Given {
     let machine = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
         .unwrap_or_else(|e| panic!("{e}"));
     let now = Arc::new(AtomicI64::new(1_000_000));
-    let clock_now = now.clone();
-    let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+    let tick = Arc::new(AtomicI64::new(0));
+    let (clock_now, clock_tick) = (now.clone(), tick.clone());
+    let clock: Clock = Arc::new(move || clock_now.fetch_add(clock_tick.load(Ordering::SeqCst), Ordering::SeqCst));
     let timings = Timings {
         lease_millis: LEASE,
         reconcile_after_millis: RECONCILE_AFTER,
@@ -100,7 +103,7 @@ pub(super) fn given() -> Given {
     };
     let engine = MemoryEngine::with_state_machines([&machine]);
     let service = Singleton::new(MemoryStore::new(), engine, timings, clock);
-    Given { service, now, id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")), machine }
+    Given { service, now, tick, id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")), machine }
 }
 
 impl Given {
