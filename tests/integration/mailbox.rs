@@ -171,6 +171,23 @@ async fn a_full_mailbox_refuses_and_a_sweep_applies_only_to_the_lists_it_read() 
 }
 
 #[tokio::test]
+async fn a_mailbox_with_one_list_only_is_swept_and_no_longer_due() {
+    // Given a run that waits (its record has `waits` and no `events` list), due for the sweep
+    let env = TestEnv::new().await;
+    let store = env.store();
+    let record = started(&env, "order-1").await;
+    let waiting = added(store.add_wait(&record.key, &record.execution_arn, &wait("t1", 1)).await);
+    assert_eq!(waiting.mailbox.sweep_at, Some(1 + SWEEP_AFTER_MILLIS));
+    // When the sweep finds no pair, it removes the due time (a missing list counts as empty)
+    let sweep = Sweep { execution_arn: &record.execution_arn, seen: (0, 1, 0, 0), events: &[], waits: &[], due: None };
+    assert_eq!(store.sweep(&record.key, &sweep).await, Ok(Conditional::Written));
+    assert_eq!(store.due_for_sweep(Millis::MAX / 2, 10).await, Ok(vec![]), "no longer due");
+    // And one that read a list that is there as missing is still refused
+    let stale = Sweep { seen: (0, 0, 1, 0), ..sweep.clone() };
+    assert!(matches!(store.sweep(&record.key, &stale).await, Ok(Conditional::Refused(_))));
+}
+
+#[tokio::test]
 async fn a_failed_start_drops_what_was_raised_into_its_claim() {
     let env = TestEnv::new().await;
     let store = env.store();

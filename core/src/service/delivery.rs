@@ -5,7 +5,8 @@ use super::error::{Error, Result};
 use super::singleton::{Singleton, pause};
 use super::telemetry;
 use crate::domain::mailbox::Pair;
-use crate::domain::{Millis, Record};
+use crate::domain::mailbox::SWEEP_AFTER_MILLIS;
+use crate::domain::{InstanceKey, Millis, Record};
 use crate::ports::{Engine, EngineError, InstanceStore, Sweep, TaskAnswer};
 
 /// SendTaskSuccess attempts per delivery.
@@ -127,19 +128,26 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
         let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
         let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).chain(expired).collect();
-        self.write_sweep(record, &events, &waits).await
+        let due = mailbox.without(&events, &waits).sweep_due();
+        self.write_sweep(record, &events, &waits, due).await
     }
 
     /// The sweep's conditional write: removes `events` and `waits` (indices)
-    /// and sets when what is left is due, if the lists are as `record` shows them.
-    async fn write_sweep(&self, record: &Record, events: &[usize], waits: &[usize]) -> Result<Swept> {
+    /// and sets when the record is due next, if the lists are as `record` shows them.
+    async fn write_sweep(
+        &self,
+        record: &Record,
+        events: &[usize],
+        waits: &[usize],
+        due: Option<Millis>,
+    ) -> Result<Swept> {
         let mailbox = &record.mailbox;
         let sweep = Sweep {
             execution_arn: &record.execution_arn,
             seen: (mailbox.events.len(), mailbox.waits.len(), mailbox.sweeps, record.redrive_count),
             events,
             waits,
-            due: mailbox.without(events, waits).sweep_due(),
+            due,
         };
         Ok(match self.store.sweep(&record.key, &sweep).await? {
             crate::ports::Conditional::Written => Swept::Removed,
@@ -153,32 +161,56 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
     /// swept as a later write would, so that a pair whose deliverer died is
     /// sent without waiting for one; a record with nothing old enough is set
     /// due again when its oldest pair will be (or no longer, without pairs).
-    /// One record's failure stops none of the others: it stays due.
-    pub async fn sweep_due(&self, limit: usize) -> Result<SweepReport> {
+    /// One record's failure stops none of the others: it is set due again
+    /// [`SWEEP_AFTER_MILLIS`] later, so that it cannot keep the records behind
+    /// it waiting. No record is begun once `budget` has passed.
+    pub async fn sweep_due(&self, limit: usize, budget: std::time::Duration) -> Result<SweepReport> {
+        let began = tokio::time::Instant::now();
         let now = self.now();
         let mut report = SweepReport::default();
         for key in self.store.due_for_sweep(now, limit).await? {
             report.due += 1;
-            // (The index is eventually consistent: the record as it is now decides.)
-            let swept = match self.store.get(&key).await {
-                Ok(Some(record)) if record.mailbox.sweep_at.is_some_and(|at| at <= now) => {
-                    match self.sweep_delivered(&record, now).await {
-                        Ok(Swept::Nothing) => self.write_sweep(&record, &[], &[]).await,
-                        swept => swept,
-                    }
-                }
-                Ok(_) => Ok(Swept::Nothing),
-                Err(error) => Err(error.into()),
-            };
-            match swept {
-                Ok(Swept::Removed) => report.swept += 1,
-                Ok(_) => {}
+            if began.elapsed() >= budget {
+                report.failed += 1;
+                continue;
+            }
+            match self.sweep_one(&key, now).await {
+                Ok(true) => report.swept += 1,
+                Ok(false) => {}
                 Err(error) => {
                     report.failed += 1;
-                    tracing::warn!(%error, instance_key = %key, "a due sweep failed; it stays due");
+                    tracing::warn!(%error, instance_key = %key, "a due sweep failed; it is due again later");
                 }
             }
         }
         Ok(report)
+    }
+
+    /// One due record's sweep; whether it wrote.
+    async fn sweep_one(&self, key: &InstanceKey, now: Millis) -> Result<bool> {
+        // A write that changed the record since it was read refuses the sweep: read it again, once.
+        for _ in 0..2 {
+            // (The index is eventually consistent: the record as it is now decides.)
+            let Some(record) = self.store.get(key).await? else { return Ok(false) };
+            if record.mailbox.sweep_at.is_none_or(|at| at > now) {
+                return Ok(false);
+            }
+            let swept = match self.sweep_delivered(&record, now).await {
+                Ok(Swept::Nothing) => self.write_sweep(&record, &[], &[], record.mailbox.sweep_due()).await,
+                Err(error) => {
+                    // Due again later, not at the head of the next minute's sweep.
+                    let later = Some(now + SWEEP_AFTER_MILLIS);
+                    if let Err(rearm) = self.write_sweep(&record, &[], &[], later).await {
+                        tracing::warn!(error = %rearm, "a failed sweep's record stays due");
+                    }
+                    return Err(error);
+                }
+                swept => swept,
+            };
+            if swept? != Swept::Raced {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

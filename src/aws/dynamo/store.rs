@@ -370,7 +370,9 @@ impl InstanceStore for DynamoStore {
             })
             .condition_expression(format!(
                 "#executionArn = :arn AND #redriveCount = :redriveCount AND #status IN ({taking}) \
-                 AND size(#events) = :events AND size(#waits) = :waits AND {swept}"
+                 AND {} AND {} AND {swept}",
+                list_size("#events", ":events", events),
+                list_size("#waits", ":waits", waits),
             ))
             .set_expression_attribute_names(Some(HashMap::from([
                 ("#executionArn".to_owned(), "executionArn".to_owned()),
@@ -668,6 +670,16 @@ impl DynamoStore {
                 _ => Err(store_error(&err)),
             },
         }
+    }
+}
+
+/// The condition that list `name` holds `count` entries: a list never written
+/// is missing, not empty, and `size()` of a missing attribute is false.
+fn list_size(name: &str, value: &str, count: usize) -> String {
+    if count == 0 {
+        format!("(attribute_not_exists({name}) OR size({name}) = {value})")
+    } else {
+        format!("size({name}) = {value}")
     }
 }
 

@@ -329,14 +329,41 @@ async fn a_delivery_lost_with_its_deliverer_is_sent_by_the_scheduled_sweep() {
     let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
     assert!(died.is_err());
     // Not due yet: the deliverer may still be at it
-    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
+    assert_eq!(given.service.sweep_due(10, std::time::Duration::from_secs(10)).await.ok().map(|r| r.due), Some(0));
     assert_eq!(given.outcome("t1"), None);
     // Once due, with no later write to the instance, the scheduled sweep sends it and removes the pair
     given.advance(SWEEP_AFTER_MILLIS);
-    assert_eq!(given.service.sweep_due(10).await.ok(), Some(SweepReport { due: 1, swept: 1, failed: 0 }));
+    assert_eq!(
+        given.service.sweep_due(10, std::time::Duration::from_secs(10)).await.ok(),
+        Some(SweepReport { due: 1, swept: 1, failed: 0 })
+    );
     assert_eq!(given.outcome("t1"), delivered("1"));
     let left = given.record().map(|r| (r.mailbox.events.len(), r.mailbox.sweep_at));
     assert_eq!(left, Some((0, None)), "nothing left, nothing due");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_record_whose_sweep_fails_is_due_again_later_not_first_in_line() {
+    let budget = std::time::Duration::from_secs(10);
+    let (given, _arn) = waiting().await;
+    given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Hangs);
+    let died = tokio::time::timeout(std::time::Duration::from_millis(50), given.raise("approval", "1")).await;
+    assert!(died.is_err());
+    given.advance(SWEEP_AFTER_MILLIS);
+    // When Step Functions throttles every send of the sweep
+    let throttled = EngineError::Throttled { code: "ThrottlingException".into(), message: "slow down".into() };
+    for _ in 0..3 {
+        given.service.engine().script(EngineOp::SendTaskSuccess, Scripted::Fails(throttled.clone()));
+    }
+    let report = given.service.sweep_due(10, budget).await;
+    assert_eq!(report.ok(), Some(SweepReport { due: 1, swept: 0, failed: 1 }));
+    // Then the record is due again 5 minutes on (not at the head of the next minute's sweep)
+    assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), Some(given.now() + SWEEP_AFTER_MILLIS));
+    given.advance(60_000);
+    assert_eq!(given.service.sweep_due(10, budget).await.ok().map(|r| r.due), Some(0));
+    given.advance(SWEEP_AFTER_MILLIS);
+    assert_eq!(given.service.sweep_due(10, budget).await.ok().map(|r| r.swept), Some(1));
+    assert_eq!(given.outcome("t1"), delivered("1"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -348,9 +375,12 @@ async fn a_mailbox_is_due_for_the_scheduled_sweep_while_it_holds_pairs() {
     assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), Some(given.now() + SWEEP_AFTER_MILLIS));
     // When the sweep finds no pair, the mailbox is no longer due
     given.advance(SWEEP_AFTER_MILLIS);
-    assert_eq!(given.service.sweep_due(10).await.ok(), Some(SweepReport { due: 1, swept: 1, failed: 0 }));
+    assert_eq!(
+        given.service.sweep_due(10, std::time::Duration::from_secs(10)).await.ok(),
+        Some(SweepReport { due: 1, swept: 1, failed: 0 })
+    );
     assert_eq!(given.record().and_then(|r| r.mailbox.sweep_at), None);
-    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
+    assert_eq!(given.service.sweep_due(10, std::time::Duration::from_secs(10)).await.ok().map(|r| r.due), Some(0));
     // A wait that takes the event makes it due again, 5 minutes on; the sweep before then waits
     assert_eq!(given.wait(&arn, "approval", "t1").await.ok(), Some(WaitOutcome::Delivered));
     let due = given.now() + SWEEP_AFTER_MILLIS;
@@ -359,7 +389,7 @@ async fn a_mailbox_is_due_for_the_scheduled_sweep_while_it_holds_pairs() {
     given.ends(&arn, Status::Succeeded).await;
     assert_eq!(given.record().map(|r| r.mailbox.sweep_at), Some(None));
     given.advance(SWEEP_AFTER_MILLIS);
-    assert_eq!(given.service.sweep_due(10).await.ok().map(|r| r.due), Some(0));
+    assert_eq!(given.service.sweep_due(10, std::time::Duration::from_secs(10)).await.ok().map(|r| r.due), Some(0));
 }
 
 #[tokio::test(start_paused = true)]
