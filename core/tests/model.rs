@@ -1376,6 +1376,26 @@ fn the_model_finds_an_event_sent_to_a_timed_out_wait_when_the_record_keeps_no_de
     println!("no deadlines: {actions:?}");
 }
 
+/// A keyed raise and its retry (one `Idempotency-Key`, one event): the key's entry names
+/// the run the first attempt read, and every attempt raises into that run only, across the
+/// run's end and the next run's start, with a lost answer and a crash between any two calls.
+#[test]
+fn keyed_raises_and_their_retries_keep_the_promises() {
+    let budgets = events::Budgets { lost_answers: 1, crashes: 1, redeliveries: 0, timeouts: 0, next_run: true };
+    let model = events::Events::new(events::Variant::Crate, 2, vec![0, 1], budgets).with_keyed_raises();
+    println!("{}", events::check("keyed raises", model));
+}
+
+#[test]
+fn the_model_finds_a_keyed_raise_in_two_runs_when_a_retry_goes_to_the_run_it_read() {
+    let budgets = events::Budgets { lost_answers: 0, crashes: 0, redeliveries: 0, timeouts: 0, next_run: true };
+    let model = events::Events::new(events::Variant::KeyedRaiseOwnRun, 2, vec![0, 1], budgets).with_keyed_raises();
+    let actions = events::counterexample("keyed raise, own run", model, "an event lands in one run only");
+    // The first attempt lands in the run it read; the run ends, the next starts; the retry lands there
+    assert!(actions.contains(&events::Action::NextRunStarts), "{actions:?}");
+    println!("keyed raise, own run: {actions:?}");
+}
+
 /// Raises across the run's end and the next run's start, with a lost answer and a
 /// deliverer that dies: never into the next run, never to its task.
 #[test]

@@ -39,6 +39,9 @@ pub enum Variant {
     /// Waits' tasks time out at their deadline, but the record does not keep it
     /// (as before waits' deadlines): events pair with waits that have timed out.
     NoDeadlines,
+    /// A keyed raise goes to the run it read itself, not to the one its key's
+    /// entry names (the first attempt's).
+    KeyedRaiseOwnRun,
 }
 
 /// The deadline of every wait when the model gives waits one: after time 0 by more
@@ -63,6 +66,12 @@ pub struct Budgets {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RaisePc {
     NotBegun,
+    /// A keyed raise reads the record (GetItem): the run it finds.
+    Read,
+    /// A keyed raise puts its key's entry naming `run`, or finds the entry held.
+    PutKey {
+        run: usize,
+    },
     /// Its write, the n-th attempt.
     Write(u8),
     /// Sending its pair's event to its pair's task; `replayed`: an earlier attempt may have.
@@ -76,6 +85,8 @@ enum RaisePc {
 struct Raiser {
     pc: RaisePc,
     began: Millis,
+    /// A keyed raise's run: the one its key's entry names.
+    pinned: usize,
     /// The pair its write formed (or found): what it delivers.
     pair: Option<Formed>,
 }
@@ -178,6 +189,8 @@ pub struct State {
     signalers: Vec<Signaler>,
     /// The keyed signals' key entry.
     key: Option<Pin>,
+    /// The keyed raises' key entry: the run it names.
+    raise_key: Option<usize>,
     waiters: Vec<Waiter>,
     tasks: Vec<Task>,
     /// Per event (its first ID): the runs it landed in.
@@ -236,6 +249,8 @@ pub struct Events {
     pub signalers: usize,
     /// The signalers are one keyed request and its retries (one key, one event).
     pub keyed: bool,
+    /// The raisers are one keyed request and its retries (one `Idempotency-Key`, one event).
+    pub keyed_raises: bool,
     /// Waits' messages give their deadline, [`WAIT_DEADLINE`], and their tasks time out
     /// at it (the `timeouts` budget is then unused; waits of the first run only).
     pub deadlines: bool,
@@ -259,7 +274,23 @@ impl Events {
         let machine = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
             .unwrap_or_else(|e| panic!("{e}"));
         let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
-        Self { variant, raisers, signalers: 0, keyed: false, deadlines: false, waiters, budgets, machine, id }
+        Self {
+            variant,
+            raisers,
+            signalers: 0,
+            keyed: false,
+            keyed_raises: false,
+            deadlines: false,
+            waiters,
+            budgets,
+            machine,
+            id,
+        }
+    }
+
+    /// With the raisers as one keyed request and its retries.
+    pub fn with_keyed_raises(self) -> Self {
+        Self { keyed_raises: true, ..self }
     }
 
     /// With waits whose tasks time out at [`WAIT_DEADLINE`], their messages saying so.
@@ -369,8 +400,10 @@ impl Events {
     fn raise_event(&self, raiser: usize, state: &State) -> RaisedEvent {
         let r = &state.raisers[raiser];
         debug_assert!(r.pc != RaisePc::NotBegun);
-        // The body names the raise: the task's output says which event it took.
-        RaisedEvent { id: format!("r{raiser}"), name: approval(), body: format!("r{raiser}"), at: r.began }
+        // The body names the raise: the task's output says which event it took. A keyed
+        // raise's retries are the same event: one ID (the key's) for all of them.
+        let id = if self.keyed_raises { "k".to_owned() } else { format!("r{raiser}") };
+        RaisedEvent { body: id.clone(), id, name: approval(), at: r.began }
     }
 }
 
@@ -385,12 +418,13 @@ impl Model for Events {
             record: self.claim(0, 0),
             running: [true, false],
             current: 0,
-            raisers: vec![Raiser { pc: RaisePc::NotBegun, began: 0, pair: None }; self.raisers],
+            raisers: vec![Raiser { pc: RaisePc::NotBegun, began: 0, pinned: 0, pair: None }; self.raisers],
             signalers: vec![
                 Signaler { pc: SignalPc::NotBegun, target: 0, uncertain: false, pair: None, answer: None };
                 self.signalers
             ],
             key: None,
+            raise_key: None,
             waiters: self.waiters.iter().map(|&run| Waiter { pc: WaitPc::NotBegun, run, pair: None }).collect(),
             tasks: self.waiters.iter().map(|&run| Task { run, took: None, closed: false, timed_out: false }).collect(),
             landed: Vec::new(),
@@ -412,7 +446,7 @@ impl Model for Events {
                         actions.push(Action::RaiseLost(i));
                     }
                 }
-                RaisePc::Deliver { .. } => {
+                RaisePc::Deliver { .. } | RaisePc::Read | RaisePc::PutKey { .. } => {
                     actions.push(Action::Raise(i));
                     if crashes > 0 {
                         actions.push(Action::RaiserDies(i));
@@ -497,11 +531,25 @@ impl Model for Events {
                 match state.raisers[i].pc {
                     RaisePc::NotBegun => {
                         state.raisers[i].began = state.now;
+                        state.raisers[i].pc = if self.keyed_raises { RaisePc::Read } else { RaisePc::Write(1) };
+                    }
+                    RaisePc::Read => {
+                        let run = usize::from(state.record.execution_arn == self.run_arn(1));
+                        state.raisers[i].pc = RaisePc::PutKey { run };
+                    }
+                    // (The key's window outlasts the model: an entry, once put, stays.)
+                    RaisePc::PutKey { run } => {
+                        let held = *state.raise_key.get_or_insert(run);
+                        state.raisers[i].pinned = if self.variant == Variant::KeyedRaiseOwnRun { run } else { held };
                         state.raisers[i].pc = RaisePc::Write(1);
                     }
                     RaisePc::Write(attempt) => {
                         let event = self.raise_event(i, &state);
-                        let guard = RaiseGuard::ClaimedBy(state.raisers[i].began);
+                        let guard = if self.keyed_raises {
+                            RaiseGuard::Run(self.run_name(state.raisers[i].pinned))
+                        } else {
+                            RaiseGuard::ClaimedBy(state.raisers[i].began)
+                        };
                         let added = self.add_event(&mut state, &event, &guard);
                         if lost {
                             state.budgets.0 -= 1;
