@@ -150,7 +150,10 @@ pub async fn handle_invocation<S: InstanceStore, E: Engine>(
         let span = tracing::Span::current();
         span.record("due", report.due);
         span.record("swept", report.swept);
-        tracing::info!(failed = report.failed, "scheduled sweep done");
+        // (Every minute: a line only when something was due.)
+        if report.due > 0 {
+            tracing::info!(failed = report.failed, "scheduled sweep done");
+        }
         Ok(serde_json::json!({"due": report.due, "swept": report.swept, "failed": report.failed}))
     }
     .instrument(span)
