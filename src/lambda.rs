@@ -68,8 +68,7 @@ pub fn init_logging() {
 pub async fn run(role: Role) -> Result<(), Error> {
     match role {
         Role::Http => http_api().await,
-        Role::StatusEvents => status_events().await,
-        Role::EventWaits => event_waits().await,
+        Role::StatusEvents | Role::EventWaits => sqs_fed(role).await,
         Role::Scheduled => scheduled().await,
     }
 }
@@ -92,27 +91,10 @@ async fn http_api() -> Result<(), Error> {
     metrics_cloudwatch_embedded::lambda::service::run_http(startup::metrics()?, handler).await
 }
 
-/// The status Lambda: SQS batches, each record reported alone.
-async fn status_events() -> Result<(), Error> {
-    // It starts nothing: a mistake in the functions' configuration must not stop it.
-    let config = config(Config::from_env_without_functions)?;
-    let service = startup::singleton(&config, false).await;
-    let service = &service;
-    let metrics = startup::metrics()?;
-    metrics_cloudwatch_embedded::lambda::service::run(
-        metrics,
-        service_fn(move |batch: LambdaEvent<sqs::SqsEvent>| async move {
-            let budget = sqs::budget(batch.context.deadline, SystemTime::now());
-            // Failed records are reported in the answer; an error retries the whole batch.
-            events::handle_batch(service, batch.payload, budget).await
-        }),
-    )
-    .await
-}
-
-/// The event-wait Lambda: SQS batches of wait messages, each record reported
-/// alone, and the scheduled sweep ([`waits::handle_invocation`]).
-async fn event_waits() -> Result<(), Error> {
+/// The status and event-wait Lambdas: SQS batches, each record reported
+/// alone; the event-wait Lambda's schedule too ([`waits::handle_invocation`]).
+async fn sqs_fed(role: Role) -> Result<(), Error> {
+    // Neither starts anything: a mistake in the functions' configuration must not stop them.
     let config = config(Config::from_env_without_functions)?;
     let service = startup::singleton(&config, false).await;
     let service = &service;
@@ -121,7 +103,11 @@ async fn event_waits() -> Result<(), Error> {
         metrics,
         service_fn(move |invocation: LambdaEvent<serde_json::Value>| async move {
             let budget = sqs::budget(invocation.context.deadline, SystemTime::now());
-            waits::handle_invocation(service, invocation.payload, budget).await
+            // Failed records are reported in the answer; an error retries the whole batch.
+            match role {
+                Role::EventWaits => waits::handle_invocation(service, invocation.payload, budget).await,
+                _ => sqs::answer(events::handle_batch(service, sqs::batch(invocation.payload)?, budget).await?),
+            }
         }),
     )
     .await

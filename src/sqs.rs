@@ -39,6 +39,16 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
+/// An invocation's SQS batch, from the JSON Lambda handed over.
+pub fn batch(payload: serde_json::Value) -> Result<SqsEvent, Error> {
+    serde_json::from_value(payload).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// A batch's answer (the records to retry), as the invocation's JSON.
+pub fn answer(response: SqsBatchResponse) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(response).map_err(|e| Error::Invalid(e.to_string()))
+}
+
 /// Time kept back from the invocation's deadline to answer with the records not done.
 const MARGIN: Duration = Duration::from_secs(2);
 /// At least this long for a batch, whatever the deadline says: a local runtime

@@ -133,10 +133,8 @@ pub async fn handle_invocation<S: InstanceStore, E: Engine>(
     payload: serde_json::Value,
     budget: Duration,
 ) -> Result<serde_json::Value, Error> {
-    let invalid = |e: serde_json::Error| Error::Invalid(e.to_string());
     if payload.get("Records").is_some() {
-        let batch = serde_json::from_value(payload).map_err(invalid)?;
-        return serde_json::to_value(handle_batch(service, batch, budget).await?).map_err(invalid);
+        return sqs::answer(handle_batch(service, sqs::batch(payload)?, budget).await?);
     }
     if payload.get("detail-type").and_then(|t| t.as_str()) != Some("Scheduled Event") {
         return Err(Error::Invalid("neither an SQS batch nor a scheduled event".into()));

@@ -79,7 +79,7 @@ pub const KEY_HEX_LEN: usize = 32;
 
 /// Partition key of an instance's record: the first 128 bits of SHA-256 of
 /// the instance ID, lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceKey(String);
 
 impl InstanceKey {

@@ -8,10 +8,9 @@
 //! may still reach before the wait's task times out (a wait whose message
 //! gave its timeout: [`Wait::takes`]); without timeouts, the i-th event of a
 //! name goes to the i-th wait of that name. Appending to either list, and
-//! removing a formed pair or a wait no event may take, never changes a pair
-//! already formed,
-//! so the one write that completes a pair tells its writer so (the record it
-//! returns), and that writer delivers it (SendTaskSuccess): a raise to a
+//! removing a formed pair or a wait no event took, never changes a pair
+//! already formed, so the one write that completes a pair tells its writer
+//! so (the record it returns), and that writer delivers it (SendTaskSuccess): a raise to a
 //! waiting run is one write and one SendTaskSuccess, a raise to a run not
 //! waiting yet one write, and no two writers ever deliver different events
 //! to one wait or one event to two waits.

@@ -281,7 +281,7 @@ impl InstanceStore for MemoryStore {
                 .values()
                 .filter_map(|record| record.mailbox.sweep_at.filter(|at| *at <= now).map(|at| (at, record.key.clone())))
                 .collect();
-            due.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+            due.sort();
             due.into_iter().take(limit).map(|(_, key)| key).collect()
         })
     }

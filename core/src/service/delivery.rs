@@ -17,7 +17,7 @@ const DELIVERY_ATTEMPTS: usize = 3;
 pub(super) enum Swept {
     /// No pair was old enough, no wait expired: no room can be made now.
     Nothing,
-    /// It removed pairs.
+    /// It wrote: removed entries, or set when the record is due.
     Removed,
     /// Another write changed the lists first: read again.
     Raced,
@@ -102,7 +102,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
 
     /// Sends every pair old enough to have lost its deliverer again, then
     /// removes them (see [`crate::domain::mailbox::Mailbox::sweepable`]), and
-    /// the waits whose deadline passed long ago without an event
+    /// the waits whose deadline passed without an event
     /// ([`crate::domain::mailbox::Mailbox::expired_waits`]). Says whether it
     /// removed any. A pair a deliverer still sends is sent twice: the same
     /// event to the same token, taken once.
@@ -128,7 +128,7 @@ impl<S: InstanceStore, E: Engine> Singleton<S, E> {
         }
         let events: Vec<usize> = pairs.iter().map(|pair| pair.event.0).collect();
         let waits: Vec<usize> = pairs.iter().map(|pair| pair.wait.0).chain(expired).collect();
-        let due = mailbox.without(&events, &waits).sweep_due();
+        let due = mailbox.without(&events, &waits).sweep_at;
         self.write_sweep(record, &events, &waits, due).await
     }
 

@@ -66,7 +66,12 @@ pub(super) const MAILBOX_LISTS: [&str; 4] = [EVENTS, WAITS, SWEEP_AT, SWEEP_SHAR
 /// The `bySweep` shard of the record with instance key `key`.
 pub(super) fn sweep_shard(key: &InstanceKey) -> String {
     let digit = key.as_str().bytes().last().map_or(0, |b| (b as char).to_digit(16).unwrap_or(0) as u8);
-    format!("sweep#{}", digit % SWEEP_SHARDS)
+    shard_name(digit % SWEEP_SHARDS)
+}
+
+/// Shard `n`'s partition key in `bySweep`.
+pub(super) fn shard_name(n: u8) -> String {
+    format!("sweep#{n}")
 }
 
 pub(super) fn event_value(event: &RaisedEvent) -> AttributeValue {

@@ -481,7 +481,7 @@ impl InstanceStore for DynamoStore {
                     ("#at".into(), SWEEP_AT.into()),
                 ])))
                 .set_expression_attribute_values(Some(Item::from([
-                    (":shard".to_owned(), s(format!("sweep#{shard}"))),
+                    (":shard".to_owned(), s(shard_name(shard))),
                     (":now".into(), n(now)),
                 ])))
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
@@ -496,7 +496,7 @@ impl InstanceStore for DynamoStore {
                 due.push((at, key));
             }
         }
-        due.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+        due.sort();
         Ok(due.into_iter().take(limit).map(|(_, key)| key).collect())
     }
 
