@@ -29,6 +29,7 @@ use sfn_singleton_core::domain::{
 use sfn_singleton_core::ports::{ClaimCondition, ExecutionState, ExecutionUpdate};
 use stateright::{Checker, Model, Property};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// One tick of model time is one "second"; only their order matters.
 const LEASE: Millis = 2;
@@ -107,6 +108,11 @@ struct Protocol {
     rewinds: u8,
     id: InstanceId,
     machine: StateMachineArn,
+    /// Per request (the probe last): its execution's name and ARN and its policy, computed
+    /// once (each is a digest or a parse, and the checker asks for them in every step).
+    names: Vec<ExecutionName>,
+    arns: Vec<ExecutionArn>,
+    policies: Vec<StartPolicy>,
 }
 
 /// How often the environment may misbehave in one run.
@@ -186,20 +192,20 @@ enum Pc {
     },
     /// `verify`: DescribeExecution of the record that refused the claim.
     Describe {
-        current: Box<Record>,
+        current: Arc<Record>,
     },
     /// `verify`: the conditional write of what Step Functions said.
     VerifyWrite {
-        current: Box<Record>,
+        current: Arc<Record>,
         state: ExecutionState,
     },
     /// `terminateExisting`: StopExecution of the running one.
     Stop {
-        current: Box<Record>,
+        current: Arc<Record>,
     },
     /// `terminateExisting`: DescribeExecution of the stopped one, and the write of what it says.
     StopVerify {
-        current: Box<Record>,
+        current: Arc<Record>,
     },
     /// The idempotency key's entry: its conditional put.
     PutKey,
@@ -244,14 +250,14 @@ enum Rewinder {
     /// The record read and its execution described: the conditional claim next, for the
     /// count the redrive will give it (Step Functions' count + 1).
     Claim {
-        ended: Box<Record>,
+        ended: Arc<Record>,
         redrive_count: u32,
         began: Millis,
     },
     /// The claim written: RedriveExecution next.
     Redrive {
-        rewinding: Box<Record>,
-        ended: Box<Record>,
+        rewinding: Arc<Record>,
+        ended: Arc<Record>,
         began: Millis,
     },
 }
@@ -262,27 +268,27 @@ enum Side {
     Idle,
     /// Read: the record got, DescribeExecution next.
     ReadDescribe {
-        record: Box<Record>,
+        record: Arc<Record>,
     },
     /// Read: the conditional write of what DescribeExecution said.
     ReadWrite {
-        record: Box<Record>,
+        record: Arc<Record>,
         state: Option<ExecutionState>,
     },
     /// Terminate: the record got, StopExecution next.
     TerminateStop {
-        record: Box<Record>,
+        record: Arc<Record>,
     },
     /// Terminate: the conditional write of `Aborted`.
     TerminateWrite {
-        record: Box<Record>,
+        record: Arc<Record>,
     },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct State {
     now: Millis,
-    record: Option<Record>,
+    record: Option<Arc<Record>>,
     /// Per start request: its execution (each start names its own).
     execs: Vec<Exec>,
     /// The execution the system started last.
@@ -357,7 +363,7 @@ enum Answer {
     /// 202: a new execution, or a replay (Idempotency-Key).
     Accepted(usize),
     /// 409 naming the record that refused it, or 200 with it (useExisting).
-    Refused(Box<Record>),
+    Refused(Arc<Record>),
     /// 409 StillStarting, 409 reuse forbidden, 503 contention: nothing named.
     RetryLater,
     /// 503 StartUnconfirmed: the claim stays, for the lease to decide.
@@ -366,6 +372,24 @@ enum Answer {
 
 impl Protocol {
     fn new(algorithm: Algorithm, clients: Vec<Client>, max_time: Millis, budgets: Budgets, expect: Vec<Reach>) -> Self {
+        let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
+        let machine = StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let requests = 0..clients.len() + 1;
+        let names: Vec<_> = requests.clone().map(|r| ExecutionName::new(&id, StartToken::new(r as u64, 0))).collect();
+        let arns = names.iter().map(|name| machine.execution_arn(name)).collect();
+        let policies = requests
+            .map(|r| {
+                let client = clients.get(r).cloned().unwrap_or(REJECT);
+                StartPolicy {
+                    on_conflict: client.on_conflict,
+                    reuse: client.reuse,
+                    idempotency_key: client
+                        .key
+                        .map(|k| IdempotencyKey::parse(k, id.key().as_str()).unwrap_or_else(|e| panic!("{e}"))),
+                }
+            })
+            .collect();
         Protocol {
             algorithm,
             decisions: CRATE,
@@ -381,33 +405,28 @@ impl Protocol {
             deletes: budgets.deletes,
             check_faults: budgets.check_faults,
             rewinds: budgets.rewinds,
-            id: InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}")),
-            machine: StateMachineArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:Orders")
-                .unwrap_or_else(|e| panic!("{e}")),
+            id,
+            machine,
+            names,
+            arns,
+            policies,
         }
     }
 
-    fn name(&self, request: usize) -> ExecutionName {
-        ExecutionName::new(&self.id, StartToken::new(request as u64, 0))
+    fn name(&self, request: usize) -> &ExecutionName {
+        &self.names[request]
     }
 
-    fn arn(&self, request: usize) -> ExecutionArn {
-        self.machine.execution_arn(&self.name(request))
+    fn arn(&self, request: usize) -> &ExecutionArn {
+        &self.arns[request]
     }
 
     fn exec_of(&self, record: &Record) -> usize {
-        (0..self.clients.len() + 1).find(|&r| self.arn(r) == record.execution_arn).unwrap_or(usize::MAX)
+        self.arns.iter().position(|arn| *arn == record.execution_arn).unwrap_or(usize::MAX)
     }
 
-    fn policy(&self, request: usize) -> StartPolicy {
-        let client = self.client(request);
-        StartPolicy {
-            on_conflict: client.on_conflict,
-            reuse: client.reuse,
-            idempotency_key: client
-                .key
-                .map(|k| IdempotencyKey::parse(k, self.id.key().as_str()).unwrap_or_else(|e| panic!("{e}"))),
-        }
+    fn policy(&self, request: usize) -> &StartPolicy {
+        &self.policies[request]
     }
 
     /// The probe request (index `clients.len()`) is a plain start.
@@ -417,8 +436,8 @@ impl Protocol {
 
     /// The claim a request writes (`Singleton::start`).
     fn claim_record(&self, request: usize, began: Millis) -> Record {
-        let mut record = Record::starting(&self.id, "Orders", &self.machine, &self.name(request), "{}", began, LEASE);
-        if let Some(key) = self.policy(request).idempotency_key {
+        let mut record = Record::starting(&self.id, "Orders", &self.machine, self.name(request), "{}", began, LEASE);
+        if let Some(key) = &self.policy(request).idempotency_key {
             record.idempotency_key_hash = Some(key.hash().to_owned());
             record.idempotency_until = Some(began + IDEMPOTENCY_WINDOW);
         }
@@ -479,7 +498,7 @@ impl Protocol {
     fn apply(state: &mut State, update: &ExecutionUpdate) -> bool {
         match &state.record {
             Some(record) if update.permits(record) => {
-                state.record = Some(update.applied_to(record));
+                state.record = Some(Arc::new(update.applied_to(record)));
                 true
             }
             _ => false,
@@ -507,21 +526,21 @@ impl Protocol {
     /// `Singleton::write_back`: Step Functions' word on the record's execution, written
     /// if the record still names it; a rewind's hold whose redrive has not happened
     /// takes how the run ended once its lease ends. The record as it now stands.
-    fn write_back(&self, state: &mut State, record: &Record, exec_state: ExecutionState) -> Record {
+    fn write_back(&self, state: &mut State, record: &Record, exec_state: ExecutionState) -> Arc<Record> {
         let now = state.now;
         let not_redriven = exec_state.status.is_terminal() && exec_state.redrive_count < record.redrive_count;
         let update = if record.status == Status::Redriving && not_redriven {
             if !record.lease_expired(now) {
-                return record.clone();
+                return Arc::new(Record::clone(record));
             }
             ExecutionUpdate { rewind_token: record.rewind_token.clone(), ..self.update(record, exec_state, now, &[]) }
         } else {
             self.update(record, exec_state, now, &[Status::Starting, Status::Running, Status::Redriving])
         };
         if Self::apply(state, &update) {
-            update.applied_to(record)
+            Arc::new(update.applied_to(record))
         } else {
-            state.record.clone().unwrap_or_else(|| update.applied_to(record))
+            state.record.clone().unwrap_or_else(|| Arc::new(update.applied_to(record)))
         }
     }
 
@@ -531,12 +550,12 @@ impl Protocol {
         state.rewinder = match state.rewinder.clone() {
             Rewinder::Idle => Rewinder::Idle,
             Rewinder::Claim { ended, redrive_count, began } => {
-                if ClaimCondition::rewinds(&ended).permits(state.record.as_ref()) {
+                if ClaimCondition::rewinds(&ended).permits(state.record.as_deref()) {
                     // Each rewind's own token (random in the service): the budget left names it.
                     let token = format!("rewind-{}", state.rewinds);
-                    let rewinding = ended.rewinding(&token, redrive_count, now, LEASE);
-                    state.record = Some(rewinding.clone());
-                    Rewinder::Redrive { rewinding: Box::new(rewinding), ended, began }
+                    let rewinding = Arc::new(ended.rewinding(&token, redrive_count, now, LEASE));
+                    state.record = Some(Arc::clone(&rewinding));
+                    Rewinder::Redrive { rewinding, ended, began }
                 } else {
                     Rewinder::Idle
                 }
@@ -610,24 +629,24 @@ impl Protocol {
     }
 
     /// A refused claim: `Singleton::start`'s answer to the record in the way.
-    fn refused(&self, state: &mut State, request: usize, current: Record, decision: Decision) {
+    fn refused(&self, state: &mut State, request: usize, current: Arc<Record>, decision: Decision) {
         let now = state.now;
         let next = match decision {
-            Decision::Verify => Pc::Describe { current: Box::new(current) },
+            Decision::Verify => Pc::Describe { current },
             Decision::Replay => {
                 state.seen_replay = true;
                 let exec = self.exec_of(&current);
                 return self.answer(state, request, Answer::Accepted(exec));
             }
             Decision::UseExisting | Decision::Reject => {
-                return self.answer(state, request, Answer::Refused(Box::new(current)));
+                return self.answer(state, request, Answer::Refused(current));
             }
             Decision::ReuseForbidden => return self.answer(state, request, Answer::RetryLater),
             Decision::Reuse => Pc::Claim { condition: self.free(request, now) },
             Decision::Replace if state.requests[request].stopped => {
-                return self.answer(state, request, Answer::Refused(Box::new(current)));
+                return self.answer(state, request, Answer::Refused(current));
             }
-            Decision::Replace => Pc::Stop { current: Box::new(current) },
+            Decision::Replace => Pc::Stop { current },
             Decision::FinishReplace => {
                 state.requests[request].stopped = true;
                 Pc::Claim { condition: self.replaces(request, &current) }
@@ -654,7 +673,7 @@ impl Protocol {
                 }
                 *rounds += 1;
                 let claim = self.claim_record(request, began);
-                if condition.permits(state.record.as_ref()) {
+                if condition.permits(state.record.as_deref()) {
                     // The reuse policy: the run it overwrites, if it ended on its own, ended in a reusable status.
                     if let Some(old) = &state.record
                         && let Some(Exec::Ended { status, .. }) = state.execs.get(self.exec_of(old))
@@ -668,7 +687,7 @@ impl Protocol {
                     if matches!(condition, ClaimCondition::Replaces { .. }) && !state.requests[request].stopped {
                         state.seen_takeover = true;
                     }
-                    state.record = Some(claim);
+                    state.record = Some(Arc::new(claim));
                     state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
                     return;
                 }
@@ -680,7 +699,7 @@ impl Protocol {
                     state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
                     return;
                 }
-                let decision = decide(&current, &self.policy(request), now, Trust::of(&current, now, RECONCILE_AFTER));
+                let decision = decide(&current, self.policy(request), now, Trust::of(&current, now, RECONCILE_AFTER));
                 self.refused(state, request, current, decision);
             }
             Pc::Describe { current } => match self.describe(state, &current) {
@@ -694,7 +713,7 @@ impl Protocol {
             Pc::VerifyWrite { current, state: exec_state } => {
                 let known = self.write_back(state, &current, exec_state);
                 let trust = Trust::after_verifying(&current, &known, now, RECONCILE_AFTER);
-                let decision = decide(&known, &self.policy(request), now, trust);
+                let decision = decide(&known, self.policy(request), now, trust);
                 let decision = if decision == Decision::Verify { Decision::Reuse } else { decision };
                 self.refused(state, request, known, decision);
             }
@@ -741,9 +760,9 @@ impl Protocol {
                 // It had ended on its own: `write_back`, then decide as for any ended run.
                 let known = self.write_back(state, &current, exec_state);
                 if known.execution_arn != current.execution_arn {
-                    return self.answer(state, request, Answer::Refused(Box::new(known)));
+                    return self.answer(state, request, Answer::Refused(known));
                 }
-                let decision = decide(&known, &self.policy(request), now, Trust::CONFIRMED);
+                let decision = decide(&known, self.policy(request), now, Trust::CONFIRMED);
                 self.refused(state, request, known, decision);
             }
             Pc::PutKey => {
@@ -795,13 +814,11 @@ impl Protocol {
                 }
             }
             Pc::Read => match state.record.clone() {
-                Some(current) if !current.status.is_terminal() => {
-                    self.answer(state, request, Answer::Refused(Box::new(current)))
-                }
+                Some(current) if !current.status.is_terminal() => self.answer(state, request, Answer::Refused(current)),
                 _ => state.requests[request].pc = Pc::Put,
             },
             Pc::Put => {
-                state.record = Some(self.claim_record(request, began));
+                state.record = Some(Arc::new(self.claim_record(request, began)));
                 state.requests[request].pc = Pc::Launch { attempts: Vec::new() };
             }
             Pc::NotBegun | Pc::Done | Pc::Dead => {}
@@ -829,6 +846,7 @@ impl Protocol {
                     && current.status == Status::Starting
                     && current.execution_name == name.as_str()
                 {
+                    let current = Arc::make_mut(current);
                     current.status = Status::StartFailed;
                     current.lease_until = None;
                 }
@@ -844,7 +862,7 @@ impl Protocol {
         let arn = self.arn(event.exec);
         let applied = match state.record.clone() {
             Some(record) => {
-                let target = Record { execution_arn: arn.clone(), ..record };
+                let target = Record { execution_arn: arn.clone(), ..Record::clone(&record) };
                 let exec_state = Self::state_of(state, event.exec, status, event.redrive);
                 let from: &'static [Status] = if running {
                     &[Status::Starting, Status::Redriving]
@@ -856,7 +874,7 @@ impl Protocol {
             None => false,
         };
         if !applied && running {
-            let decision = (self.decisions.refused_running)(state.record.as_ref(), &arn, event.redrive);
+            let decision = (self.decisions.refused_running)(state.record.as_deref(), arn, event.redrive);
             // DescribeExecution, then StopExecution if it still runs.
             if decision == RefusedRunning::StopIfRunning && matches!(state.execs[event.exec], Exec::Running { .. }) {
                 self.stop(state, event.exec);
@@ -864,7 +882,7 @@ impl Protocol {
             }
         }
         // A redrive's event handled: unless the record names it, it must not run on.
-        let named = state.record.as_ref().is_some_and(|r| r.execution_arn == arn);
+        let named = state.record.as_deref().is_some_and(|r| r.execution_arn == *arn);
         if event.redrive > 0 && running && !named && matches!(state.execs[event.exec], Exec::Running { .. }) {
             state.violation.get_or_insert(format!("redriven execution {} runs on after its event", event.exec));
         }
@@ -890,6 +908,7 @@ impl Protocol {
                     && current.status == Status::Starting
                     && current.execution_name == record.execution_name
                 {
+                    let current = Arc::make_mut(current);
                     current.status = Status::StartFailed;
                     current.lease_until = None;
                 }
@@ -932,7 +951,7 @@ impl Protocol {
             Some(record)
                 if !record.status.is_terminal() && Trust::of(record, state.now, RECONCILE_AFTER).doubtful() =>
             {
-                Side::ReadDescribe { record: Box::new(record.clone()) }
+                Side::ReadDescribe { record: Arc::clone(record) }
             }
             _ => Side::Idle,
         }
@@ -1101,7 +1120,7 @@ impl Model for Protocol {
         if matches!(state.rewinder, Rewinder::Redrive { .. }) {
             actions.push(Action::RewinderDies);
         }
-        if state.deletes > 0 && state.record.as_ref().is_some_and(|r| r.status.is_terminal()) {
+        if state.deletes > 0 && state.record.as_deref().is_some_and(|r| r.status.is_terminal()) {
             actions.push(Action::Delete);
         }
         if state.check_faults > 0 && !state.check_passed {
@@ -1144,7 +1163,7 @@ impl Model for Protocol {
                 state.rewinds -= 1;
                 // `rewind`: get (a doubtful record's reconcile is the read's), refuse what cannot be
                 // rewound, and DescribeExecution: refuse a run Step Functions says runs.
-                let described = state.record.as_ref().and_then(|record| self.describe(&state, record));
+                let described = state.record.as_deref().and_then(|record| self.describe(&state, record));
                 // Redriven from outside, its events not in yet: Step Functions' word written back first.
                 if let (Some(record), Some(described)) = (state.record.clone(), &described)
                     && check_rewindable(&record, state.now).is_ok()
@@ -1154,7 +1173,7 @@ impl Model for Protocol {
                 }
                 state.rewinder = match (&state.record, described) {
                     (Some(record), Some(described)) if check_rewindable(record, state.now).is_ok() => {
-                        let ended = Box::new(record.clone());
+                        let ended = Arc::clone(record);
                         if self.decisions.guarded_rewind {
                             Rewinder::Claim { ended, redrive_count: described.redrive_count + 1, began: state.now }
                         } else {
@@ -1170,11 +1189,11 @@ impl Model for Protocol {
                 let Pc::Claim { condition } = state.requests[i].pc.clone() else { return None };
                 state.check_faults -= 1;
                 // The claim ran alongside and is released (`first_claim`); the start answers 503.
-                if condition.permits(state.record.as_ref()) {
+                if condition.permits(state.record.as_deref()) {
                     let mut claim = self.claim_record(i, state.requests[i].began);
                     claim.status = Status::StartFailed;
                     claim.lease_until = None;
-                    state.record = Some(claim);
+                    state.record = Some(Arc::new(claim));
                 }
                 if self.decisions.cache_transient_check {
                     state.check_broken = true;
@@ -1230,7 +1249,7 @@ impl Model for Protocol {
                 // A rewind's hold answers "still starting".
                 state.terminator = match &state.record {
                     Some(record) if !record.status.is_terminal() && record.status != Status::Redriving => {
-                        Side::TerminateStop { record: Box::new(record.clone()) }
+                        Side::TerminateStop { record: Arc::clone(record) }
                     }
                     _ => Side::Idle,
                 };
