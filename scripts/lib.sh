@@ -80,11 +80,7 @@ ensure_dynalite() {
 start_dynalite() {
   "$NODE_DIR/node_modules/.bin/dynalite" --port "$1" --createTableMs 0 >"$RUN_DIR/dynalite-$1.log" 2>&1 &
   DYNALITE_PID=$!
-  local deadline=$((SECONDS + 30))
-  until curl -s -o /dev/null "http://127.0.0.1:$1/"; do
-    if [ $SECONDS -ge $deadline ]; then say "dynalite did not start"; return 1; fi
-    sleep 0.2
-  done
+  wait_for_answer "http://127.0.0.1:$1/" 30 "$DYNALITE_PID" || { say "dynalite did not start"; return 1; }
   say "dynalite $DYNALITE_VERSION on http://127.0.0.1:$1 (log: .run/dynalite-$1.log)"
 }
 
@@ -92,10 +88,16 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-wait_for_http() { # url seconds
-  local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then say "timed out waiting for $1"; return 1; fi
+# wait_for_http URL SECONDS [PID]: until URL answers 2xx. Fails after SECONDS, or as soon
+# as PID (the server being waited for) has exited.
+wait_for_http() { wait_until_up -f "$@"; }
+# wait_for_answer URL SECONDS [PID]: the same, for any answer (a 404 included).
+wait_for_answer() { wait_until_up "" "$@"; }
+wait_until_up() { # curl-flag url seconds [pid]
+  local deadline=$((SECONDS + $3)) pid="${4:-}"
+  until curl $1 -s -o /dev/null "$2"; do
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then say "$2: its server exited"; return 1; fi
+    if [ $SECONDS -ge $deadline ]; then say "timed out waiting for $2"; return 1; fi
     sleep 0.2
   done
 }
@@ -108,7 +110,7 @@ start_moto() {
   MOTO_PORT="$port" "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto-$port.log" 2>&1 &
   MOTO_PID=$!
   echo "$MOTO_PID" >"$RUN_DIR/moto-$port.pid"
-  wait_for_http "http://127.0.0.1:$port/moto-api/" 60
+  wait_for_http "http://127.0.0.1:$port/moto-api/" 60 "$MOTO_PID"
   # Without this switch moto leaves every execution RUNNING forever
   # (it applies to state machines created after it).
   curl -fsS -X POST "http://127.0.0.1:$port/moto-api/config" \

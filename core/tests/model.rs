@@ -370,6 +370,11 @@ enum Answer {
     Unconfirmed,
 }
 
+/// What request `request` brings: the probe request (index `clients.len()`) is a plain start.
+fn client_of(clients: &[Client], request: usize) -> Client {
+    clients.get(request).cloned().unwrap_or(REJECT)
+}
+
 impl Protocol {
     fn new(algorithm: Algorithm, clients: Vec<Client>, max_time: Millis, budgets: Budgets, expect: Vec<Reach>) -> Self {
         let id = InstanceId::parse("order-1").unwrap_or_else(|e| panic!("{e}"));
@@ -380,7 +385,7 @@ impl Protocol {
         let arns = names.iter().map(|name| machine.execution_arn(name)).collect();
         let policies = requests
             .map(|r| {
-                let client = clients.get(r).cloned().unwrap_or(REJECT);
+                let client = client_of(&clients, r);
                 StartPolicy {
                     on_conflict: client.on_conflict,
                     reuse: client.reuse,
@@ -429,9 +434,8 @@ impl Protocol {
         &self.policies[request]
     }
 
-    /// The probe request (index `clients.len()`) is a plain start.
     fn client(&self, request: usize) -> Client {
-        self.clients.get(request).cloned().unwrap_or(REJECT)
+        client_of(&self.clients, request)
     }
 
     /// The claim a request writes (`Singleton::start`).
