@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::domain::mailbox::{
-    DEADLINE_MARGIN_MILLIS, EventName, MAX_EVENT_BODY_BYTES, MAX_EVENTS, MAX_WAITS, SWEEP_AFTER_MILLIS,
+    DEADLINE_MARGIN_MILLIS, EventName, MAX_EVENT_BODY_BYTES, MAX_EVENTS, MAX_WAITS, RaisedEvent, SWEEP_AFTER_MILLIS,
 };
 use crate::memory::{EngineOp, Scripted, StoreFault, StoreOp, TaskOutcome};
-use crate::ports::StoreError;
+use crate::ports::{RaiseGuard, StoreError};
 
 fn name(raw: &str) -> EventName {
     EventName::parse(raw).unwrap_or_else(|e| panic!("{e}"))
@@ -128,6 +128,24 @@ async fn raises_into_no_run_or_an_ended_one_are_refused_and_write_nothing() {
     let ended = given.raise("approval", "{}").await;
     assert!(matches!(ended, Err(Error::AlreadyTerminal { status: Status::Succeeded, .. })), "{ended:?}");
     assert_eq!(given.record().map(|r| r.mailbox), Some(Default::default()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_raise_whose_instance_restarted_after_it_began_is_unconfirmed_not_raised_into_the_new_run() {
+    // (The API test's two workers raise into and restart the same IDs: this is what they meet.)
+    let given = given();
+    let first = arn_of(&given.start().await);
+    let began = given.now();
+    // Between the raise's start and its write, the run ends and the instance starts again
+    given.ends(&first, Status::Succeeded).await;
+    given.advance(1);
+    let second = arn_of(&given.start().await);
+    let event = RaisedEvent { id: "raise-1".into(), name: name("approval"), body: "{}".into(), at: began };
+    let guard = RaiseGuard::ClaimedBy(began);
+    let raised = given.service.add_event(given.id.as_str(), &given.id.key(), &event, &guard).await;
+    // (An earlier attempt, retried by the SDK below the service, may have landed in the first run.)
+    assert!(matches!(raised, Err(Error::EventUnconfirmed { .. })), "{raised:?}");
+    assert!(given.record().is_some_and(|r| r.execution_arn == second && r.mailbox.events.is_empty()));
 }
 
 #[tokio::test(start_paused = true)]
