@@ -119,6 +119,13 @@ start_moto() {
   say "moto $MOTO_VERSION on http://127.0.0.1:$port (log: .run/moto-$port.log)"
 }
 
+# build_local_api: examples/local_api.rs, the local front of the http Lambda's handler
+# (the demo and the API test serve it), unless LOCAL_API_BUILT=1 says it was just built
+# (scripts/test, whose lints hold cargo's build directory meanwhile).
+build_local_api() {
+  [ "${LOCAL_API_BUILT:-}" = 1 ] || cargo build --quiet --example local_api
+}
+
 # in_group CMD…: runs CMD in the background as the leader of a process group of its own,
 # so that stop_group can stop it with everything it started (cargo, rustc, zig).
 in_group() { setsid --wait "$@" & }
