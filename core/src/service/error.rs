@@ -106,8 +106,9 @@ pub enum Error {
         /// Which bound.
         reason: String,
     },
-    /// A keyed raise's retry, whose run has ended since.
-    #[error("the run of instance {instance_id:?} that this Idempotency-Key raised its event into has ended")]
+    /// The run a raise was for has ended since: a keyed raise's retry's (the run its key
+    /// names), or a raise's that the instance started again under.
+    #[error("the run of instance {instance_id:?} that the event was for has ended; a later run is not given it")]
     RunEnded {
         /// The instance.
         instance_id: String,

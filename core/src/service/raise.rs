@@ -234,13 +234,23 @@ fn refused_raise(instance_id: &str, record: &Record, guard: &RaiseGuard, uncerta
         }
         // The guard's run has ended: its record was replaced since.
         RaiseGuard::Run(run) if record.execution_name != *run => Err(Error::RunEnded { instance_id: id }),
-        RaiseGuard::ClaimedBy(began) if record.created_at > *began && record.status.takes_events() => Err(unconfirmed(
-            instance_id,
-            &format!(
-                "its run changed while the event was raised (now {}); it was not raised into the new run",
-                record.execution_arn
-            ),
-        )),
+        // The instance started again since the raise began. Each attempt is answered (the
+        // store's mailbox writes make one attempt per call), so unless one was not, the
+        // event is in no run: the run it was for has ended, and a later run does not get it.
+        RaiseGuard::ClaimedBy(began) if record.created_at > *began && record.status.takes_events() => {
+            if uncertain {
+                Err(unconfirmed(
+                    instance_id,
+                    &format!(
+                        "its run changed while the event was raised (now {}) after an attempt that may have \
+                         landed in the run before; it was not raised into the new run",
+                        record.execution_arn
+                    ),
+                ))
+            } else {
+                Err(Error::RunEnded { instance_id: id })
+            }
+        }
         _ if !record.status.takes_events() => Err(Error::AlreadyTerminal { instance_id: id, status: record.status }),
         _ => Ok(()),
     }
