@@ -15,7 +15,7 @@ Three changes buy speed only, measured with py-spy over the integration tests
   definitions again and again (a refused definition is not remembered);
 - the list of moto's services, which moto reads from the disk at every request
   to find the service a request is for, is read once;
-- a request is not logged (errors still are)."""
+- a request's line is not logged (an error's traceback still is)."""
 
 import logging
 import sys
@@ -47,6 +47,8 @@ valid_definitions = set()
 
 
 def validate_definition_once(definition):
+    if not isinstance(definition, str):  # (not a request an SDK sends: moto answers it)
+        return validate_definition(definition=definition)
     if definition not in valid_definitions:
         validate_definition(definition=definition)
         valid_definitions.add(definition)
