@@ -101,6 +101,7 @@ async fn storm_of_200_terminate_existing_leaves_exactly_one_execution_running() 
         assert!(matches!(answer.status.as_u16(), 202 | 409) || answer.is_store_unavailable(), "{answer:?}");
         *answers.entry(answer.status.as_u16()).or_default() += 1;
     }
+    assert_few_unavailable(answers.get(&503).copied().unwrap_or(0), 200);
     let record = env.record("storm").await.unwrap_or_else(|| panic!("no record"));
     let executions = env.settled_executions(FOREVER, &record.execution_name).await;
     let running: Vec<_> = executions.iter().filter(|(_, status)| status == "RUNNING").collect();
@@ -121,20 +122,28 @@ async fn storm_of_200_use_existing_on_a_fresh_id_starts_one_and_every_answer_poi
             })
         })
         .collect();
-    let mut arns = HashSet::new();
-    let mut started_here = 0;
+    let (mut arns, mut started_here, mut unavailable) = (HashSet::new(), 0, 0);
     for task in tasks {
         let answer = task.await.unwrap_or_else(|e| panic!("{e}"));
         if answer.is_store_unavailable() {
+            unavailable += 1;
             continue;
         }
         assert!(matches!(answer.status.as_u16(), 200 | 202), "{answer:?}");
         started_here += usize::from(answer.status == StatusCode::ACCEPTED);
         arns.insert(answer.json()["executionArn"].as_str().map(str::to_owned));
     }
+    assert_few_unavailable(unavailable, 200);
     assert_eq!(started_here, 1);
-    assert_eq!(arns.len(), 1, "{arns:?}");
-    assert_eq!(env.executions(FOREVER).await.len(), 1);
+    let record = env.record("fresh").await.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(
+        arns,
+        HashSet::from([Some(record.execution_arn.as_str().to_owned())]),
+        "every answer names the record's run"
+    );
+    let executions = env.executions(FOREVER).await;
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].0, record.execution_name.to_string());
 }
 
 #[tokio::test]
