@@ -130,17 +130,20 @@ async fn raises_into_no_run_or_an_ended_one_are_refused_and_write_nothing() {
     assert_eq!(given.record().map(|r| r.mailbox), Some(Default::default()));
 }
 
-impl Given {
-    /// Ends the instance's run and starts it again: its record now names a run claimed after `began`.
-    async fn restarted_since(&self, began: Millis) -> ExecutionArn {
-        let first = self.record().map(|r| r.execution_arn).unwrap_or_else(|| panic!("no run"));
-        self.ends(&first, Status::Succeeded).await;
-        self.advance(1);
-        let second = arn_of(&self.start().await);
-        assert!(self.record().is_some_and(|r| r.created_at > began));
-        second
-    }
+/// An instance whose run ended and that started again after a keyless raise into it
+/// began: the instance, when the raise began, and the new run.
+async fn restarted_after_a_raise_began() -> (Given, Millis, ExecutionArn) {
+    let given = given();
+    let first = arn_of(&given.start().await);
+    let began = given.now();
+    given.ends(&first, Status::Succeeded).await;
+    given.advance(1);
+    let second = arn_of(&given.start().await);
+    assert!(given.record().is_some_and(|r| r.created_at > began));
+    (given, began, second)
+}
 
+impl Given {
     /// A keyless raise that began at `began`, written now.
     async fn raise_begun_at(&self, began: Millis) -> Result<Raised> {
         let event = RaisedEvent { id: "raise-1".into(), name: name("approval"), body: "{}".into(), at: began };
@@ -151,10 +154,7 @@ impl Given {
 #[tokio::test(start_paused = true)]
 async fn a_raise_whose_instance_started_again_after_it_began_is_refused_run_ended_not_raised_into_the_new_run() {
     // (The API test's two workers raise into and restart the same IDs: this is what they meet.)
-    let given = given();
-    arn_of(&given.start().await);
-    let began = given.now();
-    let second = given.restarted_since(began).await;
+    let (given, began, second) = restarted_after_a_raise_began().await;
     // Every attempt was answered: the event is in no run, and certainly so
     let raised = given.raise_begun_at(began).await;
     assert!(matches!(raised, Err(Error::RunEnded { .. })), "{raised:?}");
@@ -163,10 +163,7 @@ async fn a_raise_whose_instance_started_again_after_it_began_is_refused_run_ende
 
 #[tokio::test(start_paused = true)]
 async fn a_raise_whose_attempt_went_unanswered_before_the_instance_started_again_is_unconfirmed() {
-    let given = given();
-    arn_of(&given.start().await);
-    let began = given.now();
-    let second = given.restarted_since(began).await;
+    let (given, began, second) = restarted_after_a_raise_began().await;
     // An attempt unanswered (it might have landed in the first run, for all the service knows)
     given.service.store().fail_next(StoreOp::AddEvent, StoreFault::Fails(StoreError::Unavailable("lost".into())));
     let raised = given.raise_begun_at(began).await;
